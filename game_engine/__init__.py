@@ -1,0 +1,1 @@
+"""The tick-based authoritative engine: rules, reference game, scheduler, leases, snapshots."""

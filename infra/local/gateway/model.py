@@ -1,0 +1,146 @@
+"""A Python model of an API Gateway WebSocket API.
+
+The classes follow the properties of the ``AWS::ApiGatewayV2`` resources (``Api``,
+``Route``, ``Integration``, ``Authorizer``, ``Stage``, ``RouteResponse``), so that a
+CloudFormation template maps onto them one to one (:mod:`infra.local.cfn` does that) and a
+hand-written model reads like the template it stands for. The gateway only reads the
+model; it never changes it while serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_ROUTE",
+    "CONNECT_ROUTE",
+    "DISCONNECT_ROUTE",
+    "IntegrationType",
+    "LambdaFunction",
+    "Integration",
+    "Authorizer",
+    "Route",
+    "Stage",
+    "WebSocketApi",
+]
+
+CONNECT_ROUTE = "$connect"
+DISCONNECT_ROUTE = "$disconnect"
+DEFAULT_ROUTE = "$default"
+
+IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
+
+# API Gateway's integration timeout for WebSocket APIs: 50 ms to 29 s (quotas table).
+DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """A Lambda function run locally: ``handler`` is ``module.function`` as on AWS.
+
+    ``code_path`` is put at the front of ``sys.path`` while the module is imported (the
+    function's CodeUri); ``environment`` is what ``os.environ`` holds while it runs.
+    """
+
+    name: str
+    handler: str
+    code_path: Path | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+
+
+@dataclass(frozen=True)
+class Integration:
+    """``AWS::ApiGatewayV2::Integration``.
+
+    - ``AWS_PROXY``: ``function`` is called with the proxy event.
+    - ``AWS``: an AWS service action; ``uri`` is e.g.
+      ``arn:aws:apigateway:us-east-1:kinesis:action/PutRecord`` and ``request_templates``
+      (keyed by template key, usually ``$default`` or ``application/json``) renders the
+      request body with Velocity.
+    - ``HTTP_PROXY``/``HTTP``: the message is sent to ``uri``.
+    - ``MOCK``: nothing is called; an integration response template may answer.
+    """
+
+    integration_type: IntegrationType
+    uri: str | None = None
+    function: LambdaFunction | None = None
+    integration_method: str = "POST"
+    request_templates: dict[str, str] = field(default_factory=dict)
+    template_selection_expression: str | None = None
+    request_parameters: dict[str, str] = field(default_factory=dict)
+    passthrough_behavior: str = "WHEN_NO_MATCH"
+    credentials_arn: str | None = None
+    timeout_ms: int = DEFAULT_INTEGRATION_TIMEOUT_MS
+    # IntegrationResponse templates keyed by template key (two-way routes, MOCK answers).
+    response_templates: dict[str, str] = field(default_factory=dict)
+    response_selection_expression: str | None = None
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """``AWS::ApiGatewayV2::Authorizer`` of type REQUEST (the only kind WebSocket APIs take).
+
+    ``identity_sources`` are e.g. ``route.request.querystring.token`` or
+    ``route.request.header.Auth``; a missing or empty one fails the connect with 401
+    without calling the function.
+    """
+
+    name: str
+    function: LambdaFunction
+    identity_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """``AWS::ApiGatewayV2::Route`` (plus its optional ``RouteResponse``).
+
+    A route is one-way unless ``route_response_selection_expression`` is set and a
+    ``$default`` route response exists (``two_way``); only then is what the integration
+    returns sent back to the client.
+    """
+
+    key: str
+    integration: Integration | None = None
+    authorization_type: Literal["NONE", "CUSTOM", "AWS_IAM"] = "NONE"
+    authorizer: Authorizer | None = None
+    route_response_selection_expression: str | None = None
+    route_response_keys: tuple[str, ...] = ()
+
+    @property
+    def two_way(self) -> bool:
+        return (
+            self.route_response_selection_expression is not None
+            and DEFAULT_ROUTE in self.route_response_keys
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """``AWS::ApiGatewayV2::Stage``: the first path segment of every URL."""
+
+    name: str = "local"
+    stage_variables: dict[str, str] = field(default_factory=dict)
+    # DefaultRouteSettings throttling; None means the account-level throttle only.
+    throttling_burst_limit: int | None = None
+    throttling_rate_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class WebSocketApi:
+    """``AWS::ApiGatewayV2::Api`` with ``ProtocolType: WEBSOCKET`` and everything under it."""
+
+    name: str
+    route_selection_expression: str = "$request.body.action"
+    routes: dict[str, Route] = field(default_factory=dict)
+    stage: Stage = field(default_factory=Stage)
+    api_id: str = "tickwire0"
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    api_key_selection_expression: str | None = None
+
+    def route(self, key: str) -> Route | None:
+        return self.routes.get(key)

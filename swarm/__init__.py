@@ -1,0 +1,1 @@
+"""The load-test bot swarm and the capacity planner."""
