@@ -1,0 +1,157 @@
+"""GameClient over a real WebSocket on 127.0.0.1 (the StateServer in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+StateServer = Any  # the fixture type, defined in conftest.py
+
+from tickwire.client import (
+    Backoff,
+    ClientClosed,
+    ClientSettings,
+    ConnectFailed,
+    GameClient,
+    InputError,
+    NotConnected,
+)
+
+StateServer = Any  # the fixture's type, defined in conftest.py (not importable here)
+FAST = ClientSettings(backoff=Backoff(base=0.01, cap=0.05, max_attempts=5))
+WAIT = 20.0  # generous: the machine is shared and slow
+
+
+async def test_inputs_are_acked_and_latency_measured(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=FAST)
+    try:
+        await client.wait_for(lambda c: c.stats.messages > 0, WAIT)
+        seqs = [await client.send_input((1.0, 0.0)) for _ in range(3)]
+        assert seqs == [1, 2, 3]
+        await client.wait_for(lambda c: c.ack_seq >= 3, WAIT)
+        assert server.players["alice"].seqs == [1, 2, 3]
+        assert len(client.stats.latencies) == 3
+        assert all(0 <= s < WAIT for s in client.stats.latencies)
+        assert client.inputs.pending == ()
+        assert client.self_id == server.players["alice"].entity_id
+        assert client.tick >= 0
+    finally:
+        await client.close()
+
+
+async def test_latency_callback_and_aim_fire_reach_server(server: StateServer) -> None:
+    samples: list[float] = []
+    client = await GameClient.connect(
+        server.url, "tok-a", decode=False, settings=FAST, on_latency=samples.append
+    )
+    async with client:
+        seq = await client.send_input((0.0, -1.0), aim=(0.6, 0.8), fire=True)
+        await client.wait_for(lambda c: c.ack_seq >= seq, WAIT)
+        assert len(samples) == 1
+        with pytest.raises(InputError):
+            await client.send_input((5.0, 0.0))
+        # A refused input consumes no seq.
+        assert await client.send_input((0.0, 0.0)) == seq + 1
+
+
+async def test_bad_token_fails_with_status(server: StateServer) -> None:
+    with pytest.raises(ConnectFailed) as info:
+        await GameClient.connect(server.url, "wrong", decode=False, settings=FAST)
+    assert info.value.status == 401
+
+
+async def test_token_provider_is_called_again_after_401(server: StateServer) -> None:
+    tokens = iter(["expired", "tok-a"])
+    calls: list[str] = []
+
+    async def provider() -> str:
+        calls.append(tok := next(tokens))
+        return tok
+
+    client = await GameClient.connect(server.url, provider, decode=False, settings=FAST)
+    async with client:
+        assert calls == ["expired", "tok-a"]
+        assert client.connected
+
+
+async def test_retryable_handshake_statuses_back_off_then_connect(server: StateServer) -> None:
+    server.refuse_next = [429, 502]
+    client = await GameClient.connect(
+        server.url, "tok-a", decode=False, settings=FAST, rng=random.Random(1)
+    )
+    async with client:
+        assert server.connects == 1 and client.stats.connects == 1
+
+
+async def test_unreachable_server_gives_up(unused_port: int) -> None:
+    settings = ClientSettings(backoff=Backoff(base=0.01, cap=0.02, max_attempts=3))
+    with pytest.raises(ConnectFailed):
+        await GameClient.connect(
+            f"ws://127.0.0.1:{unused_port}/local", "t", decode=False, settings=settings
+        )
+
+
+async def test_reconnects_after_server_close_and_gets_full_state(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=FAST)
+    async with client:
+        seq = await client.send_input((1.0, 0.0))
+        await client.wait_for(lambda c: c.ack_seq >= seq, WAIT)
+        await server.kick("alice")  # 1001, as AWS after 2 hours or 10 idle minutes
+        await client.wait_for(lambda c: c.stats.reconnects == 1 and c.connected, WAIT)
+        assert client.stats.last_close_code == 1001
+        before = client.stats.messages
+        await client.wait_for(lambda c: c.stats.messages > before, WAIT)
+        # Seqs keep rising across the reconnect; the server applies the new one.
+        seq2 = await client.send_input((0.0, 1.0))
+        assert seq2 == seq + 1
+        await client.wait_for(lambda c: c.ack_seq >= seq2, WAIT)
+        assert server.connects == 2
+
+
+async def test_gives_up_when_server_stays_down(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=FAST)
+    async with client:
+        server.tokens.clear()  # every reconnect is now refused with 401
+        await server.kick("alice")
+        await client.wait_for(lambda c: c.failure is not None, WAIT)
+        assert isinstance(client.failure, ConnectFailed)
+        assert client.failure.status == 401
+        with pytest.raises(NotConnected):
+            await client.send_input((0.0, 0.0))
+
+
+async def test_close_is_idempotent_and_final(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-b", decode=False, settings=FAST)
+    await client.close()
+    await client.close()
+    assert not client.connected
+    with pytest.raises(ClientClosed):
+        await client.send_input((0.0, 0.0))
+    # The server sees the close and stops sending to the socket.
+    async with asyncio.timeout(WAIT):
+        while "bob" in server.sockets:  # noqa: ASYNC110 - polling another task's dict
+            await asyncio.sleep(0.01)
+
+
+async def test_many_clients_share_a_session(server: StateServer) -> None:
+    import aiohttp
+
+    server.tokens.update({f"tok-{i}": f"bot{i}" for i in range(20)})
+    async with aiohttp.ClientSession() as session:
+        clients = await asyncio.gather(
+            *(
+                GameClient.connect(server.url, f"tok-{i}", decode=False, session=session)
+                for i in range(20)
+            )
+        )
+        try:
+            for c in clients:
+                await c.send_input((0.5, 0.5))
+            for c in clients:
+                await c.wait_for(lambda c: c.ack_seq >= 1, WAIT)
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+        assert not session.closed  # a shared session belongs to the caller
