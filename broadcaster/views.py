@@ -1,0 +1,90 @@
+"""What each player sees: the match as a sorted, quantised table, and one player's slice.
+
+Per send tick the broadcaster builds one :class:`MatchTable` per match (ids sorted once,
+positions quantised once, all integer columns stacked into one int64 matrix) and then one
+:class:`Snapshot` per player: the rows :meth:`MatchFrame.visible` allows (the interest
+radius, and the player's own entity always). A snapshot is also what the broadcaster keeps
+as a connection's baseline: the values that connection was last sent.
+
+Quantisation: positions travel as ``round(world_units * scale)`` integers; ``scale`` is
+quanta per world unit (``BroadcastSettings.position_scale``, default 16, so 1/16 of a
+world unit), and every message header carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from game_engine.frame import MatchFrame, PlayerSlot
+
+__all__ = ["POSITION_COLUMNS", "MatchTable", "Snapshot", "quantise"]
+
+# Columns sent as quantised positions (deltas are differences); all others are absolute.
+POSITION_COLUMNS = ("x", "y")
+_RESERVED = ("id", "kind", "x", "y")
+
+
+def quantise(values: npt.NDArray[np.floating[Any]], scale: int) -> npt.NDArray[np.int64]:
+    return np.rint(values.astype(np.float64) * scale).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Some rows of a match at one tick: ids ascending, one int64 column per name."""
+
+    tick: int
+    ids: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.int64]  # shape (rows, len(names))
+
+    @property
+    def size(self) -> int:
+        # Not __len__: an empty snapshot must still be truthy as a baseline.
+        return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTable:
+    """One frame, prepared once for all its players."""
+
+    frame: MatchFrame
+    order: npt.NDArray[np.intp]  # frame rows in ascending id order
+    snapshot: Snapshot  # every entity of the match
+    names: tuple[str, ...]  # column names of ``snapshot.values``
+    dtypes: tuple[np.dtype[Any], ...]  # wire dtype of each column in adds
+    scale: int
+
+    @classmethod
+    def from_frame(cls, frame: MatchFrame, scale: int) -> MatchTable:
+        for name in frame.fields:
+            if name in _RESERVED:
+                raise ValueError(f"field name {name!r} is reserved by the protocol")
+        order = np.argsort(frame.ids, kind="stable")
+        qx = quantise(frame.x[order], scale)
+        qy = quantise(frame.y[order], scale)
+        names = ("kind", "x", "y", *frame.fields)
+        pos_dt: np.dtype[Any] = np.dtype(np.int32)
+        if (
+            qx.size
+            and max(abs(int(qx.min())), abs(int(qx.max())), abs(int(qy.min())), abs(int(qy.max())))
+            >= 2**31
+        ):
+            pos_dt = np.dtype(np.int64)
+        dtypes: tuple[np.dtype[Any], ...] = (frame.kind.dtype, pos_dt, pos_dt, *(c.dtype for c in frame.fields.values()))
+        cols: list[npt.NDArray[Any]] = [frame.kind[order], qx, qy, *(c[order] for c in frame.fields.values())]
+        values = np.empty((order.shape[0], len(names)), np.int64)
+        for k, col in enumerate(cols):
+            values[:, k] = col
+        snap = Snapshot(frame.tick, frame.ids[order].astype(np.uint32), values)
+        return cls(frame, order, snap, names, dtypes, scale)
+
+    def view(self, player: PlayerSlot) -> Snapshot:
+        """The rows ``player`` may see (``MatchFrame.visible``), ids ascending."""
+        rows = np.flatnonzero(self.frame.visible(player)[self.order])
+        snap = self.snapshot
+        if rows.shape[0] == snap.ids.shape[0]:
+            return snap
+        return Snapshot(snap.tick, snap.ids[rows], snap.values[rows])

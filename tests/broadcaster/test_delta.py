@@ -1,0 +1,155 @@
+"""Views and deltas: a WorldView fed the server's messages holds exactly what the player
+can see, for any sequence of states, views and frame limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broadcaster.codec import Header
+from broadcaster.delta import diff, smallest_signed
+from broadcaster.errors import ProtocolError
+from broadcaster.framing import frame_update
+from broadcaster.views import MatchTable, Snapshot
+from broadcaster.world import WorldView
+
+
+@st.composite
+def world_states(
+    draw: Any, max_entities: int = 60
+) -> tuple[list[int], list[float], list[float], list[int]]:
+    """A set of entities: unique ids, positions in [-2000, 2000], hp."""
+    ids = draw(st.lists(st.integers(0, 5000), unique=True, max_size=max_entities))
+    coord = st.floats(-2000, 2000, allow_nan=False, width=32)
+    n = len(ids)
+    xs = draw(st.lists(coord, min_size=n, max_size=n))
+    ys = draw(st.lists(coord, min_size=n, max_size=n))
+    hps = draw(st.lists(st.integers(0, 255), min_size=n, max_size=n))
+    return ids, xs, ys, hps
+
+
+def _send(
+    world: WorldView,
+    base: Snapshot | None,
+    cur: Snapshot,
+    table: MatchTable,
+    limit: int = 32 * 1024,
+    ack: int = 0,
+) -> list[bytes]:
+    header = Header(
+        cur.tick,
+        ack,
+        0,
+        1,
+        base is None,
+        False,
+        base.tick if base is not None else 0,
+        -1,
+        table.scale,
+    )
+    msgs = frame_update(header, diff(base, cur, table), limit)
+    for m in msgs:
+        world.apply(m)
+    return msgs
+
+
+def _assert_world_is(world: WorldView, cur: Snapshot, table: MatchTable) -> None:
+    np.testing.assert_array_equal(world.ids, cur.ids)
+    got = np.stack([world.columns[n] for n in table.names], axis=1) if cur.size else cur.values
+    np.testing.assert_array_equal(got, cur.values)
+    assert world.tick == cur.tick
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    states=st.lists(world_states(), min_size=1, max_size=6),
+    radius=st.sampled_from([1e9, 300.0, 50.0]),
+    limit=st.sampled_from([200, 1000, 32 * 1024]),
+)
+def test_deltas_rebuild_exactly_what_the_player_sees(
+    build: Any, states: list[Any], radius: float, limit: int
+) -> None:
+    world, base = WorldView(), None
+    who = build.player(vx=0.0, vy=0.0)
+    for tick, (ids, xs, ys, hps) in enumerate(states, start=1):
+        frame = build.frame(tick, ids, xs, ys, hp=hps, radius=radius, players=(who,))
+        table = MatchTable.from_frame(frame, 16)
+        cur = table.view(who)
+        msgs = _send(world, base, cur, table, limit)
+        assert all(len(m) <= limit for m in msgs)
+        _assert_world_is(world, cur, table)
+        base = cur
+
+
+def test_own_entity_is_always_visible_and_radius_filters_the_rest(build: Any) -> None:
+    me = build.player(entity=5, vx=0.0, vy=0.0)
+    frame = build.frame(
+        1, [5, 6, 7], [900.0, 10.0, 500.0], [900.0, 0.0, 0.0], radius=100.0, players=(me,)
+    )
+    snap = MatchTable.from_frame(frame, 16).view(me)
+    assert snap.ids.tolist() == [5, 6]
+
+
+def test_steady_state_moving_entities_cost_about_two_bytes_each(build: Any) -> None:
+    rng = np.random.default_rng(7)
+    n = 200
+    ids = np.arange(n)
+    x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
+    t1 = MatchTable.from_frame(build.frame(1, ids, x, y), 16)
+    t2 = MatchTable.from_frame(
+        build.frame(2, ids, x + rng.uniform(-5, 5, n), y + rng.uniform(-5, 5, n)), 16
+    )
+    who = build.player()
+    upd = diff(t1.view(who), t2.view(who), t2)
+    assert set(upd.changes) == {"x", "y"} and upd.adds is None and upd.removed is None
+    assert upd.changes["x"].values.dtype == np.int8
+    msg = frame_update(Header(2, 0, 0, 1, False, False, 1, -1, 16), upd)[0]
+    assert len(msg) - 27 <= 2.2 * n  # 27: the fixed header
+
+
+def test_nothing_changed_gives_an_empty_update(build: Any) -> None:
+    frame = build.frame(1, [1, 2], [1.0, 2.0], [3.0, 4.0])
+    table = MatchTable.from_frame(frame, 16)
+    snap = table.view(build.player())
+    assert diff(snap, snap, table).is_empty()
+
+
+def test_world_rejects_delta_against_another_tick_and_delta_before_full(build: Any) -> None:
+    frame1 = build.frame(1, [1], [1.0], [1.0])
+    t1 = MatchTable.from_frame(frame1, 16)
+    t2 = MatchTable.from_frame(build.frame(2, [1], [2.0], [1.0]), 16)
+    delta = frame_update(
+        Header(2, 0, 0, 1, False, False, 1, -1, 16),
+        diff(t1.view(build.player()), t2.view(build.player()), t2),
+    )[0]
+    with pytest.raises(ProtocolError):
+        WorldView().apply(delta)
+    world = WorldView()
+    world.apply(
+        frame_update(
+            Header(5, 0, 0, 1, True, False, 0, -1, 16), diff(None, t1.view(build.player()), t1)
+        )[0]
+    )
+    with pytest.raises(ProtocolError, match="tick 1, world is at tick 5"):
+        world.apply(delta)
+    assert world.tick == 5
+
+
+def test_smallest_signed_picks_the_narrowest_dtype(build: Any) -> None:
+    assert smallest_signed(np.array([-128, 127])).dtype == np.int8
+    assert smallest_signed(np.array([-129, 1])).dtype == np.int16
+    assert smallest_signed(np.array([1 << 20])).dtype == np.int32
+    assert smallest_signed(np.array([1 << 40])).dtype == np.int64
+
+
+def test_entities_dict_gives_world_units(build: Any) -> None:
+    frame = build.frame(1, [4], [1.5], [-2.25], hp=[42])
+    table = MatchTable.from_frame(frame, 16)
+    world = WorldView()
+    _send(world, None, table.view(build.player()), table)
+    assert world.entities() == {4: {"kind": 1, "x": 1.5, "y": -2.25, "hp": 42}}
+    assert world.meta == {"arena": [1000, 1000]}
