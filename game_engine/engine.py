@@ -1,0 +1,359 @@
+"""The authoritative engine core: matches, ordering, idempotency, ticks. No I/O.
+
+Theory of operation. Records arrive with :meth:`Engine.submit` (in stream order, tagged
+with their shard and sequence number) and wait in their match's queue; :meth:`Engine.tick`
+first applies every queued record in order (so what arrived during tick N is applied at
+the start of tick N+1), then steps ALL matches together with the rules, then ends the
+matches that are over. Idempotency is two-level: a record at or below the last one this
+match took from the same shard is a replay and is skipped at submit; an input whose
+``seq`` is at or below its player's last applied one is skipped at apply (producer
+retries put the same input in the stream twice under different sequence numbers).
+
+Backpressure: each match's queue holds at most ``max_queue_per_match`` records; when it
+is full :meth:`submit` returns ``False`` and the caller must hold the record (and stop
+reading that shard) until a tick has drained the queue: nothing accepted is dropped, the
+stream keeps it. A tick applies at most ``max_records_per_match_per_tick`` records per
+match, so a flood in one match cannot stretch every match's tick; the rest waits, in
+order, for the next tick.
+
+A match is created by its first join and ends when the rules end it or when it has had no
+players for ``empty_timeout`` seconds; its result is logged as one JSON line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from game_engine.errors import InputRejected, JoinRefused
+from game_engine.events import Event, Input, Join, Leave
+from game_engine.frame import MatchFrame, PlayerSlot
+from game_engine.rules import Rules, World
+from game_engine.snapshot_codec import decode_snapshot, encode_snapshot
+
+__all__ = ["EngineSettings", "Member", "Match", "TickReport", "Engine", "match_seed"]
+
+C = TypeVar("C")
+log = logging.getLogger("tickwire.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Engine limits. Rates in Hz, times in seconds."""
+
+    # Simulation rate: 30 Hz keeps a 240 u/s player moving 8 units a tick (smooth enough
+    # for the arena's 16-unit radius) at a tick cost measured in bench/p5_tick.py.
+    tick_rate: float = 30.0
+    # Send rate: 20 Hz is Colyseus's default patch rate; each send costs one @connections
+    # call per player, and AWS meters those (10,000/s per account), so it is lower.
+    send_rate: float = 20.0
+    # Records waiting in one match's queue; beyond it submit() says no (backpressure).
+    max_queue_per_match: int = 1024
+    # Records one match may apply in one tick; the rest wait for the next tick.
+    max_records_per_match_per_tick: int = 256
+    # A match with no players for this long ends.
+    empty_timeout: float = 30.0
+    # Rows allocated up front; the world doubles when full.
+    initial_capacity: int = 16
+
+
+@dataclass(slots=True)
+class Member:
+    player_id: str
+    connection_id: str
+    slot: int
+    last_seq: int = 0
+
+
+@dataclass(slots=True)
+class Match:
+    match_id: str
+    row: int
+    members: dict[str, Member] = field(default_factory=dict)
+    queue: deque[tuple[Event, str | None, int]] = field(default_factory=deque)
+    # The shard this match's records come from, and the last sequence number it applied
+    # (``through``) and accepted into its queue (``cursor``) from that shard.
+    shard_id: str | None = None
+    through: int = -1
+    cursor: int = -1
+    empty_ticks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    tick: int
+    applied: int
+    ended: tuple[tuple[str, dict[str, Any]], ...]
+
+
+def match_seed(match_id: str) -> int:
+    """A match's seed: a hash of its id (never Python's salted ``hash``)."""
+    digest = hashlib.blake2b(match_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class Engine(Generic[C]):
+    """Every match of one worker, stepped together. Single-threaded: call from one loop."""
+
+    def __init__(self, rules: Rules[C], settings: EngineSettings | None = None) -> None:
+        self.rules = rules
+        self.settings = settings or EngineSettings()
+        self.world = World(rules.schema(), self.settings.initial_capacity)
+        self.matches: dict[str, Match] = {}
+        self.counters: Counter[str] = Counter()
+        self.ticks = 0
+        self._free_rows = list(range(self.world.capacity))
+        self._active = np.zeros(self.world.capacity, dtype=bool)
+        self._gone: dict[tuple[str, str, str], None] = {}
+        self._final_frames: list[MatchFrame] = []
+        self._empty_limit = max(1, round(self.settings.empty_timeout * self.settings.tick_rate))
+
+    # -- intake ---------------------------------------------------------------------------
+    def submit(self, event: Event, shard_id: str | None = None, sequence: str | None = None) -> bool:
+        """Queue one record for the next tick. ``False``: the match's queue is full, hold it."""
+        seq = int(sequence) if sequence is not None else -1
+        match = self.matches.get(event.match)
+        if match is None:
+            if not isinstance(event, Join):
+                self.counters["record.unknown_match"] += 1
+                return True
+            match = self._create(event.match)
+        if shard_id is not None and shard_id == match.shard_id and seq <= match.cursor:
+            self.counters["record.replayed"] += 1
+            return True
+        if len(match.queue) >= self.settings.max_queue_per_match:
+            self.counters["record.held"] += 1
+            return False
+        if shard_id is not None:
+            if shard_id != match.shard_id:
+                match.shard_id, match.through = shard_id, -1
+            match.cursor = seq
+        match.queue.append((event, shard_id, seq))
+        return True
+
+    def gone(self, match_id: str, player_id: str, connection_id: str) -> None:
+        """A :data:`~game_engine.frame.GoneCallback`: a leave at the start of the next tick."""
+        if match_id in self.matches:
+            self._gone[(match_id, player_id, connection_id)] = None
+
+    # -- the tick -------------------------------------------------------------------------
+    def tick(self) -> TickReport:
+        """Apply what arrived since the last tick, step every match, end finished ones."""
+        for match_id, player_id, conn in self._gone:
+            match = self.matches.get(match_id)
+            if match is not None:
+                self._leave(match, Leave(match_id, player_id, conn), "gone")
+        self._gone.clear()
+        applied = 0
+        budget = self.settings.max_records_per_match_per_tick
+        for match in self.matches.values():
+            queue = match.queue
+            for _ in range(min(budget, len(queue))):
+                event, shard_id, seq = queue.popleft()
+                self._apply(match, event)
+                if shard_id is not None and shard_id == match.shard_id:
+                    match.through = seq
+                applied += 1
+        self.rules.step(self.world)
+        self.world.tick[self._active] += 1
+        self.ticks += 1
+        return TickReport(self.ticks, applied, tuple(self._end_matches()))
+
+    def _apply(self, match: Match, event: Event) -> None:
+        if isinstance(event, Input):
+            member = match.members.get(event.player)
+            if member is None:
+                self.counters["input.not_member"] += 1
+                return
+            if event.seq <= member.last_seq:
+                self.counters["input.duplicate"] += 1
+                return
+            # A rejected input still counts as consumed: its seq is acknowledged, so the
+            # client's prediction does not wait for it forever.
+            member.last_seq = event.seq
+            try:
+                command = self.rules.validate(event.payload)
+            except InputRejected as exc:
+                self.counters[f"input.rejected.{exc.reason}"] += 1
+                return
+            self.rules.apply(self.world, match.row, member.slot, command)
+            self.counters["input.applied"] += 1
+        elif isinstance(event, Join):
+            member = match.members.get(event.player)
+            if member is not None:
+                member.connection_id = event.conn
+                self.counters["join.reconnect"] += 1
+                return
+            try:
+                slot = self.rules.admit(self.world, match.row)
+            except JoinRefused as exc:
+                self.counters[f"join.refused.{exc.reason}"] += 1
+                return
+            match.members[event.player] = Member(event.player, event.conn, slot)
+            self.counters["join.admitted"] += 1
+        else:
+            self._leave(match, event, "leave")
+
+    def _leave(self, match: Match, event: Leave, why: str) -> None:
+        member = match.members.get(event.player)
+        # A leave of an older connection (the player has reconnected since) is stale.
+        if member is None or member.connection_id != event.conn:
+            self.counters[f"{why}.stale"] += 1
+            return
+        self.rules.remove(self.world, match.row, member.slot)
+        del match.members[event.player]
+        self.counters[f"{why}.removed"] += 1
+
+    def _end_matches(self) -> Iterable[tuple[str, dict[str, Any]]]:
+        ended_by_rules = self.rules.ended(self.world)
+        for match in list(self.matches.values()):
+            match.empty_ticks = 0 if match.members else match.empty_ticks + 1
+            by_rules = bool(ended_by_rules[match.row])
+            if not by_rules and match.empty_ticks < self._empty_limit:
+                continue
+            result = self.rules.result(self.world, match.row)
+            slots = {m.slot: m.player_id for m in match.members.values()}
+            for key in ("scores", "deaths"):
+                if isinstance(result.get(key), dict):
+                    result[key] = {slots.get(s, str(s)): v for s, v in result[key].items()}
+            result["reason"] = "rules" if by_rules else "empty"
+            log.info(json.dumps({"event": "match_ended", "match": match.match_id, **result}))
+            if by_rules:
+                self._final_frames.append(self._frame(match, ended=True))
+            self.counters[f"match.ended.{result['reason']}"] += 1
+            self._remove(match)
+            yield match.match_id, result
+
+    # -- frames -----------------------------------------------------------------------------
+    def frames(self) -> list[MatchFrame]:
+        """One frame per match (copies): the matches ended since the last call come first."""
+        out, self._final_frames = self._final_frames, []
+        out.extend(self._frame(m) for m in self.matches.values())
+        return out
+
+    def _frame(self, match: Match, ended: bool = False) -> MatchFrame:
+        view = self.rules.view(self.world, match.row)
+        players = tuple(
+            PlayerSlot(
+                player_id=m.player_id,
+                connection_id=m.connection_id,
+                entity_id=int(view.slot_entity[m.slot]),
+                ack_seq=m.last_seq,
+                view_x=float(view.slot_x[m.slot]),
+                view_y=float(view.slot_y[m.slot]),
+            )
+            for m in sorted(match.members.values(), key=lambda m: m.slot)
+        )
+        return MatchFrame(
+            match_id=match.match_id,
+            tick=int(self.world.tick[match.row]),
+            ids=view.ids,
+            kind=view.kind,
+            x=view.x,
+            y=view.y,
+            fields=view.fields,
+            players=players,
+            view_radius=view.view_radius,
+            meta=view.meta,
+            ended=ended,
+        )
+
+    # -- rows -------------------------------------------------------------------------------
+    def _create(self, match_id: str) -> Match:
+        if not self._free_rows:
+            old = self.world.capacity
+            self.world.grow(old * 2)
+            self._active = np.concatenate([self._active, np.zeros(old, dtype=bool)])
+            self._free_rows = list(range(old, old * 2))
+        row = self._free_rows.pop(0)
+        self.world.clear(row)
+        self.world.seed[row] = match_seed(match_id)
+        self.rules.create_match(self.world, row)
+        self._active[row] = True
+        match = Match(match_id, row)
+        self.matches[match_id] = match
+        self.counters["match.created"] += 1
+        return match
+
+    def _remove(self, match: Match) -> None:
+        self.world.clear(match.row)
+        self._active[match.row] = False
+        self._free_rows.append(match.row)
+        self._free_rows.sort()
+        del self.matches[match.match_id]
+
+    # -- shards, snapshots, hashes ------------------------------------------------------------
+    def matches_of(self, shard_id: str) -> list[str]:
+        return [m.match_id for m in self.matches.values() if m.shard_id == shard_id]
+
+    def pending_min(self, shard_id: str) -> int | None:
+        """The lowest sequence number of ``shard_id`` still waiting in a queue."""
+        heads = [
+            m.queue[0][2]
+            for m in self.matches.values()
+            if m.queue and m.queue[0][1] == shard_id
+        ]
+        return min(heads) if heads else None
+
+    def drop_shard(self, shard_id: str) -> list[str]:
+        """Forget every match of a shard (its lease is lost, or it ended): no result logged."""
+        dropped = self.matches_of(shard_id)
+        for match_id in dropped:
+            self._remove(self.matches[match_id])
+        return dropped
+
+    def snapshot(self, match_id: str) -> bytes:
+        """The match's state as of the last tick boundary (queued records excluded)."""
+        match = self.matches[match_id]
+        return encode_snapshot(
+            rules=self.rules.name,
+            match_id=match_id,
+            shard_id=match.shard_id,
+            through=match.through,
+            empty_ticks=match.empty_ticks,
+            members=[(m.player_id, m.connection_id, m.slot, m.last_seq) for m in match.members.values()],
+            columns=self.world.row(match.row),
+        )
+
+    def restore(self, data: bytes) -> str:
+        """Load a snapshot as a live match (replacing one with the same id)."""
+        snap = decode_snapshot(data, rules=self.rules.name)
+        if snap.match_id in self.matches:
+            self._remove(self.matches[snap.match_id])
+        match = self._create(snap.match_id)
+        self.world.load_row(match.row, snap.columns)
+        match.shard_id, match.through, match.cursor = snap.shard_id, snap.through, snap.through
+        match.empty_ticks = snap.empty_ticks
+        for player_id, conn, slot, last_seq in snap.members:
+            match.members[player_id] = Member(player_id, conn, slot, last_seq)
+        self.counters["match.restored"] += 1
+        self.counters["match.created"] -= 1
+        return snap.match_id
+
+    def match_hash(self, match_id: str) -> bytes:
+        match = self.matches[match_id]
+        h = hashlib.blake2b(self.world.row_hash(match.row), digest_size=16)
+        for m in sorted(match.members.values(), key=lambda m: m.player_id):
+            h.update(f"{m.player_id}\0{m.slot}\0{m.last_seq}\0".encode())
+        return h.digest()
+
+    def state_hash(self) -> str:
+        """A hash of every match's state, independent of row placement."""
+        h = hashlib.blake2b(digest_size=16)
+        for match_id in sorted(self.matches):
+            h.update(match_id.encode() + b"\0" + self.match_hash(match_id))
+        return h.hexdigest()
+
+    def last_seqs(self) -> Mapping[tuple[str, str], int]:
+        return {
+            (m.match_id, p.player_id): p.last_seq
+            for m in self.matches.values()
+            for p in m.members.values()
+        }

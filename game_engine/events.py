@@ -1,0 +1,40 @@
+"""What the engine consumes: a join, an input, a leave of one player of one match.
+
+These are the engine's own events, not the stream's wire format: the consumer turns each
+decoded :mod:`ingest.records` record into one (:func:`game_engine.consumer.to_event`), and a
+broadcaster 410 becomes a :class:`Leave` too, so the core knows nothing of JSON or Kinesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Join", "Input", "Leave", "Event"]
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    match: str
+    player: str
+    conn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    match: str
+    player: str
+    conn: str
+    seq: int
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    match: str
+    player: str
+    conn: str
+
+
+Event = Join | Input | Leave
