@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-StateServer = Any  # the fixture type, defined in conftest.py
-
 from tickwire.client import (
     Backoff,
     ClientClosed,
