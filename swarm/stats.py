@@ -1,0 +1,142 @@
+"""Measurements of a swarm run: HDR histograms and counters, mergeable across processes.
+
+Theory of operation: each bot process records into one :class:`Sample` for the current
+interval. At the end of an interval the process encodes the sample (histograms in HDR's
+compressed base64 form, counters as numbers), ships it to the parent and starts a fresh
+one. The parent merges the samples of all processes for the same interval index into the
+interval line, and adds them into the run totals. Nothing here does I/O or reads a clock.
+
+Latencies are integers in microseconds. Error kinds are short strings:
+``refused:<status>`` (handshake refused with that HTTP status), ``closed:<code>`` (the
+server closed the WebSocket), ``timeout:connect``, ``timeout:ack`` (an input not
+acknowledged within the ack timeout), ``connect:<ExceptionName>`` (TCP/TLS failure),
+``frame:<message>`` (a text frame from the gateway such as ``Forbidden``),
+``decode`` (a binary message whose header could not be read).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from swarm.settings import HISTOGRAM_HIGHEST_US, HISTOGRAM_SIGNIFICANT_FIGURES
+
+__all__ = ["COUNTERS", "HISTOGRAMS", "PERCENTILES", "Sample", "is_throttle", "new_histogram"]
+
+# The histograms every sample carries: connect time, input->ack latency,
+# tick-to-receive delay (see swarm.bot for how each is measured).
+HISTOGRAMS = ("connect", "ack", "delay")
+# Counters: messages and bytes each way, metered 32 KB units each way, connects.
+COUNTERS = (
+    "msgs_out",
+    "msgs_in",
+    "bytes_out",
+    "bytes_in",
+    "units_out",
+    "units_in",
+    "connects",
+    "closes",
+)
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(1, HISTOGRAM_HIGHEST_US, HISTOGRAM_SIGNIFICANT_FIGURES)
+
+
+def is_throttle(kind: str) -> bool:
+    """True for the error kinds that mean AWS-style throttling (HTTP 429)."""
+    return kind == "refused:429"
+
+
+@dataclass
+class Sample:
+    """Histograms, counters and errors over one interval (or a merge of many)."""
+
+    histograms: dict[str, HdrHistogram] = field(
+        default_factory=lambda: {name: new_histogram() for name in HISTOGRAMS}
+    )
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    errors: Counter[str] = field(default_factory=Counter)
+    # Bots with an open WebSocket at the end of the interval (a gauge, summed on merge).
+    connected: int = 0
+    # Seconds of open connections inside the interval (for connection minutes).
+    connection_seconds: float = 0.0
+
+    def record(self, name: str, micros: float) -> None:
+        """Record one latency; values are clamped into the histogram's range."""
+        value = int(micros)
+        if value < 1:
+            value = 1
+        elif value > HISTOGRAM_HIGHEST_US:
+            value = HISTOGRAM_HIGHEST_US
+        self.histograms[name].record_value(value)
+
+    def error(self, kind: str, count: int = 1) -> None:
+        self.errors[kind] += count
+
+    def add(self, other: Sample) -> None:
+        """Merge ``other`` into this sample (counts add, the gauge adds)."""
+        for name, hist in other.histograms.items():
+            if hist.get_total_count():
+                self.histograms[name].add(hist)
+        for name, value in other.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        self.errors.update(other.errors)
+        self.connected += other.connected
+        self.connection_seconds += other.connection_seconds
+
+    @classmethod
+    def merged(cls, samples: Iterable[Sample]) -> Sample:
+        out = cls()
+        for sample in samples:
+            out.add(sample)
+        return out
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def percentiles(self, name: str) -> dict[str, float | None]:
+        """p50..p99.9, min, max and mean of one histogram in milliseconds (None if empty)."""
+        hist = self.histograms[name]
+        out: dict[str, float | None] = {}
+        empty = hist.get_total_count() == 0
+        for p in PERCENTILES:
+            out[f"p{p:g}"] = None if empty else hist.get_value_at_percentile(p) / 1000.0
+        out["min"] = None if empty else hist.get_min_value() / 1000.0
+        out["max"] = None if empty else hist.get_max_value() / 1000.0
+        out["mean"] = None if empty else round(hist.get_mean_value() / 1000.0, 3)
+        out["count"] = hist.get_total_count()
+        return out
+
+    def encode(self) -> dict[str, Any]:
+        """A JSON-able form; histograms in HDR's compressed base64 encoding."""
+        return {
+            "histograms": {
+                name: hist.encode().decode("ascii")
+                for name, hist in self.histograms.items()
+                if hist.get_total_count()
+            },
+            "counters": dict(self.counters),
+            "errors": dict(self.errors),
+            "connected": self.connected,
+            "connection_seconds": self.connection_seconds,
+        }
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> Sample:
+        sample = cls()
+        for name, text in data.get("histograms", {}).items():
+            if name in sample.histograms:
+                sample.histograms[name].add(HdrHistogram.decode(text.encode("ascii")))
+        for name, value in data.get("counters", {}).items():
+            sample.counters[name] = int(value)
+        sample.errors.update({str(k): int(v) for k, v in data.get("errors", {}).items()})
+        sample.connected = int(data.get("connected", 0))
+        sample.connection_seconds = float(data.get("connection_seconds", 0.0))
+        return sample
