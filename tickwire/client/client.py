@@ -122,6 +122,7 @@ class GameClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._resync: asyncio.Task[bool] | None = None
         self._message_event = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -308,10 +309,13 @@ class GameClient:
             if self.world is not None:
                 self.world.apply(data)
         except ProtocolError as exc:
-            # A message this client cannot read: count it and wait for the next one (a
-            # full state follows any resync); never let it end the receive loop.
+            # A message this client cannot apply (a delta against a tick it does not hold,
+            # bytes it cannot read): count it, and reconnect, since a new connection starts
+            # with a full state (docs/protocol.md, "Full states and deltas").
             self.stats.bad_messages += 1
-            log.warning("undecodable state message: %s", exc)
+            log.warning("undecodable state message (%s); reconnecting for a full state", exc)
+            if self._ws is not None:
+                self._resync = asyncio.get_running_loop().create_task(self._ws.close())
             return
         self.stats.messages += 1
         self.stats.bytes += len(data)

@@ -153,3 +153,32 @@ async def test_many_clients_share_a_session(server: StateServer) -> None:
         finally:
             await asyncio.gather(*(c.close() for c in clients))
         assert not session.closed  # a shared session belongs to the caller
+
+
+async def test_world_view_follows_both_players(server: StateServer) -> None:
+    alice = await GameClient.connect(server.url, "tok-a", settings=FAST)
+    bob = await GameClient.connect(server.url, "tok-b", settings=FAST)
+    try:
+        await alice.wait_for(lambda c: len(c.world) == 2, WAIT)
+        bob_id = server.players["bob"].entity_id
+        start = alice.world.entities()[bob_id]["x"]
+        seq = await bob.send_input((1.0, 0.0))
+        await bob.wait_for(lambda c: c.ack_seq >= seq, WAIT)
+        # Alice sees Bob move right; Bob sees himself as his own entity.
+        await alice.wait_for(lambda c: c.world.entities()[bob_id]["x"] > start + 1, WAIT)
+        assert bob.world.own() is not None and bob.world.self_id == bob_id
+        assert alice.world.meta == {"w": 1000}
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_undecodable_message_triggers_resync(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", settings=FAST)
+    async with client:
+        await client.wait_for(lambda c: c.world.tick >= 0, WAIT)
+        await server.sockets["alice"].send_bytes(b"\x95\xc4\x18" + b"\x07" * 24)
+        await client.wait_for(lambda c: c.stats.reconnects == 1 and c.connected, WAIT)
+        assert client.stats.bad_messages == 1
+        before = client.stats.messages
+        await client.wait_for(lambda c: c.stats.messages > before, WAIT)
