@@ -73,8 +73,18 @@ class MatchTable:
             >= 2**31
         ):
             pos_dt = np.dtype(np.int64)
-        dtypes: tuple[np.dtype[Any], ...] = (frame.kind.dtype, pos_dt, pos_dt, *(c.dtype for c in frame.fields.values()))
-        cols: list[npt.NDArray[Any]] = [frame.kind[order], qx, qy, *(c[order] for c in frame.fields.values())]
+        dtypes: tuple[np.dtype[Any], ...] = (
+            frame.kind.dtype,
+            pos_dt,
+            pos_dt,
+            *(c.dtype for c in frame.fields.values()),
+        )
+        cols: list[npt.NDArray[Any]] = [
+            frame.kind[order],
+            qx,
+            qy,
+            *(c[order] for c in frame.fields.values()),
+        ]
         values = np.empty((order.shape[0], len(names)), np.int64)
         for k, col in enumerate(cols):
             values[:, k] = col

@@ -1,0 +1,123 @@
+"""``@connections`` over the wire, signed by hand: the fast path to API Gateway on AWS.
+
+A pooled aiohttp session POSTs ``{endpoint}/@connections/{id}`` with SigV4 headers from
+:class:`~broadcaster.connections.sigv4.SigV4Signer` (the same signature botocore's
+``SigV4Auth`` computes). Credentials come from a botocore session (environment, profile,
+container or instance role), frozen once per second and refreshed in a thread when
+botocore says they are due, so the event loop never blocks on a credential provider.
+
+Backpressure: at most ``max_connections`` sockets (aiohttp's connector limit); callers
+beyond that wait for a socket. The fan-out bounds its own posts in flight below that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+import botocore.session
+from yarl import URL
+
+from broadcaster.connections.sigv4 import Credentials, SigV4Signer, amz_date
+from broadcaster.errors import BroadcastError, PostFailed, error_for_status
+
+__all__ = ["AwsWireConnections"]
+
+# Sockets kept to the endpoint (aiohttp connector limit).
+DEFAULT_MAX_CONNECTIONS = 256
+# Per-request timeout: API Gateway answers a post in milliseconds; a request still open
+# after this is treated as an unknown outcome (PostFailed), and the fan-out resyncs.
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
+
+
+class AwsWireConnections:
+    """``Connections`` by signed HTTP POSTs over one pooled aiohttp session."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        region: str,
+        *,
+        botocore_session: botocore.session.Session | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        ssl_context: ssl.SSLContext | bool | None = None,
+    ) -> None:
+        self.signer = SigV4Signer(endpoint, region)
+        self._botocore = botocore_session or botocore.session.get_session()
+        self._source: Any = None  # botocore Credentials / RefreshableCredentials
+        self._creds: Credentials | None = None
+        self._second = -1
+        self._timestamp = ""
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=0,
+                ssl=self._ssl if self._ssl is not None else True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                skip_auto_headers=("User-Agent", "Content-Type"),
+            )
+        return self._session
+
+    def _load_credentials(self) -> Credentials:
+        if self._source is None:
+            self._source = self._botocore.get_credentials()
+            if self._source is None:
+                raise BroadcastError("no AWS credentials found for the @connections endpoint")
+        frozen = self._source.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+    async def _refresh(self) -> None:
+        self._creds = await asyncio.to_thread(self._load_credentials)
+
+    async def credentials(self) -> tuple[Credentials, str]:
+        """The credentials and the X-Amz-Date to sign with now (re-read once a second)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second or self._creds is None:
+            self._second, self._timestamp = second, amz_date(now)
+            if self._creds is None:
+                await self._refresh()
+            elif getattr(self._source, "refresh_needed", lambda: False)():
+                # Keep signing with the current ones while the provider is asked in a thread.
+                if self._refreshing is None or self._refreshing.done():
+                    self._refreshing = asyncio.create_task(self._refresh())
+        assert self._creds is not None
+        return self._creds, self._timestamp
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        creds, timestamp = await self.credentials()
+        url, headers = self.signer.sign(connection_id, data, creds, timestamp)
+        session = self._ensure_session()
+        try:
+            async with session.post(URL(url, encoded=True), data=data, headers=headers) as resp:
+                if resp.status == 200:
+                    return
+                body = await resp.read()
+                error_type = resp.headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PostFailed(connection_id, repr(exc)) from exc
+        # The error's own body is the cause: there is no exception to chain from.
+        raise error_for_status(
+            connection_id, resp.status, error_type, body[:200].decode("utf-8", "replace")
+        )
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

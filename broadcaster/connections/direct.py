@@ -1,0 +1,32 @@
+"""The local gateway's in-process ``@connections`` path (the embedded default)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from broadcaster.errors import PostFailed, error_for_status
+from infra.local.gateway.errors import ApiError
+
+__all__ = ["DirectConnections", "InProcessGateway"]
+
+
+class InProcessGateway(Protocol):
+    async def post_to_connection(self, connection_id: str, data: bytes) -> None: ...
+
+
+class DirectConnections:
+    """Calls ``gateway.post_to_connection`` (same checks as the HTTP POST, no HTTP)."""
+
+    def __init__(self, gateway: InProcessGateway) -> None:
+        self._gateway = gateway
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        try:
+            await self._gateway.post_to_connection(connection_id, data)
+        except ApiError as exc:
+            raise error_for_status(connection_id, exc.status, exc.error_type, str(exc)) from exc
+        except (OSError, ConnectionError) as exc:
+            raise PostFailed(connection_id, repr(exc)) from exc
+
+    async def close(self) -> None:
+        """Nothing to release: the gateway belongs to its owner."""
