@@ -1,0 +1,514 @@
+"""Compile a parsed Velocity template into Python closures.
+
+Theory of operation: airspeed-ext parses the source once (so whitespace handling, string
+literal rules and ``""`` escapes are exactly the interpreter's); this module walks the
+parse tree and builds one closure per node, so a render is a handful of Python calls
+instead of airspeed's per-node dispatch, exception wrapping and ``StringIO`` writes. Nodes
+it does not know (``#foreach``, macros, ``#define``, ``#evaluate``, array/map literals,
+ranges) raise :class:`Unsupported`, and the caller keeps airspeed's interpreter for that
+template. Name resolution (``_member``) follows airspeed's ``NameOrCall`` step by step, and
+the tests render every template both ways and compare.
+
+Truthiness follows Velocity 1.7 (what API Gateway runs): a condition is false only for
+null and ``false``; ``!x`` is true only for those. airspeed-ext differs (it treats null as
+true in ``#if``), so :func:`apply_velocity_truthiness` aligns the interpreter with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from airspeed import operators as ops
+
+from infra.local.vtl.runtime import UTIL, JavaList, JavaMap, java_str
+
+__all__ = [
+    "Unsupported",
+    "Writer",
+    "apply_velocity_truthiness",
+    "compile_template",
+    "to_text",
+    "velocity_true",
+]
+
+Expr = Callable[[dict[str, Any]], Any]
+Writer = Callable[[dict[str, Any], list[str]], None]
+
+_ADDITIONAL_METHODS: dict[type, dict[str, Callable[..., Any]]] = ops.__additional_methods__
+
+
+class Unsupported(Exception):
+    """A node the compiler does not handle; the interpreter renders the template."""
+
+
+def velocity_true(value: Any) -> bool:
+    """Velocity 1.7: only null and Boolean false are false (an empty string is true)."""
+    return value is not None and value is not False
+
+
+def apply_velocity_truthiness() -> None:
+    """Make airspeed's ``#if``/``!``/``&&``/``||`` use Velocity 1.7 truthiness (idempotent)."""
+
+    def condition(self: Any, namespace: Any, loader: Any) -> bool:
+        return velocity_true(self.expression.calculate(namespace, loader))
+
+    def unary(self: Any, namespace: Any, loader: Any) -> bool:
+        return not velocity_true(self.value.calculate(namespace, loader))
+
+    ops.Condition.calculate = condition
+    ops.UnaryOperatorValue.calculate = unary
+    ops.boolean_value = velocity_true
+    table = ops.BinaryOperator.OPERATORS
+    for name in ("||", "or"):
+        table[name] = _or
+    for name in ("&&", "and"):
+        table[name] = _and
+
+
+def _or(a: Any, b: Any) -> bool:
+    return velocity_true(a) or velocity_true(b)
+
+
+def _and(a: Any, b: Any) -> bool:
+    return velocity_true(a) and velocity_true(b)
+
+
+def to_text(value: Any) -> str:
+    """What a ``$reference`` writes (null is handled by the caller): Java's printing, also
+    for plain dicts, lists and floats, which the interpreter sees converted by ``to_java``."""
+    if type(value) is str:
+        return value
+    return java_str(value)
+
+
+def _member(obj: Any, name: str) -> Any:
+    """``obj.name`` as airspeed's ``NameOrCall`` resolves it: item, attribute, extra method."""
+    result = None
+    if isinstance(obj, dict):
+        result = obj.get(name)
+    elif not isinstance(obj, str) and hasattr(type(obj), "__getitem__"):
+        try:
+            result = obj[name]
+        except (KeyError, TypeError, AttributeError, IndexError):
+            pass
+    if result is None:
+        result = getattr(obj, name, None)
+    if result is None:
+        # The interpreter sees $context converted to JavaMap/JavaList; the compiled form
+        # gets the caller's plain dicts and lists, so it borrows the same methods.
+        java_type = _JAVA_TYPES.get(obj.__class__)
+        if java_type is not None:
+            method = getattr(java_type, name, None)
+            if callable(method) and not name.startswith("_"):
+                return partial(method, obj)
+        methods = _ADDITIONAL_METHODS.get(obj.__class__)
+        if methods and name in methods:
+            result = partial(methods[name], obj)
+    return result
+
+
+def _literal_regex(pattern: str) -> str | None:
+    """The literal text a regex matches when it has no operators (``\\'`` -> ``\'``)."""
+    literal: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            if char.isalnum():
+                return None  # \d, \w, \1 ... are operators
+            literal.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ".^$*+?{}[]|()":
+            return None
+        else:
+            literal.append(char)
+    return None if escaped else "".join(literal)
+
+
+def _replace_all(pattern: str, replacement: str) -> Callable[[str], str]:
+    """``String.replaceAll`` with constant arguments, as airspeed runs it (``re.sub``), but
+    prepared once: a plain ``str.replace`` when the pattern is literal text."""
+    literal = _literal_regex(pattern)
+    if literal and "\\" not in replacement:
+        return lambda text: text.replace(literal, replacement)
+    regex = re.compile(pattern)
+    return lambda text: regex.sub(replacement, text)
+
+
+_JAVA_TYPES: dict[type, type] = {dict: JavaMap, list: JavaList}
+
+
+def _index(result: Any, index: Any) -> Any:
+    if isinstance(result, list) and not isinstance(index, int):
+        raise ValueError(f"expected integer for array index, got '{index}'")
+    try:
+        return result[index]
+    except Exception:
+        return None
+
+
+# --- the compiler ------------------------------------------------------------------------
+
+
+class _Compiler:
+    """Builds closures for one template.
+
+    Constant folding: a variable set exactly once in the whole template, at the top level,
+    to a literal (``#set($q = '"')``) is a constant after that ``#set``; references to it
+    compile to text, and adjacent texts merge, so interpolated strings such as
+    ``"{${q}v${q}:1}"`` cost one join of the parts that vary.
+    """
+
+    def __init__(self, root: Any) -> None:
+        self.set_counts: dict[str, int] = {}
+        self._count_sets(root)
+        self.constants: dict[str, Any] = {}
+        self.depth = 0
+
+    def _count_sets(self, node: Any) -> None:
+        if type(node) is ops.Assignment:
+            self.set_counts[node.root_term] = self.set_counts.get(node.root_term, 0) + 1
+        for child in vars(node).values() if hasattr(node, "__dict__") else ():
+            if isinstance(child, ops._Element):
+                self._count_sets(child)
+            elif isinstance(child, list):
+                for item in child:
+                    if isinstance(item, ops._Element):
+                        self._count_sets(item)
+
+    # --- expressions ---------------------------------------------------------------------
+
+    def value(self, node: Any) -> Expr:
+        """A ``Value`` (or anything that calculates) as a closure."""
+        kind = type(node)
+        if kind is ops.Value:
+            return self.value(node.expression)
+        if kind in _LITERALS:
+            constant = node.value
+            return lambda ns: constant
+        if kind is ops.InterpolatedStringLiteral:
+            return self.interpolation(node.block)
+        if kind is ops.FormalReference:
+            if node.expression is None or node.alternate is not None:
+                raise Unsupported("reference without expression")
+            folded = self.folded(node.expression)
+            if folded is not _NOT_CONSTANT:
+                return lambda ns: folded
+            return self.variable(node.expression)
+        if kind is ops.ParenthesizedExpression:
+            return self.expression(node.calculate.__self__)
+        if kind is ops.Expression:
+            return self.expression(node)
+        if kind is ops.UnaryOperatorValue:
+            inner = self.value(node.value)
+            return lambda ns: not velocity_true(inner(ns))
+        raise Unsupported(kind.__name__)
+
+    def folded(self, node: Any) -> Any:
+        """The constant a plain ``$name`` stands for here, or ``_NOT_CONSTANT``."""
+        part = node.part
+        if node.subexpression is None and part.parameters is None and part.index is None:
+            return self.constants.get(part.name, _NOT_CONSTANT)
+        return _NOT_CONSTANT
+
+    def interpolation(self, block: Any) -> Expr:
+        pieces = self.pieces(block)
+        if all(isinstance(p, str) for p in pieces):
+            constant = "".join(pieces)  # type: ignore[arg-type]
+            return lambda ns: constant
+        write = self.block_from(pieces)
+
+        def interpolate(ns: dict[str, Any]) -> str:
+            out: list[str] = []
+            write(ns, out)
+            return "".join(out)
+
+        return interpolate
+
+    def expression(self, node: Any) -> Expr:
+        """Binary operators, grouped at compile time exactly as airspeed groups them at run
+        time (its operator-precedence stack); the right operand is evaluated first, as there."""
+        terms = list(node.expression)
+        values: list[Expr] = [self.value(terms[0])]
+        pending: list[Any] = []
+        rest = terms[1:]
+
+        def reduce() -> None:
+            right, left, op = values.pop(), values.pop(), pending.pop()
+            values.append(_binary(op.apply_to, left, right))
+
+        while rest:
+            if not pending or rest[0].greater_precedence_than(pending[-1]):
+                pending.append(rest[0])
+                values.append(self.value(rest[1]))
+                rest = rest[2:]
+            else:
+                reduce()
+        while pending:
+            reduce()
+        return values[0]
+
+    def variable(self, node: Any) -> Expr:
+        """``$a.b(c)[0].d``: a ``VariableExpression`` chain from the namespace."""
+        static = self.util_call(node)
+        if static is not None:
+            return static
+        part = self.name(node.part)
+        if node.subexpression is None:
+            return part
+        tail = self.sub(node.subexpression)
+        return lambda ns: tail(part(ns), ns)
+
+    def util_call(self, node: Any) -> Expr | None:
+        """``$util.f(x)...`` bound at compile time when the template never sets ``$util``."""
+        root, sub = node.part, node.subexpression
+        if (root.name != "util" or root.parameters is not None or root.index is not None
+                or self.set_counts.get("util") or sub is None
+                or type(sub.expression) is not ops.VariableExpression):  # fmt: skip
+            return None
+        call = sub.expression.part
+        function = getattr(UTIL, call.name, None)
+        if call.parameters is None or function is None or call.name.startswith("_"):
+            return None
+        finish = self.finish(call)
+        assert finish is not None
+        head: Expr = lambda ns: finish(function, ns)  # noqa: E731
+        if sub.expression.subexpression is None:
+            return head
+        tail = self.sub(sub.expression.subexpression)
+        return lambda ns: tail(head(ns), ns)
+
+    def sub(self, node: Any) -> Callable[[Any, dict[str, Any]], Any]:
+        if type(node.expression) is ops.VariableExpression:
+            inner = node.expression
+            part = self.name_on(inner.part)
+            if inner.subexpression is None:
+                return part
+            tail = self.sub(inner.subexpression)
+            return lambda obj, ns: tail(part(obj, ns), ns)
+        index_node = node.expression.index
+        if type(index_node) not in (ops.IntegerLiteral, ops.StringLiteral):
+            raise Unsupported("computed index after a call")
+        key = index_node.value
+        if node.subexpression is None:
+            return lambda obj, ns: obj[key]
+        tail = self.sub(node.subexpression)
+        return lambda obj, ns: tail(obj[key], ns)
+
+    def finish(self, node: Any) -> Callable[[Any, dict[str, Any]], Any] | None:
+        """Apply the call arguments or the index of a ``NameOrCall`` to what it resolved."""
+        if node.parameters is not None:
+            values = node.parameters.values
+            args = (
+                []
+                if isinstance(values, ops._EmptyValues)
+                else [self.value(v) for v in values.values]
+            )
+            if not args:
+                return lambda result, ns: result()
+            if len(args) == 1:
+                (only,) = args
+                return lambda result, ns: result(only(ns))
+            return lambda result, ns: result(*[a(ns) for a in args])
+        if node.index is not None:
+            index = self.value(node.index.index)
+            return lambda result, ns: _index(result, index(ns))
+        return None
+
+    def name(self, node: Any) -> Expr:
+        name = node.name
+        finish = self.finish(node)
+        if finish is None:
+            return lambda ns: ns.get(name)
+
+        def lookup(ns: dict[str, Any]) -> Any:
+            result = ns.get(name)
+            return None if result is None else finish(result, ns)
+
+        return lookup
+
+    def name_on(self, node: Any) -> Callable[[Any, dict[str, Any]], Any]:
+        name = node.name
+        finish = self.finish(node)
+        constant_args = self.constant_arguments(node)
+        if name == "replaceAll" and constant_args is not None and len(constant_args) == 2:
+            replace = _replace_all(*constant_args)
+            generic = self.name_on_generic(name, finish)
+            return lambda obj, ns: replace(obj) if type(obj) is str else generic(obj, ns)
+        return self.name_on_generic(name, finish)
+
+    def constant_arguments(self, node: Any) -> list[str] | None:
+        """The arguments of a call when all are string constants, else None."""
+        if node.parameters is None or isinstance(node.parameters.values, ops._EmptyValues):
+            return None
+        args = []
+        for value in node.parameters.values.values:
+            inner = value.expression if type(value) is ops.Value else value
+            if type(inner) is ops.StringLiteral:
+                args.append(inner.value)
+                continue
+            if type(inner) is not ops.InterpolatedStringLiteral:
+                return None
+            pieces = self.pieces(inner.block)
+            if not all(isinstance(p, str) for p in pieces):
+                return None
+            args.append("".join(pieces))  # type: ignore[arg-type]
+        return args
+
+    @staticmethod
+    def name_on_generic(
+        name: str, finish: Callable[[Any, dict[str, Any]], Any] | None
+    ) -> Callable[[Any, dict[str, Any]], Any]:
+
+        def member(obj: Any, ns: dict[str, Any]) -> Any:
+            # fast path for the common case, a key of a map (``$context.authorizer.matchId``)
+            result = obj.get(name) if isinstance(obj, dict) else None
+            if result is None:
+                result = _member(obj, name)
+            if result is None or finish is None:
+                return result
+            return finish(result, ns)
+
+        return member
+
+    # --- block elements ------------------------------------------------------------------
+
+    def block(self, block: Any) -> Writer:
+        """A ``Block``: its children's writers run in order."""
+        return self.block_from(self.pieces(block))
+
+    def pieces(self, block: Any) -> list[Writer | str]:
+        pieces: list[Writer | str] = []
+        for child in block.children:
+            piece = self.element(child)
+            if piece is None or piece == "":
+                continue
+            if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+                pieces[-1] += piece
+            else:
+                pieces.append(piece)
+        return pieces
+
+    @staticmethod
+    def block_from(pieces: list[Writer | str]) -> Writer:
+        steps = [_text_writer(p) if isinstance(p, str) else p for p in pieces]
+        if len(steps) == 1:
+            return steps[0]
+
+        def run(ns: dict[str, Any], out: list[str]) -> None:
+            for step in steps:
+                step(ns, out)
+
+        return run
+
+    def element(self, node: Any) -> Writer | str | None:
+        kind = type(node)
+        if kind in (ops.Text, ops.FallthroughHashText):
+            return str(node.text)
+        if kind is ops.Comment:
+            return None
+        if kind is ops.FormalReference:
+            return self.reference(node)
+        if kind is ops.SetDirective:
+            return self.assignment(node.assignment)
+        if kind is ops.IfDirective:
+            self.depth += 1
+            try:
+                return self.conditional(node)
+            finally:
+                self.depth -= 1
+        raise Unsupported(kind.__name__)
+
+    def reference(self, node: Any) -> Writer | str:
+        if node.expression is None:
+            raise Unsupported("bare $")
+        if node.alternate is None:
+            folded = self.folded(node.expression)
+            if folded is not _NOT_CONSTANT:
+                return "" if folded is None else to_text(folded)
+        value = self.variable(node.expression)
+        alternate = self.value(node.alternate.expression) if node.alternate else None
+
+        def write(ns: dict[str, Any], out: list[str]) -> None:
+            result = value(ns)
+            if result is None:
+                if alternate is not None:
+                    out.append(to_text(alternate(ns) or ""))
+                return  # silent: a missing reference renders as "" (API Gateway)
+            out.append(result if type(result) is str else to_text(result))
+
+        return write
+
+    def assignment(self, node: Any) -> Writer:
+        if node.terms:
+            raise Unsupported("#set of a member")  # may not mutate the caller's $context
+        value = self.expression(node.value)
+        root = node.root_term
+        literal = _literal_of(node.value)
+        if literal is not _NOT_CONSTANT and self.depth == 0 and self.set_counts[root] == 1:
+            self.constants[root] = literal
+
+        def assign(ns: dict[str, Any], out: list[str]) -> None:
+            ns[root] = value(ns)
+
+        return assign
+
+    def conditional(self, node: Any) -> Writer:
+        branches: list[tuple[Expr, Writer]] = [
+            (self.value(node.condition.expression), self.block(node.block))
+        ]
+        for elseif in node.elseifs:
+            branches.append((self.value(elseif.condition.expression), self.block(elseif.block)))
+        otherwise = (
+            self.block(node.else_block.block) if type(node.else_block) is ops.ElseBlock else None
+        )
+
+        def choose(ns: dict[str, Any], out: list[str]) -> None:
+            for condition, block in branches:
+                if velocity_true(condition(ns)):
+                    block(ns, out)
+                    return
+            if otherwise is not None:
+                otherwise(ns, out)
+
+        return choose
+
+
+_NOT_CONSTANT = object()
+_LITERALS = (ops.StringLiteral, ops.IntegerLiteral, ops.FloatingPointLiteral,
+             ops.BooleanLiteral, ops.NullLiteral)  # fmt: skip
+
+
+def _literal_of(expression: Any) -> Any:
+    """The constant of an expression that is one plain literal, else ``_NOT_CONSTANT``."""
+    if len(expression.expression) != 1:
+        return _NOT_CONSTANT
+    node = expression.expression[0]
+    node = node.expression if type(node) is ops.Value else node
+    if type(node) in _LITERALS:
+        return node.value
+    return _NOT_CONSTANT
+
+
+def _text_writer(text: str) -> Writer:
+    def write(ns: dict[str, Any], out: list[str]) -> None:
+        out.append(text)
+
+    return write
+
+
+def _binary(apply: Callable[[Any, Any], Any], left: Expr, right: Expr) -> Expr:
+    def binary(ns: dict[str, Any]) -> Any:
+        b = right(ns)
+        return apply(left(ns), b)
+
+    return binary
+
+
+def compile_template(root: Any) -> Writer:
+    """Compile airspeed's ``TemplateBody`` into one writer; raises :class:`Unsupported`."""
+    return _Compiler(root).block(root.block)

@@ -1,0 +1,313 @@
+"""The objects a request template sees: ``$input``, ``$util`` and Java-printing values.
+
+API Gateway runs Velocity on the JVM, so what a template prints is Java's ``toString``:
+``true``/``false``, maps as ``{a=1, b=x}``, lists as ``[1, x]``, doubles as ``1.0E20``.
+Parsed JSON (``$input.path``, ``$util.parseJson``) and the ``$context`` map are turned into
+:class:`JavaMap`/:class:`JavaList`/:class:`JavaDouble` so they print that way in both the
+interpreter and the compiled renderer.
+
+Sources: the API Gateway developer guide, "Variables for data transformations"
+(``$input``, ``$util``), and Apache commons-lang ``StringEscapeUtils.escapeJavaScript``
+(what ``$util.escapeJavaScript`` is documented to do, including ``'`` -> ``\\'``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+from infra.local.vtl.errors import TemplateRenderError
+
+__all__ = [
+    "Input",
+    "JavaDouble",
+    "JavaList",
+    "JavaMap",
+    "Util",
+    "escape_javascript",
+    "java_str",
+    "json_path",
+    "to_java",
+]
+
+
+def _java_double(value: float) -> str:
+    """``Double.toString``: plain decimal in [1e-3, 1e7), else ``d.dddE±n``, with the
+    shortest digits that round-trip (as Python's ``repr`` chooses them)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if 1e-3 <= abs(value) < 1e7:
+        return repr(value)  # always has a '.', never an exponent in this range
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    scientific = len(digits) + int(exponent) - 1
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{scientific}"
+
+
+class JavaDouble(float):
+    """A float that prints like ``java.lang.Double``."""
+
+    def __str__(self) -> str:
+        return _java_double(float(self))
+
+
+class JavaMap(dict[Any, Any]):
+    """A dict that prints like ``java.util.Map`` and has the Map methods templates call."""
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{java_str(k)}={java_str(v)}" for k, v in self.items()) + "}"
+
+    def toString(self) -> str:
+        return java_str(self)
+
+    def size(self) -> int:
+        return len(self)
+
+    def isEmpty(self) -> bool:
+        return not self
+
+    def containsKey(self, key: Any) -> bool:
+        return key in self
+
+    def keySet(self) -> JavaList:
+        return JavaList(dict.keys(self))
+
+    def entrySet(self) -> JavaList:
+        return JavaList(JavaMap(key=k, value=v) for k, v in dict.items(self))
+
+    def put(self, key: Any, value: Any) -> Any:
+        previous = self.get(key)
+        self[key] = value
+        return previous
+
+    def putAll(self, other: Mapping[Any, Any]) -> None:
+        self.update(other)
+
+
+class JavaList(list[Any]):
+    """A list that prints like ``java.util.List`` and has the List methods templates call."""
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(java_str(v) for v in self) + "]"
+
+    def toString(self) -> str:
+        return java_str(self)
+
+    def size(self) -> int:
+        return len(self)
+
+    def isEmpty(self) -> bool:
+        return not self
+
+    def get(self, index: int) -> Any:
+        return self[index]
+
+    def contains(self, value: Any) -> bool:
+        return value in self
+
+    def add(self, value: Any) -> bool:
+        self.append(value)
+        return True
+
+
+def java_str(value: Any) -> str:
+    """What Java's ``String.valueOf`` prints for a template value."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        return _java_double(value)
+    if isinstance(value, dict) and not isinstance(value, JavaMap):
+        return str(JavaMap(value))
+    if isinstance(value, list) and not isinstance(value, JavaList):
+        return str(JavaList(value))
+    return str(value)
+
+
+def to_java(value: Any) -> Any:
+    """Deep-convert JSON-like Python data into the Java-printing types (a ``JavaMap`` or
+    ``JavaList`` is taken as already converted, so callers can convert once and reuse)."""
+    if type(value) is JavaMap or type(value) is JavaList:
+        return value
+    if isinstance(value, dict):
+        return JavaMap({k: to_java(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return JavaList(to_java(v) for v in value)
+    if isinstance(value, float) and not isinstance(value, JavaDouble):
+        return JavaDouble(value)
+    return value
+
+
+# --- $util.escapeJavaScript -------------------------------------------------------------
+
+_SHORT_ESCAPES = {"\b": "\\b", "\n": "\\n", "\t": "\\t", "\f": "\\f", "\r": "\\r",
+                  "'": "\\'", '"': '\\"', "\\": "\\\\", "/": "\\/"}  # fmt: skip
+_ASCII_TABLE = {i: f"\\u{i:04X}" for i in range(32)}
+_ASCII_TABLE.update({ord(k): v for k, v in _SHORT_ESCAPES.items()})
+_NEEDS_UNICODE_ESCAPE = re.compile(r"[^\x00-\x7f]+")
+
+
+def _unicode_escape(match: re.Match[str]) -> str:
+    # Java strings are UTF-16: a character outside the BMP is two escaped surrogates.
+    units = match.group(0).encode("utf-16-be", "surrogatepass")
+    return "".join(
+        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04X}" for i in range(0, len(units), 2)
+    )
+
+
+def escape_javascript(text: str) -> str:
+    """commons-lang ``escapeJavaScript``: quotes, backslash, ``/``, control characters and
+    every non-ASCII UTF-16 unit (``\\uXXXX``, upper-case hex) are escaped; ``'`` becomes
+    ``\\'``, which JSON does not allow (templates undo it with ``.replaceAll("\\\\'","'")``)."""
+    escaped = text.translate(_ASCII_TABLE)
+    if escaped.isascii():
+        return escaped
+    return _NEEDS_UNICODE_ESCAPE.sub(_unicode_escape, escaped)
+
+
+class Util:
+    """``$util``: the functions API Gateway documents for mapping templates."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def escapeJavaScript(text: Any) -> str:
+        return escape_javascript(java_str(text))
+
+    @staticmethod
+    def parseJson(text: Any) -> Any:
+        try:
+            return to_java(json.loads(java_str(text)))
+        except ValueError as exc:
+            raise TemplateRenderError(f"$util.parseJson: not JSON: {exc}") from exc
+
+    @staticmethod
+    def urlEncode(text: Any) -> str:
+        # java.net.URLEncoder: unreserved a-zA-Z0-9 . - * _, space -> '+', '~' encoded
+        return quote_plus(java_str(text), safe="*").replace("~", "%7E")
+
+    @staticmethod
+    def urlDecode(text: Any) -> str:
+        return unquote_plus(java_str(text))
+
+    @staticmethod
+    def base64Encode(text: Any) -> str:
+        return base64.b64encode(java_str(text).encode("utf-8")).decode("ascii")
+
+    @staticmethod
+    def base64Decode(text: Any) -> str:
+        try:
+            raw = base64.b64decode(java_str(text), validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise TemplateRenderError(f"$util.base64Decode: not base64: {exc}") from exc
+        return raw.decode("utf-8", errors="replace")
+
+
+UTIL = Util()
+
+# --- $input ------------------------------------------------------------------------------
+
+_PATH_TOKEN = re.compile(
+    r"""\.(?P<name>[^.\[\]]+)|\[\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<idx>-?\d+)|(?P<star>\*))\s*\]"""
+)
+_MISSING = object()
+_WILDCARD = object()
+
+
+@lru_cache(maxsize=256)
+def _parse_path(path: str) -> tuple[object, ...]:
+    path = path.strip()
+    if not path.startswith("$"):
+        raise TemplateRenderError(f"JSONPath must start with '$': {path!r}")
+    steps: list[object] = []
+    position = 1
+    while position < len(path):
+        match = _PATH_TOKEN.match(path, position)
+        if match is None:
+            raise TemplateRenderError(f"unsupported JSONPath {path!r} at {path[position:]!r}")
+        if match.group("star") is not None or match.group("name") == "*":
+            steps.append(_WILDCARD)
+        elif match.group("idx") is not None:
+            steps.append(int(match.group("idx")))
+        else:
+            steps.append(match.group("name") or match.group("sq") or match.group("dq") or "")
+        position = match.end()
+    return tuple(steps)
+
+
+def json_path(document: Any, path: str) -> Any:
+    """Evaluate a JSONPath (``$``, ``.name``, ``['name']``, ``[0]``, ``[*]``) on parsed JSON;
+    a missing member or index gives ``_MISSING`` (printed as nothing)."""
+    current: Any = document
+    for step in _parse_path(path):
+        if step is _WILDCARD:
+            if isinstance(current, dict):
+                current = list(current.values())
+            elif not isinstance(current, list):
+                return _MISSING
+            continue
+        if isinstance(step, int):
+            if not isinstance(current, list) or not -len(current) <= step < len(current):
+                return _MISSING
+            current = current[step]
+        elif isinstance(current, dict) and step in current:
+            current = current[step]
+        else:
+            return _MISSING
+    return current
+
+
+class Input:
+    """``$input`` for one message: ``body`` is the raw client text."""
+
+    __slots__ = ("_parsed", "body")
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+        self._parsed: Any = _MISSING
+
+    def _document(self) -> Any:
+        if self._parsed is _MISSING:
+            try:
+                self._parsed = json.loads(self.body) if self.body.strip() else JavaMap()
+            except ValueError as exc:
+                raise TemplateRenderError(f"$input: the body is not JSON: {exc}") from exc
+        return self._parsed
+
+    def json(self, path: str) -> str:
+        """The JSON text at ``path`` (compact); a missing path gives "" (unconfirmed on AWS)."""
+        value = json_path(self._document(), java_str(path))
+        if value is _MISSING:
+            return ""
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def path(self, path: str) -> Any:
+        """The value at ``path`` as an object (map, list, string, number); missing is null."""
+        value = json_path(self._document(), java_str(path))
+        return None if value is _MISSING else to_java(value)
+
+    def params(self, name: str | None = None) -> Any:
+        """WebSocket messages carry no path, query or header parameters."""
+        everything = JavaMap(path=JavaMap(), querystring=JavaMap(), header=JavaMap())
+        return everything if name is None else None
+
+    def __str__(self) -> str:
+        return self.body
