@@ -64,20 +64,24 @@ class JavaDouble(float):
         return _java_double(float(self))
 
 
-class JavaMap(dict[Any, Any]):
-    """A dict that prints like ``java.util.Map`` and has the Map methods templates call."""
-
-    def __str__(self) -> str:
-        return "{" + ", ".join(f"{java_str(k)}={java_str(v)}" for k, v in self.items()) + "}"
+class _JavaCollection:
+    """The methods ``java.util.Map`` and ``java.util.List`` share (Java names)."""
 
     def toString(self) -> str:
         return java_str(self)
 
     def size(self) -> int:
-        return len(self)
+        return len(self)  # type: ignore[arg-type]
 
     def isEmpty(self) -> bool:
         return not self
+
+
+class JavaMap(_JavaCollection, dict[Any, Any]):
+    """A dict that prints like ``java.util.Map`` and has the Map methods templates call."""
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{java_str(k)}={java_str(v)}" for k, v in self.items()) + "}"
 
     def containsKey(self, key: Any) -> bool:
         return key in self
@@ -97,20 +101,11 @@ class JavaMap(dict[Any, Any]):
         self.update(other)
 
 
-class JavaList(list[Any]):
+class JavaList(_JavaCollection, list[Any]):
     """A list that prints like ``java.util.List`` and has the List methods templates call."""
 
     def __str__(self) -> str:
         return "[" + ", ".join(java_str(v) for v in self) + "]"
-
-    def toString(self) -> str:
-        return java_str(self)
-
-    def size(self) -> int:
-        return len(self)
-
-    def isEmpty(self) -> bool:
-        return not self
 
     def get(self, index: int) -> Any:
         return self[index]
