@@ -26,7 +26,7 @@ import numpy.typing as npt
 from game_engine.errors import InputRejected, JoinRefused
 from game_engine.rules import Column, MatchView, World
 
-__all__ = ["ArenaSettings", "Command", "Arena", "KIND_PLAYER", "KIND_PROJECTILE"]
+__all__ = ["KIND_PLAYER", "KIND_PROJECTILE", "Arena", "ArenaSettings", "Command"]
 
 KIND_PLAYER = 0
 KIND_PROJECTILE = 1
@@ -377,7 +377,7 @@ class Arena:
         if died.any():
             # The killer is the owner of the lowest-index projectile that hit the victim.
             dm, dp = np.nonzero(died)
-            hits = np.zeros(alive.shape + (q_on.shape[1],), dtype=bool)
+            hits = np.zeros((*alive.shape, q_on.shape[1]), dtype=bool)
             hits[mi, pi, qi] = True
             killer_q = np.argmax(hits[dm, dp], axis=1)
             killer = owner[dm, killer_q]

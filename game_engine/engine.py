@@ -38,7 +38,7 @@ from game_engine.frame import MatchFrame, PlayerSlot
 from game_engine.rules import Rules, World
 from game_engine.snapshot_codec import decode_snapshot, encode_snapshot
 
-__all__ = ["EngineSettings", "Member", "Match", "TickReport", "Engine", "match_seed"]
+__all__ = ["Engine", "EngineSettings", "Match", "Member", "TickReport", "match_seed"]
 
 C = TypeVar("C")
 log = logging.getLogger("tickwire.engine")

@@ -20,13 +20,13 @@ errors into these, chained with ``raise ... from``.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "EngineError",
-    "RulesError",
     "InputRejected",
     "JoinRefused",
     "LeaseError",
     "LeaseLost",
-    "CheckpointError",
+    "RulesError",
     "SnapshotError",
 ]
 

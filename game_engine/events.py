@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Join", "Input", "Leave", "Event"]
+__all__ = ["Event", "Input", "Join", "Leave"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["PlayerSlot", "MatchFrame", "FrameSink", "GoneCallback"]
+__all__ = ["FrameSink", "GoneCallback", "MatchFrame", "PlayerSlot"]
 
 
 @dataclass(frozen=True, slots=True)

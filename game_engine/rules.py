@@ -33,7 +33,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Column", "World", "MatchView", "Rules", "RESERVED_COLUMNS"]
+__all__ = ["RESERVED_COLUMNS", "Column", "MatchView", "Rules", "World"]
 
 C = TypeVar("C")
 

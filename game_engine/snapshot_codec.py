@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from game_engine.errors import SnapshotError
 
-__all__ = ["Snapshot", "encode_snapshot", "decode_snapshot"]
+__all__ = ["Snapshot", "decode_snapshot", "encode_snapshot"]
 
 VERSION = 1
 
