@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
-    "DEFAULT_ROUTE",
     "CONNECT_ROUTE",
+    "DEFAULT_ROUTE",
     "DISCONNECT_ROUTE",
+    "Authorizer",
+    "Integration",
     "IntegrationType",
     "LambdaFunction",
-    "Integration",
-    "Authorizer",
     "Route",
     "Stage",
     "WebSocketApi",

@@ -1,0 +1,81 @@
+"""One client connection and its lifecycle.
+
+States and the only allowed transitions::
+
+    CONNECTING --(handshake done)--> OPEN --(server closes)--> CLOSING --> CLOSED
+         |                            |
+         +--(refused)--> CLOSED       +--(client closes / drops)--> CLOSED
+
+A connection is in the gateway's table from the moment its id exists ($connect) until it is
+CLOSED; ``@connections`` calls succeed only when it is OPEN (410 otherwise, as on AWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["Connection", "ConnectionState", "IllegalTransition"]
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "CONNECTING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+
+
+_ALLOWED: dict[ConnectionState, frozenset[ConnectionState]] = {
+    ConnectionState.CONNECTING: frozenset({ConnectionState.OPEN, ConnectionState.CLOSED}),
+    ConnectionState.OPEN: frozenset({ConnectionState.CLOSING, ConnectionState.CLOSED}),
+    ConnectionState.CLOSING: frozenset({ConnectionState.CLOSED}),
+    ConnectionState.CLOSED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A lifecycle step the state table does not allow (a bug in the gateway)."""
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    connection_id: str
+    source_ip: str
+    user_agent: str
+    headers: dict[str, str]
+    connected_at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    connected_mono: float = field(default_factory=time.monotonic)
+    last_active_mono: float = 0.0
+    state: ConnectionState = ConnectionState.CONNECTING
+    # {principalId, **context} from the $connect authorizer; None without one.
+    authorizer: dict[str, Any] | None = None
+    ws: web.WebSocketResponse | None = None
+    transport: asyncio.BaseTransport | None = None
+    # Why the server closed it (for $disconnect's disconnectStatusCode/Reason).
+    close_code: int | None = None
+    close_reason: str = ""
+    inflight: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self.last_active_mono = self.connected_mono
+
+    def transition(self, new: ConnectionState) -> None:
+        if new not in _ALLOWED[self.state]:
+            raise IllegalTransition(f"{self.connection_id}: {self.state.name} -> {new.name}")
+        self.state = new
+
+    def touch(self) -> None:
+        """Data moved in either direction: resets the idle timeout."""
+        self.last_active_mono = time.monotonic()
+
+    @property
+    def last_active_ms(self) -> int:
+        return self.connected_at_ms + int((self.last_active_mono - self.connected_mono) * 1000)
+
+    def age_s(self, now_mono: float | None = None) -> float:
+        return (time.monotonic() if now_mono is None else now_mono) - self.connected_mono

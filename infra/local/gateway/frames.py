@@ -1,0 +1,78 @@
+"""WebSocket frame sizes as AWS limits them (pure, sans-I/O).
+
+aiohttp's frame parser enforces a maximum *message* size but knows no per-*frame* limit;
+API Gateway closes a connection with 1009 when one frame exceeds 32 KB even though a
+message may reach 128 KB in several frames. :class:`FrameScanner` reads only frame headers
+(RFC 6455 section 5.2) from the bytes a client sends, before aiohttp parses them, and says
+when a frame or a message is too big. It keeps a few integers of state and copies nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FrameScanner", "FrameTooBig"]
+
+_CONTINUATION = 0x0
+_CONTROL_MIN = 0x8
+
+
+class FrameTooBig(Exception):
+    """A data frame or a fragmented message exceeds its limit (close 1009)."""
+
+
+class FrameScanner:
+    """Tracks frame boundaries in a client's byte stream.
+
+    ``feed(data)`` raises :class:`FrameTooBig` as soon as a header announces a data frame
+    over ``max_frame`` bytes, or a message whose frames add up past ``max_message`` bytes.
+    Malformed frames are left for the real parser to reject.
+    """
+
+    __slots__ = ("_header", "_max_frame", "_max_message", "_message", "_skip")
+
+    def __init__(self, max_frame: int, max_message: int) -> None:
+        self._max_frame = max_frame
+        self._max_message = max_message
+        self._skip = 0  # payload bytes of the current frame still to pass over
+        self._header = b""  # an incomplete header carried over between reads
+        self._message = 0  # bytes of the current (fragmented) data message so far
+
+    def feed(self, data: bytes) -> None:
+        pos = 0
+        end = len(data)
+        skip = self._skip
+        if skip >= end:
+            self._skip = skip - end
+            return
+        pos = skip
+        self._skip = 0
+        if self._header:
+            data = self._header + data[pos:]
+            self._header = b""
+            pos = 0
+            end = len(data)
+        while pos < end:
+            if end - pos < 2:
+                self._header = data[pos:]
+                return
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            need = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
+            if end - pos < need:
+                self._header = data[pos:]
+                return
+            if length == 126:
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif length == 127:
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            opcode = b0 & 0x0F
+            if opcode < _CONTROL_MIN:
+                if length > self._max_frame:
+                    raise FrameTooBig(f"frame of {length} bytes exceeds {self._max_frame}")
+                message = (self._message if opcode == _CONTINUATION else 0) + length
+                if message > self._max_message:
+                    raise FrameTooBig(f"message of {message} bytes exceeds {self._max_message}")
+                self._message = 0 if b0 & 0x80 else message
+            pos += need + length
+        if pos > end:
+            self._skip = pos - end

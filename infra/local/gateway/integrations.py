@@ -1,0 +1,267 @@
+"""Calling a route's integration: Lambda proxy, HTTP proxy, MOCK and AWS service.
+
+Each call answers an :class:`IntegrationResult` (status, headers, body) or raises
+:class:`~infra.local.gateway.errors.IntegrationError` whose status is what a $connect
+handshake fails with: 502 for a Lambda error or timeout (observed on AWS), 500 for an AWS
+service answering non-2xx or raising, 504 when the integration timeout passes. Message
+routes turn any IntegrationError into the "Internal server error" frame.
+
+Request templates (AWS, MOCK, HTTP) are rendered with :mod:`infra.local.vtl`; the template
+is chosen by the integration's ``TemplateSelectionExpression`` (usually ``\\$default``),
+falling back to the ``$default`` then the ``application/json`` key; with none, the raw
+body passes through (``PassthroughBehavior`` WHEN_NO_MATCH / WHEN_NO_TEMPLATES), or the
+call fails when it is NEVER.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from .errors import (
+    ConfigurationError,
+    FunctionError,
+    FunctionTimeout,
+    IntegrationError,
+    LambdaError,
+)
+from .lambdas import LambdaRuntime
+from .model import Integration
+from .routing import compile_selection_expression
+from .services import AwsServiceBackend, RecordingService, parse_service_uri
+
+__all__ = ["IntegrationResult", "Integrations"]
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationResult:
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+
+_OK = IntegrationResult()
+
+
+class _Prepared:
+    """Per-integration work done once: template compilation, URI parsing."""
+
+    __slots__ = ("action", "backend", "response_template", "selector", "templates")
+
+    def __init__(
+        self,
+        integration: Integration,
+        services: Mapping[str, AwsServiceBackend],
+        recorder: RecordingService,
+    ) -> None:
+        from infra.local.vtl import compile_request_template
+
+        self.templates = {
+            key: compile_request_template(src) for key, src in integration.request_templates.items()
+        }
+        expr = integration.template_selection_expression
+        self.selector = compile_selection_expression(expr) if expr else None
+        rt = integration.response_templates.get("$default") or integration.response_templates.get(
+            "application/json"
+        )
+        self.response_template = compile_request_template(rt) if rt else None
+        self.backend: AwsServiceBackend | None = None
+        self.action = ""
+        if integration.integration_type == "AWS":
+            if not integration.uri:
+                raise ConfigurationError("AWS integration without IntegrationUri")
+            _, service, self.action = parse_service_uri(integration.uri)
+            self.backend = services.get(service, recorder)
+
+    def template_for(self, body: str) -> Any:
+        if not self.templates:
+            return None
+        key = "$default"
+        if self.selector is not None:
+            try:
+                parsed = json.loads(body)
+            except (ValueError, RecursionError):
+                parsed = None
+            key = self.selector.evaluate(parsed) or "$default"
+        return (
+            self.templates.get(key)
+            or self.templates.get("$default")
+            or self.templates.get("application/json")
+        )
+
+
+class Integrations:
+    """Calls integrations for one gateway. ``stop()`` closes the HTTP client session."""
+
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        services: Mapping[str, AwsServiceBackend],
+        *,
+        default_timeout_s: float,
+        stage_variables: Mapping[str, str],
+    ) -> None:
+        self.runtime = runtime
+        self.services = dict(services)
+        self.recorder = RecordingService()
+        self.default_timeout_s = default_timeout_s
+        self.stage_variables = dict(stage_variables)
+        self._prepared: dict[int, _Prepared] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def prepare(self, integration: Integration) -> _Prepared:
+        prepared = self._prepared.get(id(integration))
+        if prepared is None:
+            prepared = _Prepared(integration, self.services, self.recorder)
+            self._prepared[id(integration)] = prepared
+        return prepared
+
+    def timeout_for(self, integration: Integration) -> float:
+        return min(self.default_timeout_s, integration.timeout_ms / 1000)
+
+    async def call(
+        self,
+        integration: Integration,
+        *,
+        event: Mapping[str, Any],
+        template_context: Mapping[str, Any],
+        body: str,
+    ) -> IntegrationResult:
+        """Run ``integration`` for one event (``body`` is the client's raw text or "")."""
+        kind = integration.integration_type
+        timeout = self.timeout_for(integration)
+        try:
+            if kind == "AWS":
+                return await asyncio.wait_for(
+                    self._aws(integration, template_context, body), timeout
+                )
+            if kind == "AWS_PROXY":
+                return await self._lambda(integration, event, timeout)
+            if kind == "MOCK":
+                return self._mock(integration, template_context, body)
+            if kind in ("HTTP_PROXY", "HTTP"):
+                return await asyncio.wait_for(
+                    self._http(integration, template_context, body), timeout
+                )
+        except TimeoutError:
+            raise IntegrationError(504, f"integration timed out after {timeout:g} s") from None
+        raise ConfigurationError(f"unsupported integration type {kind!r}")
+
+    def _render(self, integration: Integration, context: Mapping[str, Any], body: str) -> str:
+        prepared = self.prepare(integration)
+        template = prepared.template_for(body)
+        if template is None:
+            if integration.passthrough_behavior == "NEVER" and prepared.templates:
+                raise IntegrationError(
+                    500, "no request template matches (PassthroughBehavior NEVER)"
+                )
+            return body
+        try:
+            rendered: str = template.render(
+                context=context, body=body, stage_variables=self.stage_variables
+            )
+        except Exception as exc:  # VtlError and anything a template function raises
+            raise IntegrationError(500, f"request template failed: {exc}") from exc
+        return rendered
+
+    async def _aws(
+        self, integration: Integration, context: Mapping[str, Any], body: str
+    ) -> IntegrationResult:
+        prepared = self.prepare(integration)
+        request = self._render(integration, context, body)
+        assert prepared.backend is not None
+        try:
+            status, answer = await prepared.backend.call(prepared.action, request.encode())
+        except Exception as exc:
+            raise IntegrationError(500, f"{prepared.action} failed: {exc!r}") from exc
+        if not 200 <= status < 300:
+            raise IntegrationError(500, f"{prepared.action} answered {status}: {answer[:200]!r}")
+        return self._respond(prepared, context, answer.decode("utf-8", "replace"))
+
+    def _respond(
+        self, prepared: _Prepared, context: Mapping[str, Any], answer: str
+    ) -> IntegrationResult:
+        if prepared.response_template is None:
+            return IntegrationResult(200, {}, answer)
+        try:
+            text = prepared.response_template.render(
+                context=context, body=answer, stage_variables=self.stage_variables
+            )
+        except Exception as exc:
+            raise IntegrationError(500, f"response template failed: {exc}") from exc
+        return IntegrationResult(200, {}, text)
+
+    def _mock(
+        self, integration: Integration, context: Mapping[str, Any], body: str
+    ) -> IntegrationResult:
+        prepared = self.prepare(integration)
+        status = 200
+        if prepared.templates:
+            rendered = self._render(integration, context, body)
+            try:
+                status = int(json.loads(rendered).get("statusCode", 200))
+            except (ValueError, AttributeError, TypeError):
+                status = 200
+        if not 200 <= status < 300:
+            return IntegrationResult(status)
+        return self._respond(prepared, context, "")
+
+    async def _lambda(
+        self, integration: Integration, event: Mapping[str, Any], limit_s: float
+    ) -> IntegrationResult:
+        if integration.function is None:
+            raise ConfigurationError("AWS_PROXY integration without a function")
+        try:
+            result = await self.runtime.invoke(integration.function, event, limit_s)
+        except FunctionTimeout as exc:
+            raise IntegrationError(502, str(exc)) from exc
+        except (FunctionError, LambdaError, OSError) as exc:
+            raise IntegrationError(502, str(exc)) from exc
+        if result is None:
+            return _OK
+        if not isinstance(result, dict):
+            return IntegrationResult(200, {}, json.dumps(result))
+        try:
+            status = int(result.get("statusCode", 200))
+        except (TypeError, ValueError):
+            raise IntegrationError(502, "malformed Lambda proxy response (statusCode)") from None
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            if values:
+                headers[str(name)] = ",".join(str(v) for v in values)
+        body = result.get("body")
+        if body is not None and not isinstance(body, str):
+            body = json.dumps(body)
+        return IntegrationResult(status, headers, body)
+
+    async def _http(
+        self, integration: Integration, context: Mapping[str, Any], body: str
+    ) -> IntegrationResult:
+        if not integration.uri:
+            raise ConfigurationError("HTTP integration without IntegrationUri")
+        data = (
+            body
+            if integration.integration_type == "HTTP_PROXY"
+            else self._render(integration, context, body)
+        )
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.request(
+                integration.integration_method, integration.uri, data=data.encode()
+            ) as response:
+                text = await response.text()
+                headers = {k: v for k, v in response.headers.items()}
+                return IntegrationResult(response.status, headers, text)
+        except aiohttp.ClientError as exc:
+            raise IntegrationError(500, f"HTTP integration failed: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

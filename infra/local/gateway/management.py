@@ -1,0 +1,89 @@
+"""The ``@connections`` management API over HTTP: ``/{stage}/@connections/{id}``.
+
+A thin layer over :class:`~infra.local.gateway.server.Gateway`'s methods: it checks the
+stage and the SigV4 ``Authorization`` header (AWS answers unsigned calls 403), maps the
+HTTP verb to PostToConnection / GetConnection / DeleteConnection, and renders
+:class:`~infra.local.gateway.errors.ApiError` with the ``x-amzn-ErrorType`` header that
+makes botocore raise its modelled exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from .errors import ApiError, ForbiddenException, PayloadTooLargeException
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+__all__ = ["ManagementApi", "error_response"]
+
+_OPERATIONS = {"POST": "PostToConnection", "GET": "GetConnection", "DELETE": "DeleteConnection"}
+_EMPTY = b""
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.Response(
+        status=error.status,
+        body=json.dumps({"message": error.message}).encode(),
+        headers={"x-amzn-ErrorType": error.error_type, "Content-Type": "application/json"},
+    )
+
+
+class ManagementApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.stage = gateway.api.stage.name
+        self.require_signature = gateway.settings.require_signature
+        self.max_post = gateway.settings.max_post_bytes
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.method
+        operation = _OPERATIONS.get(method)
+        if operation is None:
+            return web.Response(status=405, headers={"Allow": "GET, POST, DELETE"})
+        calls = self.gw.metrics.management_calls
+        try:
+            if request.match_info["stage"] != self.stage:
+                raise ForbiddenException("Forbidden")
+            if self.require_signature and not _signed(request.headers.get("Authorization")):
+                raise ForbiddenException("Missing Authentication Token")
+            connection_id = request.match_info["id"]
+            if method == "POST":
+                length = request.content_length
+                if length is not None and length > self.max_post:
+                    self.gw.account_bucket.take()
+                    raise PayloadTooLargeException(
+                        f"Payload of {length} bytes exceeds {self.max_post}"
+                    )
+                try:
+                    body = await request.read()
+                except web.HTTPRequestEntityTooLarge:  # chunked body past client_max_size
+                    raise PayloadTooLargeException(f"Payload exceeds {self.max_post}") from None
+                await self.gw.post_to_connection(connection_id, body)
+                response = web.Response(status=200, body=_EMPTY)
+            elif method == "GET":
+                info = self.gw.get_connection(connection_id)
+                response = web.Response(
+                    status=200, body=json.dumps(info).encode(), content_type="application/json"
+                )
+            else:
+                await self.gw.delete_connection(connection_id)
+                response = web.Response(status=204)
+        except ApiError as error:
+            calls[(operation, error.status)] += 1
+            return error_response(error)
+        calls[(operation, response.status)] += 1
+        return response
+
+
+def _signed(header: str | None) -> bool:
+    """Does the request carry a SigV4 Authorization for the execute-api service?"""
+    return (
+        header is not None
+        and header.startswith("AWS4-HMAC-SHA256 ")
+        and "/execute-api/aws4_request" in header
+    )

@@ -1,0 +1,414 @@
+"""The local API Gateway: WebSocket API, ``@connections`` and ``/metrics`` on one port.
+
+Lifecycle: ``Gateway(api, settings)`` builds the aiohttp application; ``start()`` binds
+the plain listener (and the TLS one when ``tls_port`` is given), ``run()`` waits until
+``stop()``; ``stop()`` closes every connection with 1001, waits (bounded) for close
+handshakes and $disconnect integrations, stops the Lambda workers and logs the metering
+summary. A second ``stop()`` is harmless.
+
+The in-process send path :meth:`Gateway.post_to_connection` makes exactly the checks of
+``POST /@connections/{id}`` (account throttle, 410, 413, full client buffer 429) and
+meters the same way; the HTTP handler calls it.
+
+Backpressure: each connection's unsent bytes are bounded by
+``settings.client_buffer_bytes``: past it, posts answer 429 instead of queueing (the
+transport's high-water mark is set to the same value, so a send never waits on a slow
+reader). Client messages to Lambda/HTTP integrations are bounded per connection
+(``max_inflight_per_connection``). $disconnect tasks are tracked and awaited on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import logging
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .connection import Connection, ConnectionState
+from .errors import (
+    ConfigurationError,
+    GoneException,
+    LimitExceededException,
+    PayloadTooLargeException,
+)
+from .integrations import Integrations
+from .lambdas import LambdaRuntime
+from .management import ManagementApi
+from .metering import Metering
+from .model import WebSocketApi
+from .routing import compile_selection_expression
+from .services import AwsServiceBackend
+from .sessions import CloseReason, WebSocketSessions
+from .settings import GatewaySettings
+from .throttle import TokenBucket
+from .tls import LocalCA, load_or_create_ca
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger(__name__)
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_OPEN = ConnectionState.OPEN
+_UNIT = 32 * 1024
+
+
+def _iso(epoch_ms: int) -> str:
+    moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+class Gateway:
+    """An API Gateway WebSocket API served locally. See the module docstring."""
+
+    def __init__(
+        self,
+        api: WebSocketApi,
+        settings: GatewaySettings | None = None,
+        aws_services: Mapping[str, AwsServiceBackend] | None = None,
+        extra_routes: Iterable[web.AbstractRouteDef] = (),
+        *,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.api = api
+        self.settings = settings = settings or GatewaySettings()
+        self.state_dir = state_dir
+        self.connections: dict[str, Connection] = {}
+        self.account_bucket = TokenBucket(settings.account_rate_per_s, settings.account_burst)
+        self.connect_bucket = TokenBucket(
+            settings.new_connections_per_s, settings.new_connections_burst
+        )
+        stage = api.stage
+        self.stage_bucket: TokenBucket | None = None
+        if stage.throttling_rate_limit and stage.throttling_burst_limit:
+            self.stage_bucket = TokenBucket(
+                stage.throttling_rate_limit, stage.throttling_burst_limit
+            )
+        self.metrics = Metering(live=self._live_connections)
+        self.runtime = LambdaRuntime(
+            workers_per_function=settings.lambda_workers_per_function,
+            region=api.region,
+            account_id=api.account_id,
+        )
+        self.integrations = Integrations(
+            self.runtime,
+            aws_services or {},
+            default_timeout_s=settings.integration_timeout_s,
+            stage_variables=stage.stage_variables,
+        )
+        self.selector = compile_selection_expression(api.route_selection_expression)
+        self.route_keys = frozenset(api.routes)
+        self.stopping = False
+        self.ca: LocalCA | None = None
+        self._host = "127.0.0.1"
+        self._port: int | None = None
+        self._tls_port: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._sessions = WebSocketSessions(self)
+        self._management = ManagementApi(self)
+        self._app = self._build_app(list(extra_routes))
+        self._max_post = settings.max_post_bytes
+        self._buffer_limit = settings.client_buffer_bytes
+        self._frame_type = settings.post_frame_type
+
+    # -- application ----------------------------------------------------------------------
+
+    def _build_app(self, extra_routes: list[web.AbstractRouteDef]) -> web.Application:
+        stage = "/" + self.api.stage.name
+        for route in extra_routes:
+            path = getattr(route, "path", None) or getattr(route, "prefix", None) or ""
+            if path == stage or path.startswith(stage + "/") or path == "/metrics":
+                raise ConfigurationError(f"extra route {path!r} would shadow the gateway's paths")
+        # Bodies past the post limit never reach memory whole (413 from the handler).
+        app = web.Application(client_max_size=self.settings.max_post_bytes + 1)
+        app.router.add_get("/metrics", self._metrics_handler)
+        app.router.add_routes(extra_routes)
+        app.router.add_get(stage, self._sessions.handle)
+        management = self._management.handle
+        for pattern in ("/{stage}/@connections/{id}", "/{stage}/%40connections/{id}"):
+            app.router.add_route("*", pattern, management)
+        app.router.add_get("/{stage}", self._unknown_stage)
+        return app
+
+    async def _metrics_handler(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.prometheus_text(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    async def _unknown_stage(self, _request: web.Request) -> web.Response:
+        return web.json_response({"message": "Forbidden"}, status=403)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 8080, tls_port: int | None = None
+    ) -> None:
+        """Bind and serve. ``port=0``/``tls_port=0`` pick free ports (see the URL properties)."""
+        if self._runner is not None:
+            raise RuntimeError("Gateway already started")
+        settings = self.settings
+        self._host = host
+        if tls_port is not None:
+            self.ca = load_or_create_ca(self.state_dir)
+            # Handlers that build https://{domainName}/{stage} trust the local CA.
+            self.runtime.extra_env["AWS_CA_BUNDLE"] = str(self.ca.bundle_path)
+        runner = web.AppRunner(
+            self._app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=settings.shutdown_timeout_s,
+            # From accept to a complete request: closes half-open handshakes (slowloris).
+            keepalive_timeout=settings.handshake_timeout_s,
+        )
+        await runner.setup()
+        self._runner = runner
+        try:
+            plain = self._bind(host, port)
+            self._port = plain.getsockname()[1]
+            await web.SockSite(runner, plain, shutdown_timeout=settings.shutdown_timeout_s).start()
+            if tls_port is not None:
+                assert self.ca is not None
+                secure = self._bind(host, tls_port)
+                self._tls_port = secure.getsockname()[1]
+                await web.SockSite(
+                    runner,
+                    secure,
+                    ssl_context=self.ca.server_context(),
+                    shutdown_timeout=settings.shutdown_timeout_s,
+                ).start()
+        except BaseException:
+            await runner.cleanup()
+            self._runner = None
+            raise
+        self._reaper = asyncio.create_task(self._reap(), name="gateway-reaper")
+        if settings.lambda_prewarm:
+            for function in self._functions():
+                self.track(asyncio.create_task(self.runtime.prewarm(function)))
+        log.info("gateway listening on %s (stage %s)", self.ws_url, self.api.stage.name)
+
+    @staticmethod
+    def _bind(host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+    def _functions(self) -> list[Any]:
+        seen: list[Any] = []
+        for route in self.api.routes.values():
+            for function in (
+                route.integration.function if route.integration else None,
+                route.authorizer.function if route.authorizer else None,
+            ):
+                if function is not None and all(function is not f for f in seen):
+                    seen.append(function)
+        return seen
+
+    async def run(self) -> None:
+        """Wait until :meth:`stop` is called."""
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 and shut down, bounded by the shutdown timeout."""
+        if self.stopping:
+            await self._stopped.wait()
+            return
+        self.stopping = True
+        try:
+            if self._reaper is not None:
+                self._reaper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reaper
+            closing = [
+                self.close_connection(c, *CloseReason.GOING_AWAY)
+                for c in list(self.connections.values())
+                if c.state is _OPEN
+            ]
+            timeout = self.settings.shutdown_timeout_s
+            if closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.gather(*closing, return_exceptions=True), timeout
+                    )
+            if self._runner is not None:
+                await self._runner.cleanup()
+            if self._tasks:
+                _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+                for task in pending:
+                    task.cancel()
+            await self.integrations.stop()
+            await self.runtime.stop()
+            if self._port is not None:
+                log.info("gateway stopped: %s", self.metrics.summary())
+        finally:
+            self._stopped.set()
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background task referenced until it finishes (awaited on stop)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reap(self) -> None:
+        settings = self.settings
+        idle = settings.idle_timeout_s
+        longest = settings.max_connection_duration_s
+        code = settings.timeout_close_code
+        while True:
+            await asyncio.sleep(settings.reaper_interval_s)
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                if conn.state is not _OPEN:
+                    continue
+                if now - conn.last_active_mono >= idle or now - conn.connected_mono >= longest:
+                    self.track(asyncio.create_task(self.close_connection(conn, code, "Going away")))
+
+    # -- URLs -----------------------------------------------------------------------------
+
+    def _require_port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("Gateway not started")
+        return self._port
+
+    @property
+    def port(self) -> int:
+        return self._require_port()
+
+    @property
+    def tls_port(self) -> int | None:
+        return self._tls_port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the plain listener."""
+        return f"http://{self._host}:{self._require_port()}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._host}:{self._require_port()}/{self.api.stage.name}"
+
+    @property
+    def management_url(self) -> str:
+        """The SDK's ``endpoint_url`` for the plain listener: ``http://host:port/{stage}``."""
+        return f"{self.url}/{self.api.stage.name}"
+
+    @property
+    def wss_url(self) -> str | None:
+        if self._tls_port is None:
+            return None
+        return f"wss://{self._host}:{self._tls_port}/{self.api.stage.name}"
+
+    @property
+    def tls_management_url(self) -> str | None:
+        if self._tls_port is None:
+            return None
+        return f"https://{self._host}:{self._tls_port}/{self.api.stage.name}"
+
+    @property
+    def domain_name(self) -> str:
+        """``requestContext.domainName``: the TLS listener's ``host:port`` when TLS is on,
+        so ``https://{domainName}/{stage}`` reaches this gateway."""
+        port = self._tls_port if self._tls_port is not None else self._port
+        return f"{self._host}:{port}"
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        return self.ca.bundle_path if self.ca is not None else None
+
+    # -- @connections ---------------------------------------------------------------------
+
+    async def post_to_connection(self, connection_id: str, data: bytes) -> None:
+        """PostToConnection in-process: the same checks and metering as the HTTP POST.
+
+        Raises GoneException (410), PayloadTooLargeException (413) or
+        LimitExceededException (429: account throttle, or the client's buffer is full).
+        """
+        if not self.account_bucket.take():
+            self.metrics.throttled["management"] += 1
+            raise LimitExceededException("Rate exceeded")
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.state is not _OPEN:
+            raise GoneException(f"Connection {connection_id} is gone")
+        size = len(data)
+        if size > self._max_post:
+            raise PayloadTooLargeException(f"Payload of {size} bytes exceeds {self._max_post}")
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            raise GoneException(f"Connection {connection_id} is gone")
+        if transport.get_write_buffer_size() > self._buffer_limit:  # type: ignore[attr-defined]
+            self.metrics.throttled["buffer"] += 1
+            raise LimitExceededException("Client buffer is full")
+        kind = self._frame_type
+        if kind == "auto":
+            try:
+                data.decode("utf-8")
+                opcode = _TEXT
+            except UnicodeDecodeError:
+                opcode = _BINARY
+        else:
+            opcode = _TEXT if kind == "text" else _BINARY
+        ws = conn.ws
+        assert ws is not None
+        try:
+            await ws.send_frame(data, opcode)
+        except (ConnectionError, RuntimeError) as exc:
+            raise GoneException(f"Connection {connection_id} is gone") from exc
+        conn.last_active_mono = time.monotonic()
+        metrics = self.metrics
+        metrics.messages_out += 1
+        metrics.bytes_out += size
+        metrics.units_out += (size + _UNIT - 1) // _UNIT or 1
+
+    def get_connection(self, connection_id: str) -> dict[str, Any]:
+        """GetConnection: connectedAt, identity, lastActiveAt (410 unless OPEN)."""
+        if not self.account_bucket.take():
+            self.metrics.throttled["management"] += 1
+            raise LimitExceededException("Rate exceeded")
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.state is not _OPEN:
+            raise GoneException(f"Connection {connection_id} is gone")
+        return {
+            "connectedAt": _iso(conn.connected_at_ms),
+            "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+            "lastActiveAt": _iso(conn.last_active_ms),
+        }
+
+    async def delete_connection(self, connection_id: str) -> None:
+        """DeleteConnection: answers at once; the client sees close 1000 (410 unless OPEN)."""
+        if not self.account_bucket.take():
+            self.metrics.throttled["management"] += 1
+            raise LimitExceededException("Rate exceeded")
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.state is not _OPEN:
+            raise GoneException(f"Connection {connection_id} is gone")
+        self.track(asyncio.create_task(self.close_connection(conn, *CloseReason.DELETED)))
+
+    async def close_connection(self, conn: Connection, code: int, reason: str) -> None:
+        """Server-side close of an OPEN connection; $disconnect reports ``code``/``reason``."""
+        if conn.state is not _OPEN or conn.ws is None:
+            return
+        conn.transition(ConnectionState.CLOSING)
+        conn.close_code, conn.close_reason = code, reason
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await conn.ws.close(code=code, message=reason.encode())
+
+    def _live_connections(self) -> tuple[int, float]:
+        now = time.monotonic()
+        ages = [now - c.connected_mono for c in self.connections.values() if c.state is _OPEN]
+        return len(ages), sum(ages)

@@ -1,0 +1,422 @@
+"""The WebSocket side of the gateway: $connect, the message loop, $disconnect.
+
+Theory of operation, per connection:
+
+1. The upgrade request arrives at ``/{stage}``. The new-connection bucket and the account
+   bucket must each give a token (else 429). The connection gets its id and enters the
+   table as CONNECTING (posts to it answer 410).
+2. The $connect route runs, holding the upgrade: the REQUEST authorizer (401/403/500),
+   then the integration (its non-2xx status, 502 for a Lambda error, 500 for a service
+   error). Only then is the 101 sent, with a subprotocol only if the integration echoed
+   one in ``Sec-WebSocket-Protocol``. The connection is OPEN.
+3. Each text message takes an account token (else a throttle frame), is routed
+   (:mod:`.routing`) and goes to its integration: AWS service and MOCK integrations are
+   awaited in order; Lambda and HTTP integrations run as tasks, at most
+   ``max_inflight_per_connection`` per connection (then reading pauses: TCP backpressure).
+   Binary frames close with 1003, oversized frames/messages with 1009, invalid UTF-8
+   with 1007.
+4. When the socket is closed (either side), the connection is CLOSED and leaves the table,
+   and $disconnect runs in the background with disconnectStatusCode/Reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WebSocketError, WSMsgType, web
+
+from .authorizer import authorize
+from .connection import Connection, ConnectionState
+from .errors import ConfigurationError, IntegrationError
+from .events import (
+    RequestInfo,
+    authorizer_event,
+    connect_event,
+    disconnect_event,
+    message_event,
+    request_context,
+    template_context,
+)
+from .frames import FrameScanner, FrameTooBig
+from .ids import new_connection_id, new_request_id
+from .metering import metered_units
+from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
+from .routing import select_route
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+__all__ = ["CloseReason", "WebSocketSessions"]
+
+log = logging.getLogger(__name__)
+
+
+class CloseReason:
+    """disconnectStatusCode / disconnectReason values (observed on AWS where noted)."""
+
+    NO_STATUS = (1005, "Client-side close frame status not set")  # observed
+    DELETED = (1000, "Connection Closed Normally")  # observed
+    GOING_AWAY = (1001, "Going away")
+    ABNORMAL = (1006, "Connection was closed abnormally")
+    BINARY = (1003, "Binary frames are not supported")
+    TOO_BIG = (1009, "Message too big")
+    INVALID_TEXT = (1007, "Invalid UTF-8 text message")
+
+
+class _LimitedParser:
+    """Sits in front of aiohttp's WebSocket parser and enforces the per-frame limit."""
+
+    __slots__ = ("_failed", "_inner", "_queue", "_scanner")
+
+    def __init__(self, inner: Any, queue: Any, scanner: FrameScanner) -> None:
+        self._inner = inner
+        self._queue = queue
+        self._scanner = scanner
+        self._failed = False
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if self._failed:
+            return False, b""
+        try:
+            self._scanner.feed(data)
+        except FrameTooBig as exc:
+            self._failed = True
+            self._queue.set_exception(WebSocketError(1009, str(exc)))
+            return False, b""
+        result: tuple[bool, bytes] = self._inner.feed_data(data)
+        return result
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+
+def _multi(items: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in items:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _error_frame(message: str, conn: Connection, request_id: str) -> str:
+    # Observed format, spacing included.
+    return (
+        f'{{"message": "{message}", "connectionId":"{conn.connection_id}", '
+        f'"requestId":"{request_id}"}}'
+    )
+
+
+class WebSocketSessions:
+    """Handles ``GET /{stage}`` upgrades for a :class:`Gateway`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        api = gateway.api
+        self.connect_route: Route | None = api.route(CONNECT_ROUTE)
+        self.disconnect_route: Route | None = api.route(DISCONNECT_ROUTE)
+
+    # -- $connect ---------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        gw = self.gw
+        settings = gw.settings
+        metrics = gw.metrics
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.json_response({"message": "Upgrade Required"}, status=426)
+        if not gw.connect_bucket.take():
+            metrics.throttled["connect"] += 1
+            return self._refuse(429, "Too Many Requests")
+        if not gw.account_bucket.take():
+            metrics.throttled["connect"] += 1
+            return self._refuse(429, "Too Many Requests")
+        headers = _multi(request.headers.items())
+        query = _multi(request.query.items())
+        conn = Connection(
+            connection_id=new_connection_id(),
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=request.headers.get("User-Agent", ""),
+            headers={k: v[-1] for k, v in headers.items()},
+        )
+        gw.connections[conn.connection_id] = conn
+        opened = False
+        try:
+            status, message, protocol = await self._run_connect(conn, headers, query)
+            if status != 200 or gw.stopping:
+                return self._refuse(
+                    status if status != 200 else 503, message or "Service Unavailable"
+                )
+            ws = web.WebSocketResponse(
+                protocols=(protocol,) if protocol else (),
+                max_msg_size=settings.max_message_bytes + 1,
+                autoping=True,
+                heartbeat=None,
+                compress=False,
+                timeout=settings.shutdown_timeout_s,
+                writer_limit=settings.client_buffer_bytes,
+            )
+            await ws.prepare(request)
+            self._install_frame_limit(request, ws)
+            transport = request.transport
+            if transport is not None:
+                transport.set_write_buffer_limits(high=settings.client_buffer_bytes)
+            conn.ws = ws
+            conn.transport = transport
+            conn.inflight = asyncio.Semaphore(settings.max_inflight_per_connection)
+            conn.transition(ConnectionState.OPEN)
+            conn.touch()
+            opened = True
+            metrics.connections_opened += 1
+            await self._read_loop(conn, ws)
+            return ws
+        finally:
+            if not opened:
+                gw.connections.pop(conn.connection_id, None)
+                if conn.state is not ConnectionState.CLOSED:
+                    conn.transition(ConnectionState.CLOSED)
+            else:
+                self._finish(conn)
+
+    def _refuse(self, status: int, message: str) -> web.Response:
+        self.gw.metrics.connects_refused[status] += 1
+        return web.json_response({"message": message}, status=status)
+
+    def _install_frame_limit(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        protocol = request.protocol
+        inner = getattr(ws, "_parser", None)
+        queue = getattr(ws, "_reader", None)
+        if (
+            inner is None
+            or queue is None
+            or getattr(protocol, "_payload_parser", None) is not inner
+        ):
+            log.warning("aiohttp internals changed: the 32 KB frame limit is not enforced")
+            return
+        settings = self.gw.settings
+        scanner = FrameScanner(settings.max_frame_bytes, settings.max_message_bytes)
+        protocol._payload_parser = _LimitedParser(inner, queue, scanner)
+
+    async def _run_connect(
+        self, conn: Connection, headers: dict[str, list[str]], query: dict[str, list[str]]
+    ) -> tuple[int, str, str | None]:
+        route = self.connect_route
+        if route is None:
+            return 200, "", None
+        gw = self.gw
+        info = RequestInfo.new()
+        ctx = request_context(
+            gw.api,
+            conn,
+            info,
+            route_key=CONNECT_ROUTE,
+            event_type="CONNECT",
+            domain_name=gw.domain_name,
+        )
+        if route.authorization_type == "CUSTOM" and route.authorizer is not None:
+            decision = await authorize(
+                gw.runtime,
+                route.authorizer,
+                authorizer_event(gw.api, ctx, headers, query),
+                headers,
+                query,
+                timeout_s=gw.settings.integration_timeout_s,
+                max_context_bytes=gw.settings.max_authorizer_context_bytes,
+            )
+            if decision.status != 200:
+                return decision.status, decision.message, None
+            conn.authorizer = decision.authorizer
+            ctx["authorizer"] = dict(decision.authorizer or {})
+        elif route.authorization_type == "AWS_IAM" and not gw.signed(headers):
+            return 403, "Forbidden", None
+        if route.integration is None:
+            return 200, "", None
+        integration = route.integration
+        try:
+            result = await gw.integrations.call(
+                integration,
+                event=connect_event(ctx, headers, query),
+                template_context=template_context(ctx),
+                body="",
+            )
+        except IntegrationError as exc:
+            log.info("$connect integration failed: %s", exc)
+            return exc.status, "Internal server error", None
+        except ConfigurationError as exc:
+            log.error("$connect: %s", exc)
+            return 500, "Internal server error", None
+        if not 200 <= result.status < 300:
+            return result.status, "Forbidden" if result.status == 403 else "", None
+        echoed = next(
+            (v for k, v in result.headers.items() if k.lower() == "sec-websocket-protocol"), None
+        )
+        requested = [
+            p.strip() for h in headers.get("Sec-WebSocket-Protocol", []) for p in h.split(",")
+        ]
+        protocol = echoed.strip() if echoed and echoed.strip() in requested else None
+        return 200, "", protocol
+
+    # -- messages ---------------------------------------------------------------------
+
+    async def _read_loop(self, conn: Connection, ws: web.WebSocketResponse) -> None:
+        gw = self.gw
+        metrics = gw.metrics
+        bucket = gw.account_bucket
+        stage_bucket = gw.stage_bucket
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                conn.touch()
+                text: str = msg.data
+                metrics.messages_in += 1
+                size = len(text)
+                if size < 8192:
+                    metrics.bytes_in += size
+                    metrics.units_in += 1
+                else:
+                    nbytes = len(text.encode())
+                    metrics.bytes_in += nbytes
+                    metrics.units_in += metered_units(nbytes)
+                if not bucket.take() or (stage_bucket is not None and not stage_bucket.take()):
+                    metrics.throttled["message"] += 1
+                    await self.send_text(
+                        conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
+                    )
+                    continue
+                await self._dispatch(conn, text)
+            elif kind is WSMsgType.BINARY:
+                conn.touch()
+                metrics.messages_in += 1
+                metrics.bytes_in += len(msg.data)
+                metrics.units_in += metered_units(len(msg.data))
+                await gw.close_connection(conn, *CloseReason.BINARY)
+            elif kind is WSMsgType.CLOSE:
+                if conn.close_code is None:
+                    code = msg.data or CloseReason.NO_STATUS[0]
+                    reason = msg.extra if msg.data else CloseReason.NO_STATUS[1]
+                    conn.close_code, conn.close_reason = code, reason or ""
+            elif kind is WSMsgType.ERROR:
+                if conn.close_code is None:
+                    exc = msg.data
+                    code = exc.code if isinstance(exc, WebSocketError) else 1006
+                    reason = {1009: CloseReason.TOO_BIG[1], 1007: CloseReason.INVALID_TEXT[1]}.get(
+                        code, str(exc)
+                    )
+                    conn.close_code, conn.close_reason = code, reason
+            elif kind in (WSMsgType.CLOSED, WSMsgType.CLOSING):
+                return
+
+    async def _dispatch(self, conn: Connection, text: str) -> None:
+        gw = self.gw
+        route_key = select_route(gw.selector, text, gw.route_keys)
+        if route_key is None:
+            gw.metrics.error_frames["Forbidden"] += 1
+            await self.send_text(conn, _error_frame("Forbidden", conn, new_request_id()))
+            return
+        route = gw.api.routes[route_key]
+        integration = route.integration
+        if integration is None:
+            return
+        if integration.integration_type in ("AWS", "MOCK"):
+            await self._run_message(conn, route, integration, text)
+            return
+        inflight = conn.inflight
+        assert inflight is not None
+        await inflight.acquire()
+        task = asyncio.create_task(self._run_message(conn, route, integration, text))
+        gw.track(task)
+        task.add_done_callback(lambda _t: inflight.release())
+
+    async def _run_message(
+        self, conn: Connection, route: Route, integration: Integration, text: str
+    ) -> None:
+        gw = self.gw
+        info = RequestInfo.new()
+        ctx = request_context(
+            gw.api,
+            conn,
+            info,
+            route_key=route.key,
+            event_type="MESSAGE",
+            domain_name=gw.domain_name,
+            message_id=new_request_id(),
+        )
+        proxy = integration.integration_type == "AWS_PROXY"
+        try:
+            result = await gw.integrations.call(
+                integration,
+                event=message_event(ctx, text) if proxy else {},
+                template_context={} if proxy else template_context(ctx),
+                body=text,
+            )
+        except (IntegrationError, ConfigurationError) as exc:
+            log.info("route %s: integration failed: %s", route.key, exc)
+            gw.metrics.error_frames["Internal server error"] += 1
+            await self.send_text(conn, _error_frame("Internal server error", conn, info.request_id))
+            return
+        if route.two_way and result.body is not None:
+            await self.send_text(conn, result.body)
+
+    async def send_text(self, conn: Connection, text: str) -> None:
+        """Send a gateway-made frame (error frames, route responses) to a client."""
+        ws = conn.ws
+        if ws is None or conn.state is not ConnectionState.OPEN:
+            return
+        try:
+            await ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            return
+        conn.touch()
+        metrics = self.gw.metrics
+        metrics.messages_out += 1
+        nbytes = len(text.encode())
+        metrics.bytes_out += nbytes
+        metrics.units_out += metered_units(nbytes)
+
+    # -- $disconnect --------------------------------------------------------------------
+
+    def _finish(self, conn: Connection) -> None:
+        gw = self.gw
+        if conn.state is ConnectionState.CLOSED:
+            return
+        conn.transition(ConnectionState.CLOSED)
+        gw.connections.pop(conn.connection_id, None)
+        code = conn.close_code if conn.close_code is not None else CloseReason.ABNORMAL[0]
+        reason = conn.close_reason if conn.close_code is not None else CloseReason.ABNORMAL[1]
+        gw.metrics.connection_closed(conn.age_s())
+        gw.metrics.closes[code] += 1
+        route = self.disconnect_route
+        if route is not None and route.integration is not None:
+            gw.track(
+                asyncio.create_task(
+                    self._run_disconnect(conn, route, route.integration, code, reason)
+                )
+            )
+
+    async def _run_disconnect(
+        self, conn: Connection, route: Route, integration: Integration, code: int, reason: str
+    ) -> None:
+        gw = self.gw
+        info = RequestInfo.new()
+        ctx = request_context(
+            gw.api,
+            conn,
+            info,
+            route_key=DISCONNECT_ROUTE,
+            event_type="DISCONNECT",
+            domain_name=gw.domain_name,
+        )
+        tctx: Mapping[str, Any] = template_context(
+            {**ctx, "disconnectStatusCode": code, "disconnectReason": reason}
+        )
+        try:
+            await gw.integrations.call(
+                integration,
+                event=disconnect_event(ctx, code, reason),
+                template_context=tctx,
+                body="",
+            )
+        except (IntegrationError, ConfigurationError) as exc:
+            # The return value and errors of $disconnect are ignored (best-effort on AWS).
+            log.info("$disconnect integration failed: %s", exc)

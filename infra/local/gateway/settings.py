@@ -1,0 +1,103 @@
+"""Every quota and limit of the local gateway, as one dataclass.
+
+Defaults are API Gateway's values for WebSocket APIs (the quotas table
+``apigateway-execution-service-websocket-limits-table`` and the design note
+``aws-websocket-api.md``); tests shrink them. Where AWS documents nothing, the default is
+the one the design note picks and the field's comment says "unconfirmed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["GatewaySettings", "PostFrameType"]
+
+PostFrameType = Literal["auto", "text", "binary"]
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    # Quotas table: "WebSocket frame size" 32 KB; over it the connection closes with 1009.
+    max_frame_bytes: int = 32 * 1024
+    # Quotas table: "Message payload size" 128 KB; a client message over it closes 1009.
+    max_message_bytes: int = 128 * 1024
+    # PostToConnection: the body is at most 131,072 bytes, else 413 PayloadTooLargeException.
+    max_post_bytes: int = 131_072
+    # Quotas table: "Idle Connection Timeout" 10 minutes; data in either direction resets it.
+    idle_timeout_s: float = 600.0
+    # Quotas table: "Connection duration for WebSocket API" 2 hours.
+    max_connection_duration_s: float = 7200.0
+    # Close code for the idle and duration closes: unconfirmed, 1001 "Going away" chosen.
+    timeout_close_code: int = 1001
+    # Quotas table: "New connections per second" 500 per account and region; a refused
+    # handshake answers 429 (unconfirmed for WebSocket).
+    new_connections_per_s: float = 500.0
+    new_connections_burst: int = 500
+    # Account-level throttle: 10,000 requests/s steady state, burst 5,000, shared by client
+    # messages and @connections calls (API Gateway quotas, "Throttle quota per account").
+    account_rate_per_s: float = 10_000.0
+    account_burst: int = 5_000
+    # Integration timeout: 50 ms to 29 s (quotas table); the model's Integration.timeout_ms
+    # wins when smaller.
+    integration_timeout_s: float = 29.0
+    # Authorizer result context: at most 8 KB (Lambda authorizer output limits).
+    max_authorizer_context_bytes: int = 8 * 1024
+    # Time from TCP accept to a complete upgrade request before the socket is closed
+    # (slowloris defence). AWS documents no value: unconfirmed, 10 s chosen.
+    handshake_timeout_s: float = 10.0
+    # A connection whose unsent data to the client exceeds this answers 429 to posts
+    # ("the client-side buffer is full"). AWS documents no size: unconfirmed, 1 MiB.
+    client_buffer_bytes: int = 1024 * 1024
+    # Frame type of a posted payload at the client: unconfirmed; "auto" = text if the
+    # bytes are valid UTF-8, binary otherwise.
+    post_frame_type: PostFrameType = "auto"
+    # Text sent to a client whose message hit the account throttle: AWS documents none,
+    # unconfirmed; a Forbidden-style frame with this message is chosen.
+    throttled_message: str = "Too Many Requests"
+    # AWS answers unsigned @connections calls with 403; set False for raw benchmarks.
+    require_signature: bool = True
+    # Lambda-proxy and HTTP-proxy message integrations run as tasks; at most this many per
+    # connection are in flight before its reader waits (TCP backpressure to the client).
+    max_inflight_per_connection: int = 64
+    # Local Lambda runtime: warm worker processes per function (Lambda's concurrency,
+    # bounded here so a flood cannot fork without limit).
+    lambda_workers_per_function: int = 4
+    # Start one worker per function when the gateway starts, so the first connect is fast.
+    lambda_prewarm: bool = True
+    # stop(): how long connections get to finish their close handshake (1001).
+    shutdown_timeout_s: float = 5.0
+    # Upper bound of the idle/duration reaper's period (it runs at a quarter of the
+    # smallest timeout, never slower than this).
+    reaper_max_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_frame_bytes",
+            "max_message_bytes",
+            "max_post_bytes",
+            "account_burst",
+            "new_connections_burst",
+            "client_buffer_bytes",
+            "max_inflight_per_connection",
+            "lambda_workers_per_function",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"GatewaySettings.{name} must be positive")
+        for name in (
+            "idle_timeout_s",
+            "max_connection_duration_s",
+            "new_connections_per_s",
+            "account_rate_per_s",
+            "integration_timeout_s",
+            "handshake_timeout_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"GatewaySettings.{name} must be positive")
+        if self.post_frame_type not in ("auto", "text", "binary"):
+            raise ValueError("GatewaySettings.post_frame_type must be auto, text or binary")
+
+    @property
+    def reaper_interval_s(self) -> float:
+        smallest = min(self.idle_timeout_s, self.max_connection_duration_s)
+        return max(0.01, min(self.reaper_max_interval_s, smallest / 4))

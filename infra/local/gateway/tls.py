@@ -1,0 +1,59 @@
+"""A local certificate authority for the gateway's HTTPS/WSS listener.
+
+On first use a CA is created (trustme) and kept in ``{state_dir}/ca/`` (``ca.pem`` public,
+``ca-key.pem`` private, mode 0600), so its file can be trusted once through
+``AWS_CA_BUNDLE``; each start issues a fresh server certificate for ``127.0.0.1``,
+``localhost`` and ``::1`` signed by it.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+__all__ = ["DEFAULT_STATE_DIR", "LocalCA", "load_or_create_ca"]
+
+DEFAULT_STATE_DIR = Path("~/.tickwire").expanduser()
+SERVER_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class LocalCA:
+    ca: trustme.CA
+    bundle_path: Path  # what AWS_CA_BUNDLE should point to
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(*SERVER_NAMES).configure_cert(context)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts this CA (for tests and bots)."""
+        return ssl.create_default_context(cafile=str(self.bundle_path))
+
+    def export_line(self) -> str:
+        return f"export AWS_CA_BUNDLE={self.bundle_path}"
+
+
+def load_or_create_ca(state_dir: Path | None = None) -> LocalCA:
+    folder = (state_dir or DEFAULT_STATE_DIR).expanduser() / "ca"
+    cert_path = folder / "ca.pem"
+    key_path = folder / "ca-key.pem"
+    if cert_path.exists() and key_path.exists():
+        ca = trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes())
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA(organization_name="tickwire local CA")
+        key_tmp = key_path.with_suffix(".tmp")
+        fd = os.open(key_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(ca.private_key_pem.bytes())
+        cert_tmp = cert_path.with_suffix(".tmp")
+        cert_tmp.write_bytes(ca.cert_pem.bytes())
+        os.replace(key_tmp, key_path)
+        os.replace(cert_tmp, cert_path)
+    return LocalCA(ca, cert_path)
