@@ -102,7 +102,7 @@ def forge(header: dict[str, Any], payload: dict[str, Any], key: bytes | None) ->
 
 
 def refused_401(ev: dict[str, Any]) -> None:
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(ev, None)
 
 
