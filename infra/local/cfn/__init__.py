@@ -1,0 +1,33 @@
+"""Run WebSocket APIs locally from their CloudFormation templates.
+
+:func:`load_template` reads a template (YAML with short-form tags, or JSON), resolves its
+parameters, conditions and intrinsic functions, and returns a :class:`LoadedTemplate`: the
+``AWS::ApiGatewayV2`` resources as :class:`~infra.local.gateway.model.WebSocketApi` models
+whose Lambda integrations and authorizers are local Python handlers, the Kinesis streams
+(name -> shard count) and DynamoDB tables the local run must provide, and what it does not
+run (``ignored``, ``notes``). :func:`load_tickwire_stack` does this for tickwire's own
+rendered stack, so local runs exercise exactly what deploys.
+
+Errors: :class:`TemplateError` (with ``logical_id``) > ``UnsupportedResource``,
+``UnsupportedIntrinsic``, ``ParameterError``.
+"""
+
+from __future__ import annotations
+
+from infra.local.cfn.errors import (
+    ParameterError,
+    TemplateError,
+    UnsupportedIntrinsic,
+    UnsupportedResource,
+)
+from infra.local.cfn.loader import LoadedTemplate, TableSpec, load_template
+
+__all__ = [
+    "LoadedTemplate",
+    "ParameterError",
+    "TableSpec",
+    "TemplateError",
+    "UnsupportedIntrinsic",
+    "UnsupportedResource",
+    "load_template",
+]

@@ -1,0 +1,247 @@
+"""``AWS::ApiGatewayV2`` resources of a template as :class:`WebSocketApi` models.
+
+Children find their API through ``ApiId`` (the API's Ref), routes find their integration
+through ``Target: integrations/<IntegrationId>`` and their authorizer through
+``AuthorizerId``; Lambda integrations and authorizers find their function through the
+function ARN inside ``IntegrationUri``/``AuthorizerUri``. Properties that change what a
+client sees but are not emulated are refused; those that only matter to AWS operations
+(access logs, Deployment) are noted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.local.cfn.errors import TemplateError, UnsupportedResource
+from infra.local.gateway.model import (
+    DEFAULT_INTEGRATION_TIMEOUT_MS,
+    Authorizer,
+    Integration,
+    LambdaFunction,
+    Route,
+    Stage,
+    WebSocketApi,
+)
+
+__all__ = ["ApiResources", "build_apis"]
+
+_FUNCTION_IN_URI = re.compile(r":function:([^/:]+)")
+_INTEGRATION_TARGET = re.compile(r"^integrations/(.+)$")
+
+
+@dataclass
+class ApiResources:
+    """Resolved resources of one template, grouped by type: logical id -> properties."""
+
+    refs: Mapping[str, Any]
+    functions: Mapping[str, LambdaFunction]  # by physical function name
+    region: str
+    account_id: str
+    by_type: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def of(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return self.by_type.get(f"AWS::ApiGatewayV2::{resource_type}", {})
+
+
+def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
+    """Every WebSocket API of the template, by the logical id of its ``Api`` resource."""
+    apis: dict[str, WebSocketApi] = {}
+    api_by_id = {res.refs[lid]: lid for lid in res.of("Api")}
+    for logical_id, props in res.of("Api").items():
+        if props.get("ProtocolType") != "WEBSOCKET":
+            raise UnsupportedResource(
+                logical_id,
+                f"ProtocolType {props.get('ProtocolType')!r}: only WEBSOCKET APIs run locally",
+            )
+        for unsupported in ("Body", "BodyS3Location", "Target"):
+            if unsupported in props:
+                raise UnsupportedResource(
+                    logical_id, f"{unsupported} is not supported; declare routes as resources"
+                )
+    children = {kind: _by_api(res, kind, api_by_id) for kind in
+                ("Route", "Integration", "Authorizer", "Stage", "RouteResponse", "IntegrationResponse")}  # fmt: skip
+    for logical_id, props in res.of("Api").items():
+        integrations = _integrations(res, children["Integration"].get(logical_id, {}),
+                                     children["IntegrationResponse"].get(logical_id, {}))  # fmt: skip
+        authorizers = _authorizers(res, children["Authorizer"].get(logical_id, {}))
+        route_keys = _route_response_keys(res, children["RouteResponse"].get(logical_id, {}))
+        routes: dict[str, Route] = {}
+        for route_id, route in children["Route"].get(logical_id, {}).items():
+            built = _route(res, route_id, route, integrations, authorizers, route_keys)
+            if built.key in routes:
+                raise TemplateError(route_id, f"route key {built.key!r} is declared twice")
+            routes[built.key] = built
+        stage = _stage(res, logical_id, children["Stage"].get(logical_id, {}))
+        apis[logical_id] = WebSocketApi(
+            name=str(props.get("Name") or logical_id),
+            route_selection_expression=str(
+                props.get("RouteSelectionExpression") or "$request.body.action"
+            ),
+            routes=routes,
+            stage=stage,
+            api_id=str(res.refs[logical_id]),
+            region=res.region,
+            account_id=res.account_id,
+            api_key_selection_expression=props.get("ApiKeySelectionExpression"),
+        )
+    return apis
+
+
+def _by_api(
+    res: ApiResources, kind: str, api_by_id: Mapping[Any, str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+    for logical_id, props in res.of(kind).items():
+        api = api_by_id.get(props.get("ApiId"))
+        if api is None:
+            raise TemplateError(
+                logical_id, f"ApiId {props.get('ApiId')!r} is not an Api of this template"
+            )
+        grouped.setdefault(api, {})[logical_id] = props
+    return grouped
+
+
+def _function_for(res: ApiResources, logical_id: str, uri: Any, what: str) -> LambdaFunction:
+    match = _FUNCTION_IN_URI.search(str(uri or ""))
+    if match is None or match.group(1) not in res.functions:
+        raise UnsupportedResource(
+            logical_id, f"{what} {uri!r} does not name a Lambda function of this template"
+        )
+    return res.functions[match.group(1)]
+
+
+def _integrations(
+    res: ApiResources,
+    resources: Mapping[str, dict[str, Any]],
+    responses: Mapping[str, dict[str, Any]],
+) -> dict[Any, Integration]:
+    response_for: dict[Any, dict[str, Any]] = {}
+    for response_id, props in responses.items():
+        if props.get("IntegrationResponseKey") != "$default":
+            res.notes.append(
+                f"{response_id}: IntegrationResponseKey {props.get('IntegrationResponseKey')!r} is not used locally (only $default)"
+            )
+            continue
+        response_for[props.get("IntegrationId")] = props
+    built: dict[Any, Integration] = {}
+    for logical_id, props in resources.items():
+        kind = props.get("IntegrationType")
+        if kind not in ("AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"):
+            raise UnsupportedResource(logical_id, f"IntegrationType {kind!r}")
+        if props.get("ConnectionType", "INTERNET") != "INTERNET":
+            raise UnsupportedResource(logical_id, "VPC_LINK integrations cannot run locally")
+        uri = props.get("IntegrationUri")
+        function = None
+        if kind == "AWS_PROXY" or (kind == "AWS" and ":lambda:" in str(uri)):
+            function = _function_for(res, logical_id, uri, "IntegrationUri")
+        response = response_for.get(res.refs[logical_id], {})
+        built[res.refs[logical_id]] = Integration(
+            integration_type=kind,
+            uri=None if uri is None else str(uri),
+            function=function,
+            integration_method=str(props.get("IntegrationMethod") or "POST"),
+            request_templates=dict(props.get("RequestTemplates") or {}),
+            template_selection_expression=props.get("TemplateSelectionExpression"),
+            request_parameters={
+                str(k): str(v) for k, v in (props.get("RequestParameters") or {}).items()
+            },
+            passthrough_behavior=str(props.get("PassthroughBehavior") or "WHEN_NO_MATCH"),
+            credentials_arn=props.get("CredentialsArn"),
+            timeout_ms=int(props.get("TimeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS),
+            response_templates=dict(response.get("ResponseTemplates") or {}),
+            response_selection_expression=response.get("TemplateSelectionExpression"),
+        )
+    return built
+
+
+def _authorizers(
+    res: ApiResources, resources: Mapping[str, dict[str, Any]]
+) -> dict[Any, Authorizer]:
+    built: dict[Any, Authorizer] = {}
+    for logical_id, props in resources.items():
+        if props.get("AuthorizerType") != "REQUEST":
+            raise UnsupportedResource(
+                logical_id,
+                f"AuthorizerType {props.get('AuthorizerType')!r}: WebSocket APIs take REQUEST authorizers",
+            )
+        built[res.refs[logical_id]] = Authorizer(
+            name=str(props.get("Name") or logical_id),
+            function=_function_for(res, logical_id, props.get("AuthorizerUri"), "AuthorizerUri"),
+            identity_sources=tuple(str(s) for s in props.get("IdentitySource") or ()),
+        )
+    return built
+
+
+def _route_response_keys(
+    res: ApiResources, resources: Mapping[str, dict[str, Any]]
+) -> dict[Any, tuple[str, ...]]:
+    keys: dict[Any, list[str]] = {}
+    for props in resources.values():
+        keys.setdefault(props.get("RouteId"), []).append(str(props.get("RouteResponseKey")))
+    return {route: tuple(values) for route, values in keys.items()}
+
+
+def _route(
+    res: ApiResources,
+    logical_id: str,
+    props: Mapping[str, Any],
+    integrations: Mapping[Any, Integration],
+    authorizers: Mapping[Any, Authorizer],
+    route_keys: Mapping[Any, tuple[str, ...]],
+) -> Route:
+    integration = None
+    target = props.get("Target")
+    if target is not None:
+        match = _INTEGRATION_TARGET.match(str(target))
+        if match is None or match.group(1) not in integrations:
+            raise TemplateError(
+                logical_id, f"Target {target!r} is not 'integrations/<an Integration of this API>'"
+            )
+        integration = integrations[match.group(1)]
+    authorization = str(props.get("AuthorizationType") or "NONE")
+    authorizer = None
+    if authorization == "CUSTOM":
+        authorizer = authorizers.get(props.get("AuthorizerId"))
+        if authorizer is None:
+            raise TemplateError(
+                logical_id,
+                f"AuthorizerId {props.get('AuthorizerId')!r} is not an Authorizer of this API",
+            )
+    elif authorization not in ("NONE", "AWS_IAM"):
+        raise UnsupportedResource(logical_id, f"AuthorizationType {authorization!r}")
+    if props.get("ApiKeyRequired"):
+        raise UnsupportedResource(logical_id, "ApiKeyRequired is not emulated locally")
+    if props.get("RequestModels"):
+        res.notes.append(f"{logical_id}: RequestModels are not validated locally")
+    return Route(
+        key=str(props.get("RouteKey")),
+        integration=integration,
+        authorization_type=authorization,  # type: ignore[arg-type]
+        authorizer=authorizer,
+        route_response_selection_expression=props.get("RouteResponseSelectionExpression"),
+        route_response_keys=route_keys.get(res.refs[logical_id], ()),
+    )
+
+
+def _stage(res: ApiResources, api_logical_id: str, stages: Mapping[str, dict[str, Any]]) -> Stage:
+    if not stages:
+        res.notes.append(f"{api_logical_id}: no Stage; the local stage is 'local'")
+        return Stage()
+    logical_id, props = next(iter(stages.items()))
+    if len(stages) > 1:
+        res.notes.append(f"{api_logical_id}: several stages; the local gateway serves {logical_id}")
+    if props.get("AccessLogSettings"):
+        res.notes.append(f"{logical_id}: AccessLogSettings are not written locally")
+    throttle = props.get("DefaultRouteSettings") or {}
+    burst = throttle.get("ThrottlingBurstLimit")
+    rate = throttle.get("ThrottlingRateLimit")
+    return Stage(
+        name=str(props.get("StageName")),
+        stage_variables={str(k): str(v) for k, v in (props.get("StageVariables") or {}).items()},
+        throttling_burst_limit=None if burst is None else int(burst),
+        throttling_rate_limit=None if rate is None else float(rate),
+    )

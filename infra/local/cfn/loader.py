@@ -1,0 +1,309 @@
+"""Loading a CloudFormation template into what the local run needs.
+
+Theory of operation: parameters are checked and defaulted, conditions evaluated, and each
+resource whose condition holds is resolved (intrinsics in :mod:`.intrinsics`, names and
+attributes in :mod:`.resources`). Then streams, tables and Lambda functions are read off
+their resources, and the ApiGatewayV2 resources become :class:`WebSocketApi` models
+(:mod:`.apigateway`). Resource types outside what runs locally are either known to be
+irrelevant to a local run (IAM, logs, ECS, ...: listed in ``ignored``) or refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.local.cfn.apigateway import ApiResources, build_apis
+from infra.local.cfn.errors import ParameterError, TemplateError, UnsupportedResource
+from infra.local.cfn.functions import build_function, merge_globals
+from infra.local.cfn.intrinsics import NO_VALUE, Resolver
+from infra.local.cfn.resources import IGNORED_TYPE_PREFIXES, RUN_TYPES, Naming
+from infra.local.cfn.yaml_source import parse_template_text, read_template
+from infra.local.gateway.model import LambdaFunction, WebSocketApi
+
+__all__ = ["LoadedTemplate", "TableSpec", "load_template"]
+
+# An on-demand stream starts with a write capacity of 4 MB/s, i.e. 4 shards
+# (Kinesis Data Streams developer guide, "On-demand mode").
+ON_DEMAND_SHARDS = 4
+LAMBDA_TYPES = ("AWS::Lambda::Function", "AWS::Serverless::Function")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """An ``AWS::DynamoDB::Table``: its name and key schema (attribute -> S/N/B)."""
+
+    logical_id: str
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    attribute_types: dict[str, str] = field(default_factory=dict)
+    billing_mode: str = "PROVISIONED"
+
+
+@dataclass(frozen=True)
+class LoadedTemplate:
+    """What a template runs locally, plus what it declares that does not run."""
+
+    apis: dict[str, WebSocketApi]
+    streams: dict[str, int]  # stream name -> shard count
+    tables: dict[str, TableSpec]  # table name -> spec
+    functions: dict[str, LambdaFunction]  # logical id -> function
+    outputs: dict[str, Any]
+    parameters: dict[str, Any]
+    ignored: dict[str, str]  # logical id -> resource type, accepted but not run
+    notes: tuple[str, ...] = ()
+
+    @property
+    def api(self) -> WebSocketApi:
+        """The template's only WebSocket API (error when it has none or several)."""
+        if len(self.apis) != 1:
+            raise TemplateError(
+                None,
+                f"the template has {len(self.apis)} WebSocket APIs ({', '.join(self.apis) or 'none'}); name one",
+            )
+        return next(iter(self.apis.values()))
+
+
+def load_template(
+    source: Path | str | Mapping[str, Any],
+    *,
+    parameters: Mapping[str, str] | None = None,
+    code_paths: Mapping[str, Path] | None = None,
+    stack_name: str = "tickwire-local",
+    region: str = "us-east-1",
+    account_id: str = "000000000000",
+    ignore_unknown: bool = False,
+) -> LoadedTemplate:
+    """Load a template (a path, YAML/JSON text, or a parsed mapping).
+
+    A ``str`` is template text when it contains a newline or starts with ``{``, else a
+    path. ``parameters`` override defaults; ``code_paths`` give a local code folder per
+    Lambda logical id. Unknown resource types raise :class:`UnsupportedResource` unless
+    ``ignore_unknown`` (then they are listed in ``ignored``).
+    """
+    template_dir: Path | None = None
+    if isinstance(source, Mapping):
+        document = dict(source)
+    elif isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        document = parse_template_text(source)
+    else:
+        path = Path(source)
+        document = read_template(path)
+        template_dir = path.resolve().parent
+    return _Loader(document, parameters or {}, code_paths or {}, template_dir,
+                   Naming(stack_name, region, account_id), ignore_unknown).load()  # fmt: skip
+
+
+class _Loader:
+    def __init__(
+        self,
+        document: dict[str, Any],
+        overrides: Mapping[str, str],
+        code_paths: Mapping[str, Path],
+        template_dir: Path | None,
+        naming: Naming,
+        ignore_unknown: bool,
+    ) -> None:
+        self.document = document
+        self.code_paths = {k: Path(v) for k, v in code_paths.items()}
+        self.template_dir = template_dir
+        self.naming = naming
+        self.ignore_unknown = ignore_unknown
+        self.resources: dict[str, dict[str, Any]] = dict(document.get("Resources") or {})
+        if not self.resources:
+            raise TemplateError(None, "the template has no Resources")
+        self.parameters = self._parameters(overrides)
+        self.resolver = Resolver(
+            parameters=self.parameters,
+            pseudo={
+                "AWS::Region": naming.region,
+                "AWS::AccountId": naming.account_id,
+                "AWS::StackName": naming.stack_name,
+                "AWS::StackId": f"arn:aws:cloudformation:{naming.region}:{naming.account_id}:stack/{naming.stack_name}/local",
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": naming.url_suffix,
+                "AWS::NotificationARNs": [],
+            },
+            conditions=document.get("Conditions") or {},
+            mappings=document.get("Mappings") or {},
+            ref=self._ref,
+            get_att=self._get_att,
+        )
+        self._names: dict[str, str] = {}
+
+    # --- parameters ----------------------------------------------------------------------
+
+    def _parameters(self, overrides: Mapping[str, str]) -> dict[str, Any]:
+        declared: dict[str, Any] = dict(self.document.get("Parameters") or {})
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            raise ParameterError(unknown[0], "is not a parameter of the template")
+        values: dict[str, Any] = {}
+        for name, spec in declared.items():
+            kind = str(spec.get("Type", "String"))
+            if kind.startswith("AWS::SSM::Parameter"):
+                if name not in overrides:
+                    raise ParameterError(name, f"{kind} reads SSM; pass --parameter {name}=VALUE")
+            if name in overrides:
+                value: Any = str(overrides[name])
+            elif "Default" in spec:
+                value = spec["Default"]
+                value = value if isinstance(value, list) else str(value)
+            else:
+                raise ParameterError(
+                    name, f"has no Default; pass --parameter {name}=VALUE"
+                )
+            allowed = spec.get("AllowedValues")
+            if allowed is not None and str(value) not in {str(v) for v in allowed}:
+                raise ParameterError(name, f"{value!r} is not one of {allowed}")
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                value = (
+                    value
+                    if isinstance(value, list)
+                    else [v.strip() for v in str(value).split(",")]
+                    if value
+                    else []
+                )
+            values[name] = value
+        return values
+
+    # --- references ----------------------------------------------------------------------
+
+    def _resource(self, logical_id: str, where: str) -> dict[str, Any]:
+        resource = self.resources.get(logical_id)
+        if resource is None:
+            raise TemplateError(
+                where, f"refers to {logical_id!r}, which is neither a parameter nor a resource"
+            )
+        if not self._active(logical_id):
+            raise TemplateError(where, f"refers to {logical_id!r}, whose condition is false")
+        return resource
+
+    def _active(self, logical_id: str) -> bool:
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.resolver.condition(condition, logical_id)
+
+    def _name(self, logical_id: str) -> str:
+        if logical_id not in self._names:
+            resource = self.resources[logical_id]
+            prop = Naming.name_property(resource.get("Type", ""))
+            raw = (resource.get("Properties") or {}).get(prop) if prop else None
+            name = self.resolver.resolve(raw, logical_id) if raw is not None else NO_VALUE
+            self._names[logical_id] = (
+                str(name) if name is not NO_VALUE else self.naming.default_name(logical_id)
+            )
+        return self._names[logical_id]
+
+    def _ref(self, logical_id: str, where: str) -> Any:
+        resource = self._resource(logical_id, where)
+        return self.naming.ref(logical_id, resource.get("Type", ""), self._name(logical_id))
+
+    def _get_att(self, logical_id: str, attribute: str, where: str) -> Any:
+        resource = self._resource(logical_id, where)
+        return self.naming.attribute(
+            logical_id, resource.get("Type", ""), self._name(logical_id), attribute
+        )
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load(self) -> LoadedTemplate:
+        resolved: dict[str, dict[str, dict[str, Any]]] = {}
+        ignored: dict[str, str] = {}
+        globals_ = ((self.document.get("Globals") or {}).get("Function")) or {}
+        for logical_id, resource in self.resources.items():
+            kind = resource.get("Type")
+            if not isinstance(kind, str):
+                raise TemplateError(logical_id, "has no Type")
+            if not self._active(logical_id):
+                continue
+            if kind not in RUN_TYPES:
+                if kind.startswith(IGNORED_TYPE_PREFIXES) or self.ignore_unknown:
+                    ignored[logical_id] = kind
+                    continue
+                raise UnsupportedResource(
+                    logical_id, f"resource type {kind} is not supported locally"
+                )
+            properties = resource.get("Properties") or {}
+            if kind == "AWS::Serverless::Function":
+                properties = merge_globals(properties, globals_)
+            resolved.setdefault(kind, {})[logical_id] = self.resolver.resolve(
+                properties, logical_id
+            )
+        functions = {
+            logical_id: build_function(
+                logical_id,
+                kind,
+                props,
+                name=self._name(logical_id),
+                template_dir=self.template_dir,
+                code_path=self.code_paths.get(logical_id),
+            )
+            for kind in LAMBDA_TYPES
+            for logical_id, props in resolved.get(kind, {}).items()
+        }
+        unknown_paths = sorted(set(self.code_paths) - set(functions))
+        if unknown_paths:
+            raise TemplateError(
+                unknown_paths[0], "--code-path names no Lambda function of the template"
+            )
+        api_resources = ApiResources(
+            refs={lid: self._ref(lid, lid) for kinds in resolved.values() for lid in kinds},
+            functions={f.name: f for f in functions.values()},
+            region=self.naming.region,
+            account_id=self.naming.account_id,
+            by_type=resolved,
+        )
+        apis = build_apis(api_resources)
+        outputs = {
+            name: self.resolver.resolve(spec.get("Value"), f"Outputs.{name}")
+            for name, spec in (self.document.get("Outputs") or {}).items()
+            if spec.get("Condition") is None or self.resolver.condition(spec["Condition"], name)
+        }
+        return LoadedTemplate(
+            apis=apis,
+            streams={
+                self._name(lid): _shards(lid, p)
+                for lid, p in resolved.get("AWS::Kinesis::Stream", {}).items()
+            },
+            tables={
+                t.name: t
+                for t in (
+                    _table(lid, self._name(lid), p)
+                    for lid, p in resolved.get("AWS::DynamoDB::Table", {}).items()
+                )
+            },
+            functions=functions,
+            outputs=outputs,
+            parameters=dict(self.parameters),
+            ignored=ignored,
+            notes=tuple(api_resources.notes),
+        )
+
+
+def _shards(logical_id: str, props: Mapping[str, Any]) -> int:
+    mode = (props.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+    if mode == "ON_DEMAND":
+        return ON_DEMAND_SHARDS
+    count = int(props.get("ShardCount") or 1)
+    if count < 1:
+        raise TemplateError(logical_id, f"ShardCount {count} must be at least 1")
+    return count
+
+
+def _table(logical_id: str, name: str, props: Mapping[str, Any]) -> TableSpec:
+    keys = {k.get("KeyType"): k.get("AttributeName") for k in props.get("KeySchema") or ()}
+    if "HASH" not in keys:
+        raise TemplateError(logical_id, "KeySchema has no HASH key")
+    return TableSpec(
+        logical_id=logical_id,
+        name=name,
+        partition_key=str(keys["HASH"]),
+        sort_key=keys.get("RANGE"),
+        attribute_types={
+            a["AttributeName"]: a["AttributeType"] for a in props.get("AttributeDefinitions") or ()
+        },
+        billing_mode=str(props.get("BillingMode") or "PROVISIONED"),
+    )
