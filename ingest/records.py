@@ -20,6 +20,7 @@ Bad records are never fatal: consumers count them by reason and set them aside w
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -42,6 +43,7 @@ __all__ = [
     "decode",
     "encode",
     "encode_raw",
+    "template_escape",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -171,23 +173,58 @@ def decode(data: bytes) -> Record:
 
 
 def _dumps(value: Any) -> str:
-    # Compact separators and raw UTF-8: the bytes a VTL template emits for the same record.
+    # Compact JSON, as a client would send it (the payload of an encoded input).
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+# The escaping of the routes' templates: ``$util.escapeJavaScript`` (commons-lang: quotes,
+# backslash, "/", control characters, every non-ASCII UTF-16 unit as upper-case \uXXXX,
+# "'" as "\'") followed by ``.replaceAll("\\'", "'")`` (infra/aws/stack/templates.py).
+_TEMPLATE_ESCAPES = {i: f"\\u{i:04X}" for i in range(32)}
+_TEMPLATE_ESCAPES.update(
+    {
+        ord(k): v
+        for k, v in {
+            "\b": "\\b",
+            "\n": "\\n",
+            "\t": "\\t",
+            "\f": "\\f",
+            "\r": "\\r",
+            '"': '\\"',
+            "\\": "\\\\",
+            "/": "\\/",
+        }.items()
+    }
+)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _utf16_escape(match: re.Match[str]) -> str:
+    units = match.group(0).encode("utf-16-be", "surrogatepass")
+    return "".join(
+        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04X}" for i in range(0, len(units), 2)
+    )
+
+
+def template_escape(text: str) -> str:
+    """A string as the routes' templates put it between JSON quotes."""
+    escaped = text.translate(_TEMPLATE_ESCAPES)
+    return escaped if escaped.isascii() else _NON_ASCII.sub(_utf16_escape, escaped)
 
 
 def encode_raw(kind: RecordType, match: str, player: str, conn: str, t: int, body: str) -> bytes:
     """The record exactly as the routes' request templates build it, for any raw body."""
-    return _dumps(
-        {
-            "v": SCHEMA_VERSION,
-            "type": kind,
-            "match": match,
-            "player": player,
-            "conn": conn,
-            "t": t,
-            "body": body,
-        }
-    ).encode("utf-8")
+    return (
+        f'{{"v":{SCHEMA_VERSION},"type":"{kind}","match":"{template_escape(match)}",'
+        f'"player":"{template_escape(player)}","conn":"{_conn(conn)}","t":{t},'
+        f'"body":"{template_escape(body)}"}}'
+    ).encode()
+
+
+def _conn(conn: str) -> str:
+    # The templates put $context.connectionId in unescaped (its characters need none, and
+    # a "/" stays as is); anything else is escaped so the record stays JSON.
+    return template_escape(conn).replace("\\/", "/")
 
 
 def encode(record: Record) -> bytes:

@@ -20,6 +20,7 @@ from ingest.records import (
     decode,
     encode,
     encode_raw,
+    template_escape,
 )
 
 
@@ -56,12 +57,12 @@ def test_decodes_each_type() -> None:
 
 
 def test_encode_is_the_template_shape() -> None:
-    data = encode_raw("input", "m1", "p1", "c=", 5, '{"action":"input","seq":2,"é":"ü"}')
+    data = encode_raw("input", "m1", "p1", "c=", 5, '{"action":"input","seq":2,"é":"ü/"}')
     assert (
         data
         == (
             '{"v":1,"type":"input","match":"m1","player":"p1","conn":"c=","t":5,'
-            '"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"é\\":\\"ü\\"}"}'
+            '"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"\\u00E9\\":\\"\\u00FC\\/\\"}"}'
         ).encode()
     )
     assert encode(JoinRecord("m", "p", "c", 1)) == (
@@ -187,3 +188,55 @@ def test_set_aside_counts_and_bounds() -> None:
     assert len(aside.samples) == 3
     assert aside.samples[-1].reason == "bad_version"
     assert all(len(s.head) <= 8 for s in aside.samples)
+
+
+# -- byte-for-byte equality with the routes' real request templates ------------------------
+def render_template(kind: str, match: str, player: str, conn: str, t: int, body: str) -> bytes:
+    import base64
+
+    from infra.aws.stack.templates import kinesis_request_template
+    from infra.local.vtl import render_request_template
+
+    rendered = render_request_template(
+        kinesis_request_template(kind, "actions"),  # type: ignore[arg-type]
+        context={
+            "authorizer": {"matchId": match, "playerId": player, "principalId": player},
+            "connectionId": conn,
+            "requestTimeEpoch": t,
+        },
+        body=body,
+        stage_variables={},
+    )
+    request = json.loads(rendered)
+    assert request["PartitionKey"] == json.loads(f'"{template_escape(match)}"')
+    return base64.b64decode(request["Data"])
+
+
+ids = st.text(st.characters(codec="utf-8"), min_size=1, max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["join", "input", "leave"]),
+    ids,
+    ids,
+    st.from_regex(r"[A-Za-z0-9=/+_-]{1,20}", fullmatch=True),
+    st.integers(0, 2**45),
+    st.text(st.characters(codec="utf-8"), max_size=60),
+)
+def test_encode_raw_equals_the_template(
+    kind: str, match: str, player: str, conn: str, t: int, body: str
+) -> None:
+    body = body if kind == "input" else ""
+    assert encode_raw(kind, match, player, conn, t, body) == render_template(  # type: ignore[arg-type]
+        kind, match, player, conn, t, body
+    )
+
+
+def test_template_record_of_an_input_decodes() -> None:
+    body = '{"action":"input","seq":7,"move":[1,-1],"say":"it\'s \\"é\\" 😀 </script>"}'
+    data = render_template("input", "m-1", "p.1", "Abc/=", 1_700_000_000_123, body)
+    rec = decode(data)
+    assert isinstance(rec, InputRecord)
+    assert rec.payload == json.loads(body) and rec.seq == 7 and rec.conn == "Abc/="
+    assert data == encode_raw("input", "m-1", "p.1", "Abc/=", 1_700_000_000_123, body)
