@@ -61,9 +61,9 @@ def test_encode_is_the_template_shape() -> None:
     assert (
         data
         == (
-            '{"v":1,"type":"input","match":"m1","player":"p1","conn":"c=","t":5,'
-            '"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"\\u00E9\\":\\"\\u00FC\\/\\"}"}'
-        ).encode()
+            b'{"v":1,"type":"input","match":"m1","player":"p1","conn":"c=","t":5,'
+            b'"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"\\u00E9\\":\\"\\u00FC\\/\\"}"}'
+        )
     )
     assert encode(JoinRecord("m", "p", "c", 1)) == (
         b'{"v":1,"type":"join","match":"m","player":"p","conn":"c","t":1,"body":""}'
