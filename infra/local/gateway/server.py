@@ -176,7 +176,7 @@ class Gateway:
         try:
             plain = self._bind(host, port)
             self._port = plain.getsockname()[1]
-            await web.SockSite(runner, plain, shutdown_timeout=settings.shutdown_timeout_s).start()
+            await web.SockSite(runner, plain).start()
             if tls_port is not None:
                 assert self.ca is not None
                 secure = self._bind(host, tls_port)
@@ -185,7 +185,6 @@ class Gateway:
                     runner,
                     secure,
                     ssl_context=self.ca.server_context(),
-                    shutdown_timeout=settings.shutdown_timeout_s,
                 ).start()
         except BaseException:
             await runner.cleanup()

@@ -1,0 +1,177 @@
+"""@connections through real boto3/aioboto3 clients and raw HTTP (design note: management API)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aioboto3
+import aiohttp
+import pytest
+
+from infra.local.gateway import GatewaySettings, GoneException, PayloadTooLargeException
+from infra.local.gateway.model import Route
+
+
+async def test_post_get_delete_with_boto3(kit, event_log):
+    api = kit.api_with(Route("$disconnect", kit.proxy(kit.function("disc", "ok"))))
+    async with kit.running(api) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url, headers={"User-Agent": "agent/1"}) as ws:
+            cid = await kit.connection_id_of(ws)
+            client = kit.management_client(gw)
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"hello")
+            msg = await ws.receive(timeout=10)
+            assert (msg.type, msg.data) == (aiohttp.WSMsgType.TEXT, "hello")
+            info = await asyncio.to_thread(client.get_connection, ConnectionId=cid)
+            assert info["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "agent/1"}
+            assert info["ConnectedAt"] <= info["LastActiveAt"]
+            answer = await asyncio.to_thread(client.delete_connection, ConnectionId=cid)
+            assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
+            msg = await ws.receive(timeout=10)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1000
+        entry = await event_log.wait_for(
+            lambda e: e["event"]["requestContext"]["eventType"] == "DISCONNECT"
+        )
+        ctx = entry["event"]["requestContext"]
+        assert (ctx["disconnectStatusCode"], ctx["disconnectReason"]) == (
+            1000,
+            "Connection Closed Normally",
+        )
+        with pytest.raises(client.exceptions.GoneException):
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"late")
+
+
+async def test_unknown_and_closed_ids_are_gone(kit):
+    async with kit.running(kit.api_with()) as gw, aiohttp.ClientSession() as session:
+        client = kit.management_client(gw)
+        for op, kwargs in (
+            (client.post_to_connection, {"Data": b"x"}),
+            (client.get_connection, {}),
+            (client.delete_connection, {}),
+        ):
+            with pytest.raises(client.exceptions.GoneException) as info:
+                await asyncio.to_thread(op, ConnectionId="R0oXAdfD0kwCH6w=", **kwargs)
+            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+        ws = await session.ws_connect(gw.ws_url)
+        cid = await kit.connection_id_of(ws)
+        await ws.close()
+        with pytest.raises(client.exceptions.GoneException):
+            for _ in range(100):  # the close is processed asynchronously
+                await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"x")
+                await asyncio.sleep(0.05)
+
+
+async def test_payload_limit_is_131072_bytes(kit):
+    async with kit.running(kit.api_with()) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url, max_msg_size=0) as ws:
+            cid = await kit.connection_id_of(ws)
+            client = kit.management_client(gw)
+            await asyncio.to_thread(
+                client.post_to_connection, ConnectionId=cid, Data=b"a" * 131_072
+            )
+            assert len((await ws.receive(timeout=10)).data) == 131_072
+            with pytest.raises(client.exceptions.PayloadTooLargeException) as info:
+                await asyncio.to_thread(
+                    client.post_to_connection, ConnectionId=cid, Data=b"a" * 131_073
+                )
+            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+            with pytest.raises(PayloadTooLargeException) as direct:
+                await gw.post_to_connection(cid, b"a" * 131_073)
+            assert (direct.value.status, direct.value.error_type) == (
+                413,
+                "PayloadTooLargeException",
+            )
+
+
+async def test_url_encoded_path_and_aioboto3(kit):
+    async with kit.running(kit.api_with()) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            cid = await kit.connection_id_of(ws)
+            encoded = cid.replace("=", "%3D")
+            async with session.get(
+                f"{gw.url}/local/%40connections/{encoded}", headers={"Authorization": _FAKE_SIGV4}
+            ) as r:
+                assert r.status == 200
+                assert set(await r.json()) == {"connectedAt", "identity", "lastActiveAt"}
+            async with aioboto3.Session().client(
+                "apigatewaymanagementapi", endpoint_url=gw.management_url, region_name="us-east-1"
+            ) as client:
+                await client.post_to_connection(ConnectionId=cid, Data=b"\x82\xa1a\x01")
+                msg = await ws.receive(timeout=10)
+                # Not valid UTF-8: delivered as a binary frame (post_frame_type "auto").
+                assert (msg.type, msg.data) == (aiohttp.WSMsgType.BINARY, b"\x82\xa1a\x01")
+                with pytest.raises(client.exceptions.GoneException):
+                    await client.post_to_connection(ConnectionId="nope", Data=b"x")
+
+
+_FAKE_SIGV4 = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/execute-api/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+
+
+async def test_unsigned_calls_and_wrong_stage_are_forbidden(kit):
+    async with kit.running(kit.api_with()) as gw, aiohttp.ClientSession() as session:
+        async with session.post(f"{gw.url}/local/@connections/abc", data=b"x") as r:
+            assert r.status == 403
+            assert r.headers["x-amzn-ErrorType"] == "ForbiddenException"
+        async with session.post(
+            f"{gw.url}/other/@connections/abc", data=b"x", headers={"Authorization": _FAKE_SIGV4}
+        ) as r:
+            assert r.status == 403
+        async with session.post(
+            f"{gw.url}/local/@connections/abc", data=b"x", headers={"Authorization": _FAKE_SIGV4}
+        ) as r:
+            assert r.status == 410
+            assert r.headers["x-amzn-ErrorType"] == "GoneException"
+
+
+async def test_post_frame_type_option(kit):
+    settings = GatewaySettings(post_frame_type="binary")
+    async with kit.running(kit.api_with(), settings) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            cid = await kit.connection_id_of(ws)
+            await gw.post_to_connection(cid, b"plain text")
+            msg = await ws.receive(timeout=10)
+            assert (msg.type, msg.data) == (aiohttp.WSMsgType.BINARY, b"plain text")
+
+
+async def test_in_process_send_path_raises_api_errors(kit):
+    async with kit.running(kit.api_with()) as gw:
+        with pytest.raises(GoneException) as info:
+            await gw.post_to_connection("missing", b"x")
+        assert (info.value.status, info.value.error_type) == (410, "GoneException")
+
+
+async def test_slow_reader_fills_its_buffer_and_gets_429(kit):
+    settings = GatewaySettings(client_buffer_bytes=256 * 1024)
+    async with kit.running(kit.api_with(), settings) as gw, aiohttp.ClientSession() as session:
+        async with (
+            session.ws_connect(gw.ws_url, max_msg_size=0) as ws,
+            session.ws_connect(gw.ws_url) as other,
+        ):
+            cid = await kit.connection_id_of(ws)
+            other_id = await kit.connection_id_of(other)
+            # ws stops reading; the kernel buffers fill, then the gateway's.
+            client = kit.management_client(gw)
+            payload = b"p" * 131_072
+            refused = None
+            for _ in range(2000):  # bounded: ~260 MB at most
+                try:
+                    await gw.post_to_connection(cid, payload)
+                except Exception as exc:
+                    refused = exc
+                    break
+            assert refused is not None and getattr(refused, "status", None) == 429
+
+            def post_until_refused() -> str:
+                for _ in range(2000):  # the same through HTTP: bounded
+                    try:
+                        client.post_to_connection(ConnectionId=cid, Data=payload)
+                    except client.exceptions.LimitExceededException as exc:
+                        return str(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+                return "never refused"
+
+            assert await asyncio.to_thread(post_until_refused) == "429"
+            # Others are not affected.
+            await gw.post_to_connection(other_id, b"still fine")
+            assert (await other.receive(timeout=10)).data == "still fine"
