@@ -199,10 +199,13 @@ class GameClient:
     # -- waiting -----------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[GameClient], bool], within: float) -> None:
-        """Wait until ``predicate(self)`` holds after some message, or raise TimeoutError
-        after ``within`` seconds."""
+        """Wait until ``predicate(self)`` holds after some message; raise TimeoutError
+        after ``within`` seconds, :class:`ConnectFailed` if the client gave up
+        reconnecting, :class:`ClientClosed` once closed."""
         async with asyncio.timeout(within):
             while not predicate(self):
+                if self.failure is not None:
+                    raise self.failure
                 if self._closing:
                     raise ClientClosed("client is closed")
                 await self._message_event.wait()

@@ -182,3 +182,12 @@ async def test_undecodable_message_triggers_resync(server: StateServer) -> None:
         assert client.stats.bad_messages == 1
         before = client.stats.messages
         await client.wait_for(lambda c: c.stats.messages > before, WAIT)
+
+
+async def test_waiting_ends_when_the_client_gives_up(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=FAST)
+    async with client:
+        server.tokens.clear()
+        await server.kick("alice")
+        with pytest.raises(ConnectFailed):
+            await client.wait_for(lambda c: c.ack_seq > 100, WAIT)
