@@ -57,7 +57,21 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="print the ECS Fargate task definition for running this swarm on AWS and exit",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, swarm_parser=p)
+
+
+def _task_argv(args: argparse.Namespace) -> list[str]:
+    """The options given on this command line (those that differ from the defaults)."""
+    parser: argparse.ArgumentParser = args.swarm_parser
+    argv: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "render_task"):
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        argv += [action.option_strings[0], str(value)]
+    return argv
 
 
 def _config(args: argparse.Namespace) -> SwarmConfig:
@@ -97,9 +111,13 @@ def run(args: argparse.Namespace) -> int:
     from swarm.runner import run_swarm
 
     if args.render_task:
-        from infra.aws.swarm_task import render_task_json
+        from infra.aws.swarm_task import TaskTemplateError, render_task_json
 
-        print(render_task_json(argv=sys.argv[2:]))
+        try:
+            print(render_task_json(_task_argv(args)))
+        except TaskTemplateError as exc:
+            print(f"tickwire swarm: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         config = _config(args)
