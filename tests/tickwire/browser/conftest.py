@@ -197,11 +197,7 @@ async def game(unused_port: int) -> AsyncIterator[Any]:
         yield running
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Any]:
-    reason = chromium_missing() or protocol_js_missing()
-    if reason:
-        pytest.skip(reason)
+async def _launch(tmp_path: Path) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     profile = tmp_path / "chromium-profile"  # an empty user data dir per test
@@ -219,3 +215,23 @@ async def browser(tmp_path: Path) -> AsyncIterator[Any]:
         finally:
             await context.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+async def chromium(tmp_path: Path) -> AsyncIterator[Any]:
+    """A browser context for tests of the page's own modules (no decoder needed)."""
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    async for context in _launch(tmp_path):
+        yield context
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+    """A browser context for playing the page (needs protocol.js too)."""
+    reason = chromium_missing() or protocol_js_missing()
+    if reason:
+        pytest.skip(reason)
+    async for context in _launch(tmp_path):
+        yield context

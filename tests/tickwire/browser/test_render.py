@@ -1,0 +1,70 @@
+"""The page's interpolation and camera (render.js), run in Chromium as the page runs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 30_000
+
+
+async def run(page: Any, body: str) -> Any:
+    """Evaluate ``body`` with render.js imported as ``m``."""
+    return await page.evaluate(f"import('/static/render.js').then((m) => {{ {body} }})")
+
+
+async def test_interpolation_blends_between_snapshots(game: Any, chromium: Any) -> None:
+    page = await chromium.new_page()
+    await page.goto(game.http_url + "/config.json")
+    result = await run(
+        page,
+        """
+        const buf = [];
+        const snap = (t, x) => ({ t, tick: t, ents: new Map([[1, { kind: 0, x, y: 5 }]]) });
+        m.pushSnapshot(buf, snap(100, 0));
+        m.pushSnapshot(buf, snap(150, 10));
+        m.pushSnapshot(buf, snap(200, 30));
+        const at = (t) => m.interpolate(buf, t).get(1).x;
+        // a new entity in the later snapshot only is drawn where it is
+        buf[2].ents.set(2, { kind: 0, x: 7, y: 7 });
+        return { before: at(50), a: at(125), b: at(175), after: at(500),
+                 fresh: m.interpolate(buf, 175).get(2).x, y: m.interpolate(buf, 125).get(1).y };
+        """,
+    )
+    assert result == {"before": 0, "a": 5, "b": 20, "after": 30, "fresh": 7, "y": 5}
+
+
+async def test_snapshot_buffer_is_bounded(game: Any, chromium: Any) -> None:
+    page = await chromium.new_page()
+    await page.goto(game.http_url + "/config.json")
+    size = await run(
+        page,
+        """
+        const buf = [];
+        for (let i = 0; i < 1000; i++) m.pushSnapshot(buf, { t: i, tick: i, ents: new Map() });
+        return [buf.length, m.MAX_SNAPSHOTS, buf[buf.length - 1].t];
+        """,
+    )
+    assert size[0] == size[1] and size[2] == 999
+
+
+async def test_camera_round_trips(game: Any, chromium: Any) -> None:
+    page = await chromium.new_page()
+    await page.goto(game.http_url + "/config.json")
+    out = await run(
+        page,
+        """
+        const canvas = { width: 960, height: 640 };
+        const cam = m.fitCamera(canvas, { width: 1600, height: 1600 }, { x: 300, y: 400 }, 900);
+        const [px, py] = m.toScreen(cam, canvas, 350, 380);
+        const [wx, wy] = m.toWorld(cam, canvas, px, py);
+        const whole = m.fitCamera(canvas, { width: 1600, height: 1600 }, null, 900);
+        return { wx, wy, centre: m.toScreen(cam, canvas, 300, 400), whole: [whole.cx, whole.cy] };
+        """,
+    )
+    assert out["wx"] == pytest.approx(350) and out["wy"] == pytest.approx(380)
+    assert out["centre"] == [480, 320]
+    assert out["whole"] == [800, 800]
