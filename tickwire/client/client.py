@@ -42,6 +42,7 @@ from yarl import URL
 from tickwire.client.backoff import Backoff
 from tickwire.client.errors import ClientClosed, ConnectFailed, NotConnected
 from tickwire.client.inputs import InputLog, encode_input, validate_input
+from tickwire.client.prediction import Reconciler, StepFunction
 
 __all__ = ["ClientSettings", "ClientStats", "GameClient", "TokenProvider"]
 
@@ -102,6 +103,7 @@ class GameClient:
         on_latency: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        step: StepFunction[tuple[float, float]] | None = None,
     ) -> None:
         self.url = url
         self.settings = settings or ClientSettings()
@@ -114,6 +116,10 @@ class GameClient:
         self._rng = rng or random.Random()
         self._clock = clock
         self.inputs = InputLog(max_pending=self.settings.max_pending)
+        # Prediction of the own entity's position (needs decode=True): see prediction.py.
+        self.reconciler: Reconciler[tuple[float, float]] | None = (
+            Reconciler(step) if step is not None and decode else None
+        )
         self.stats = ClientStats(latencies=deque(maxlen=self.settings.latency_samples))
         self.world: Any = _new_world() if decode else None
         self.tick = -1
@@ -195,6 +201,14 @@ class GameClient:
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             raise NotConnected(f"send failed: {exc}") from exc
         return item.seq
+
+    def predicted_position(self) -> tuple[float, float] | None:
+        """The own entity's position predicted for now: the last acknowledged server
+        position plus the pending inputs replayed (None without a ``step`` or before the
+        own entity was seen)."""
+        if self.reconciler is None:
+            return None
+        return self.reconciler.predict(self.inputs.pending, self._clock())
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -324,6 +338,10 @@ class GameClient:
         self.stats.bytes += len(data)
         self.tick = header.tick
         self.self_id = header.self_id
+        if self.reconciler is not None:
+            own = self.world.own()
+            if own is not None:
+                self.reconciler.on_server_state((own["x"], own["y"]), header.ack_seq)
         for sample in self.inputs.acknowledge(header.ack_seq, now):
             self.stats.latencies.append(sample)
             if self._on_latency is not None:

@@ -46,6 +46,7 @@ class StateServer:
         self.refuse_next: list[int] = []  # statuses for the next handshakes
         self.tick = 0
         self.frames_sent = 0
+        self.hold_inputs = False  # record inputs but neither apply nor acknowledge them
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -95,7 +96,7 @@ class StateServer:
                 await ws.send_str('{"message": "Forbidden", "connectionId":"x", "requestId":"y"}')
                 continue
             player.seqs.append(body["seq"])
-            if body["seq"] > player.ack:
+            if body["seq"] > player.ack and not self.hold_inputs:
                 player.move = (float(body["move"][0]), float(body["move"][1]))
                 player.ack = body["seq"]
         if self.sockets.get(player_id) is ws:

@@ -191,3 +191,33 @@ async def test_waiting_ends_when_the_client_gives_up(server: StateServer) -> Non
         await server.kick("alice")
         with pytest.raises(ConnectFailed):
             await client.wait_for(lambda c: c.ack_seq > 100, WAIT)
+
+
+async def test_prediction_replays_unacknowledged_inputs(server: StateServer) -> None:
+    from tickwire.client import kinematic_step
+
+    now = [1000.0]
+    client = await GameClient.connect(
+        server.url, "tok-a", settings=FAST, step=kinematic_step(50.0), clock=lambda: now[0]
+    )
+    async with client:
+        assert client.predicted_position() is None or client.world.own() is not None
+        await client.wait_for(lambda c: c.world.own() is not None, WAIT)
+        server.hold_inputs = True  # the server stops applying: everything stays pending
+        base = client.predicted_position()
+        assert base is not None
+        await client.send_input((1.0, 0.0))  # sent at t=1000
+        now[0] += 0.5
+        await client.send_input((0.0, -1.0))  # sent at t=1000.5
+        now[0] += 0.2
+        px, py = client.predicted_position()  # type: ignore[misc]
+        own = client.world.own()
+        # 0.5 s right at 50 u/s, then 0.2 s up, on top of the server's (unmoving) position.
+        assert (px, py) == pytest.approx((own["x"] + 25.0, own["y"] - 10.0))
+        server.hold_inputs = False
+        seq = await client.send_input((0.0, 0.0))
+        await client.wait_for(lambda c: c.ack_seq >= seq, WAIT)
+        # Everything acknowledged: the prediction is the server's position.
+        assert client.predicted_position() == pytest.approx(
+            (client.world.own()["x"], client.world.own()["y"])
+        )
