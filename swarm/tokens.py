@@ -40,16 +40,19 @@ class SecretTokens:
         self.secret, self.audience, self.issuer, self.ttl = secret, audience, issuer, ttl
 
     async def token(self, *, match: str, player: str) -> str:
-        return str(
-            self._mint(
-                self.secret,
-                match=match,
-                player=player,
-                ttl=self.ttl,
-                audience=self.audience,
-                issuer=self.issuer,
+        try:
+            return str(
+                self._mint(
+                    self.secret,
+                    match=match,
+                    player=player,
+                    ttl=self.ttl,
+                    audience=self.audience,
+                    issuer=self.issuer,
+                )
             )
-        )
+        except ValueError as exc:  # an id the authorizer would refuse
+            raise TokenError("token:invalid-id") from exc
 
 
 class UrlTokens:

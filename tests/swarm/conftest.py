@@ -37,6 +37,7 @@ class AckServer:
 
     def __init__(self, port: int, send_hz: float = 20.0) -> None:
         self.port, self.send_hz = port, send_hz
+        self.secret = SECRET
         self.acks: dict[web.WebSocketResponse, int] = {}
         self.players: dict[web.WebSocketResponse, tuple[str, str]] = {}
         self.inputs = 0

@@ -31,3 +31,20 @@ async def test_short_swarm_measures_acks_and_traffic(ack_server: Any) -> None:
     assert ack_server.bad_inputs == 0
     assert all(i.sample.connected == 20 for i in result.intervals if i.phase == "steady")
     assert steady.connection_seconds > 20 * 3 * 0.9
+
+
+async def test_secret_mode_mints_a_token_per_bot_with_ingest_tokens(ack_server: Any) -> None:
+    result = await run_swarm(
+        config(ack_server, token_url=None, secret=ack_server.secret, bots=8, duration_s=1.0)
+    )
+    assert result.overall.error_count == 0, result.overall.errors
+    assert ack_server.connects == 8
+    assert len({player for _, player in ack_server.players.values()}) == 8
+
+
+async def test_match_prefix_with_bad_characters_is_a_token_error(ack_server: Any) -> None:
+    result = await run_swarm(
+        config(ack_server, token_url=None, secret=ack_server.secret, bots=2, matches=1,
+               duration_s=1.0, match_prefix="bad prefix")
+    )
+    assert result.overall.errors == {"token:invalid-id": 2}
