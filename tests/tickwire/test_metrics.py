@@ -210,3 +210,16 @@ def test_process_wide_figures() -> None:
     configure(backend)
     figures().gone.inc()
     assert "tickwire_gone_total 1.0" in backend.render().decode()
+
+
+def test_figures_share_the_gateways_registry() -> None:
+    # The composition root can put the facade's figures on the gateway's own /metrics by
+    # handing PrometheusBackend the gateway's registry: no name collides.
+    from infra.local.gateway.metering import Metering
+
+    metering = Metering()
+    fig = Figures.create(Metrics(PrometheusBackend(registry=metering.registry)))
+    fig.tick_overruns.inc()
+    names = {f.name for f in text_string_to_metric_families(metering.prometheus_text().decode())}
+    assert "tickwire_tick_overruns" in names
+    assert any(n.startswith("tickwire_gateway_") for n in names)
