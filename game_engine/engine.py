@@ -224,6 +224,7 @@ class Engine(Generic[C]):
                 if isinstance(result.get(key), dict):
                     result[key] = {slots.get(s, str(s)): v for s, v in result[key].items()}
             result["reason"] = "rules" if by_rules else "empty"
+            result["shard"] = match.shard_id
             log.info(json.dumps({"event": "match_ended", "match": match.match_id, **result}))
             if by_rules:
                 self._final_frames.append(self._frame(match, ended=True))
@@ -322,19 +323,24 @@ class Engine(Generic[C]):
             columns=self.world.row(match.row),
         )
 
-    def restore(self, data: bytes) -> str:
-        """Load a snapshot as a live match (replacing one with the same id)."""
+    def restore(self, data: bytes, shard_id: str | None = None) -> str:
+        """Load a snapshot as a live match (replacing one with the same id).
+
+        ``shard_id``: the shard the match now reads from, when it differs from the
+        snapshot's (a child shard after a reshard): the snapshot's progress does not apply.
+        """
         snap = decode_snapshot(data, rules=self.rules.name)
         if snap.match_id in self.matches:
             self._remove(self.matches[snap.match_id])
         match = self._create(snap.match_id)
         self.world.load_row(match.row, snap.columns)
         match.shard_id, match.through, match.cursor = snap.shard_id, snap.through, snap.through
+        if shard_id is not None and shard_id != snap.shard_id:
+            match.shard_id, match.through, match.cursor = shard_id, -1, -1
         match.empty_ticks = snap.empty_ticks
         for player_id, conn, slot, last_seq in snap.members:
             match.members[player_id] = Member(player_id, conn, slot, last_seq)
         self.counters["match.restored"] += 1
-        self.counters["match.created"] -= 1
         return snap.match_id
 
     def match_hash(self, match_id: str) -> bytes:

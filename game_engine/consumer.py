@@ -1,0 +1,176 @@
+"""Reading one shard: records in, engine events out, and what may be checkpointed.
+
+:class:`ShardReader` runs one task per owned shard: it calls ``get_records`` with
+``wait=`` (the embedded stream wakes on a put; Kinesis is spaced to at most
+``1 / min_get_interval`` calls per second per shard, its limit being 5), decodes each
+record with :func:`ingest.records.decode` (a bad record is counted and set aside, never
+fatal), and appends ``(sequence number, event)`` to a bounded buffer that the tick loop
+drains into the engine. Backpressure: when the buffer holds ``max_buffered`` records the
+reader stops calling ``get_records`` until the tick loop has made room; the stream keeps
+the rest.
+
+:class:`ShardProgress` knows what has been handed to the engine and so what may be
+checkpointed: the last sequence number all of whose predecessors have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from game_engine.errors import CheckpointError
+from game_engine.events import Event, Input, Join, Leave
+from ingest.errors import ExpiredIterator, StreamError
+from ingest.records import InputRecord, JoinRecord, Record, SetAside
+from ingest.stream import Stream
+
+__all__ = ["ReaderSettings", "ShardProgress", "ShardReader", "to_event"]
+
+log = logging.getLogger("tickwire.engine.consumer")
+
+
+def to_event(record: Record) -> Event:
+    """The engine event for a decoded stream record."""
+    if isinstance(record, InputRecord):
+        return Input(record.match, record.player, record.conn, record.seq, record.payload)
+    if isinstance(record, JoinRecord):
+        return Join(record.match, record.player, record.conn)
+    return Leave(record.match, record.player, record.conn)
+
+
+class ShardProgress:
+    """Sequence numbers handed to the engine, in order, since the last checkpoint."""
+
+    def __init__(self, checkpoint: str | None) -> None:
+        self.checkpoint = checkpoint
+        self.last_delivered: str | None = checkpoint
+        self._pending: deque[str] = deque()
+        self._best: str | None = checkpoint
+
+    def delivered(self, sequence: str) -> None:
+        self._pending.append(sequence)
+        self.last_delivered = sequence
+
+    def candidate(self, pending_min: int | None) -> str | None:
+        """The furthest checkpoint allowed now: the last delivered record below the lowest
+        one still waiting in an engine queue (``pending_min``). None: nothing new since
+        the last confirmed checkpoint. Until :meth:`confirm`, the same candidate stays."""
+        while self._pending and (pending_min is None or int(self._pending[0]) < pending_min):
+            self._best = self._pending.popleft()
+        return self._best if self._best != self.checkpoint else None
+
+    def confirm(self, sequence: str) -> None:
+        self.checkpoint = sequence
+
+    def check(self, sequence: str) -> None:
+        """Raise :class:`CheckpointError` for a checkpoint past the last delivered record."""
+        if self.last_delivered is None or int(sequence) > int(self.last_delivered):
+            raise CheckpointError("beyond", f"{sequence} is past the last delivered record")
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    # Kinesis: 5 GetRecords calls per second per shard -> at least 0.2 s between calls.
+    # The embedded stream has no read limit; `tickwire up` may set 0.
+    min_get_interval: float = 0.2
+    # How long a get_records may block waiting for new records (embedded: woken by a put).
+    get_wait: float = 1.0
+    # Kinesis: GetRecords returns at most 10,000 records per call.
+    get_limit: int = 10_000
+    # Records read but not yet handed to the engine, per shard.
+    max_buffered: int = 20_000
+    # Backoff after a stream error (throttling, transport), doubling up to the maximum.
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+
+
+class ShardReader:
+    """One task reading one shard into a bounded buffer. ``ended`` once read to its end."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        shard_id: str,
+        checkpoint: str | None,
+        set_aside: SetAside,
+        settings: ReaderSettings,
+    ) -> None:
+        self.stream = stream
+        self.shard_id = shard_id
+        self.settings = settings
+        self.set_aside = set_aside
+        self.buffer: deque[tuple[str, Event | None]] = deque()
+        self.progress = ShardProgress(checkpoint)
+        self.ended = False
+        self.errors = 0
+        self._read_through = checkpoint
+        self._room = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"reader-{self.shard_id}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+
+    def drained(self) -> None:
+        """Called by the tick loop after taking records out: wakes a reader that waits."""
+        if len(self.buffer) < self.settings.max_buffered:
+            self._room.set()
+
+    async def _iterator(self) -> str:
+        if self._read_through is None:
+            return await self.stream.get_shard_iterator(self.shard_id, "TRIM_HORIZON")
+        return await self.stream.get_shard_iterator(
+            self.shard_id, "AFTER_SEQUENCE_NUMBER", sequence_number=self._read_through
+        )
+
+    async def _run(self) -> None:
+        s = self.settings
+        backoff = s.backoff_initial
+        iterator: str | None = None
+        while True:
+            while len(self.buffer) >= s.max_buffered:
+                self._room.clear()
+                await self._room.wait()
+            started = time.monotonic()
+            try:
+                if iterator is None:
+                    iterator = await self._iterator()
+                result = await self.stream.get_records(iterator, limit=s.get_limit, wait=s.get_wait)
+            except ExpiredIterator:
+                iterator = None
+                continue
+            except StreamError as exc:
+                self.errors += 1
+                log.warning("get_records on %s failed: %r; retrying in %.1fs", self.shard_id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, s.backoff_max)
+                continue
+            backoff = s.backoff_initial
+            for rec in result.records:
+                where = f"{self.shard_id}/{rec.sequence_number}"
+                decoded = self.set_aside.decode(rec.data, where)
+                # A set-aside record stays in the buffer as None so checkpoints pass it.
+                event = to_event(decoded) if decoded is not None else None
+                if event is None:
+                    log.warning("record set aside at %s", where)
+                self.buffer.append((rec.sequence_number, event))
+                self._read_through = rec.sequence_number
+            if result.next_iterator is None:
+                self.ended = True
+                return
+            iterator = result.next_iterator
+            pause = s.min_get_interval - (time.monotonic() - started)
+            if pause > 0:
+                await asyncio.sleep(pause)
