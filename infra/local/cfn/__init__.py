@@ -21,8 +21,10 @@ from infra.local.cfn.errors import (
     UnsupportedResource,
 )
 from infra.local.cfn.loader import LoadedTemplate, TableSpec, load_template
+from infra.local.cfn.tickwire_stack import LOCAL_PARAMETERS, load_tickwire_stack
 
 __all__ = [
+    "LOCAL_PARAMETERS",
     "LoadedTemplate",
     "ParameterError",
     "TableSpec",
@@ -30,4 +32,5 @@ __all__ = [
     "UnsupportedIntrinsic",
     "UnsupportedResource",
     "load_template",
+    "load_tickwire_stack",
 ]

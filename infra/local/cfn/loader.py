@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.cfn.apigateway import ApiResources, build_apis
-from infra.local.cfn.errors import ParameterError, TemplateError, UnsupportedResource
+from infra.local.cfn.errors import (
+    ParameterError,
+    TemplateError,
+    UnsupportedIntrinsic,
+    UnsupportedResource,
+)
 from infra.local.cfn.functions import build_function, merge_globals
 from infra.local.cfn.intrinsics import NO_VALUE, Resolver
 from infra.local.cfn.resources import IGNORED_TYPE_PREFIXES, RUN_TYPES, Naming
@@ -153,9 +158,7 @@ class _Loader:
                 value = spec["Default"]
                 value = value if isinstance(value, list) else str(value)
             else:
-                raise ParameterError(
-                    name, f"has no Default; pass --parameter {name}=VALUE"
-                )
+                raise ParameterError(name, f"has no Default; pass --parameter {name}=VALUE")
             allowed = spec.get("AllowedValues")
             if allowed is not None and str(value) not in {str(v) for v in allowed}:
                 raise ParameterError(name, f"{value!r} is not one of {allowed}")
@@ -281,6 +284,23 @@ class _Loader:
             ignored=ignored,
             notes=tuple(api_resources.notes),
         )
+
+
+def _refuse_dynamic_references(logical_id: str, value: Any) -> None:
+    """``{{resolve:ssm:...}}``/``{{resolve:secretsmanager:...}}`` are resolved by
+    CloudFormation during a deployment; locally there is nothing to read them from."""
+    if isinstance(value, str) and "{{resolve:" in value:
+        raise UnsupportedIntrinsic(
+            logical_id,
+            f"dynamic reference {value!r} cannot be resolved locally; "
+            "pass the value through a parameter instead",
+        )
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_dynamic_references(logical_id, item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_dynamic_references(logical_id, item)
 
 
 def _shards(logical_id: str, props: Mapping[str, Any]) -> int:

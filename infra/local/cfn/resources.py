@@ -43,6 +43,7 @@ IGNORED_TYPE_PREFIXES = (
     "AWS::SecretsManager::",
     "AWS::SSM::",
     "AWS::KMS::",
+    "AWS::ApiGateway::Account",
     "AWS::ApiGatewayV2::Deployment",
     "AWS::ApiGatewayV2::DomainName",
     "AWS::ApiGatewayV2::ApiMapping",

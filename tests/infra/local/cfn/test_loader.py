@@ -1,0 +1,281 @@
+"""The CloudFormation loader: intrinsics, conditions, parameters, Lambda code, API model."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infra.local.cfn import (
+    ParameterError,
+    TemplateError,
+    UnsupportedIntrinsic,
+    UnsupportedResource,
+    load_template,
+)
+
+REPO = Path(__file__).resolve().parents[4]
+
+BASE = textwrap.dedent(
+    """\
+    AWSTemplateFormatVersion: 2010-09-09
+    Parameters:
+      Env:
+        Type: String
+        Default: dev
+        AllowedValues: [dev, prod]
+      Shards:
+        Type: Number
+        Default: 2
+      Names:
+        Type: CommaDelimitedList
+        Default: "a,b,c"
+    Conditions:
+      IsProd: !Equals [!Ref Env, prod]
+      NotProd: !Not [!Condition IsProd]
+      Both: !And [!Condition NotProd, !Equals ["2", !Ref Shards]]
+      Either: !Or [!Condition IsProd, !Condition Both]
+    Resources:
+      Api:
+        Type: AWS::ApiGatewayV2::Api
+        Properties:
+          Name: !Sub "${AWS::StackName}-api-${Env}"
+          ProtocolType: WEBSOCKET
+          RouteSelectionExpression: $request.body.type
+      Stream:
+        Type: AWS::Kinesis::Stream
+        Properties:
+          Name: !Join ["-", [!Ref "AWS::StackName", !Select [1, !Ref Names], actions]]
+          ShardCount: !If [IsProd, 8, !Ref Shards]
+      ProdOnly:
+        Type: AWS::Kinesis::Stream
+        Condition: IsProd
+        Properties:
+          ShardCount: 1
+      Table:
+        Type: AWS::DynamoDB::Table
+        Properties:
+          TableName: !Select [0, !Split [",", "leases,other"]]
+          BillingMode: PAY_PER_REQUEST
+          AttributeDefinitions:
+            - {AttributeName: shard_id, AttributeType: S}
+            - {AttributeName: owner, AttributeType: S}
+          KeySchema:
+            - {AttributeName: shard_id, KeyType: HASH}
+            - {AttributeName: owner, KeyType: RANGE}
+      Fn:
+        Type: AWS::Lambda::Function
+        Properties:
+          Runtime: python3.11
+          Handler: app.handler
+          Timeout: 7
+          Code:
+            ZipFile: |
+              def handler(event, context):
+                  return {"statusCode": 200}
+          Environment:
+            Variables:
+              STREAM: !Ref Stream
+              ARN: !GetAtt Stream.Arn
+              REGION: !Ref AWS::Region
+              PARTITION: !Ref AWS::Partition
+              SUFFIX: !Ref AWS::URLSuffix
+              ACCOUNT: !Ref AWS::AccountId
+              DROPPED: !If [IsProd, "x", !Ref "AWS::NoValue"]
+              BOTH: !If [Both, "yes", "no"]
+              EITHER: !If [Either, "yes", "no"]
+              ESCAPED: !Sub "${!Literal}-${Env}"
+              VARS: !Sub ["${A}/${Table.Arn}", {A: !GetAtt [Api, ApiEndpoint]}]
+      Role:
+        Type: AWS::IAM::Role
+        Properties:
+          AssumeRolePolicyDocument: {}
+    Outputs:
+      Url:
+        Value: !GetAtt Api.ApiEndpoint
+      ProdStream:
+        Condition: IsProd
+        Value: !Ref ProdOnly
+    """
+)
+
+
+def test_intrinsics_and_conditions() -> None:
+    t = load_template(BASE, stack_name="s1", region="eu-west-1", account_id="123456789012")
+    assert t.streams == {"s1-b-actions": 2}
+    fn = t.functions["Fn"]
+    env = fn.environment
+    assert env["STREAM"] == "s1-b-actions"
+    assert env["ARN"] == "arn:aws:kinesis:eu-west-1:123456789012:stream/s1-b-actions"
+    assert (env["REGION"], env["PARTITION"], env["SUFFIX"], env["ACCOUNT"]) == (
+        "eu-west-1",
+        "aws",
+        "amazonaws.com",
+        "123456789012",
+    )
+    assert "DROPPED" not in env
+    assert (env["BOTH"], env["EITHER"]) == ("yes", "yes")
+    assert env["ESCAPED"] == "${Literal}-dev"
+    api = t.api
+    assert env["VARS"] == (
+        f"wss://{api.api_id}.execute-api.eu-west-1.amazonaws.com/"
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/leases"
+    )
+    assert api.name == "s1-api-dev" and api.route_selection_expression == "$request.body.type"
+    assert t.outputs == {"Url": f"wss://{api.api_id}.execute-api.eu-west-1.amazonaws.com"}
+    assert t.ignored == {"Role": "AWS::IAM::Role"}
+    table = t.tables["leases"]
+    assert (table.partition_key, table.sort_key, table.billing_mode) == (
+        "shard_id",
+        "owner",
+        "PAY_PER_REQUEST",
+    )
+
+
+def test_parameter_overrides_and_conditional_resources() -> None:
+    t = load_template(BASE, parameters={"Env": "prod"}, stack_name="s1")
+    assert t.streams == {"s1-b-actions": 8, "s1-ProdOnly": 1}
+    assert t.functions["Fn"].environment["DROPPED"] == "x"
+    assert t.outputs["ProdStream"] == "s1-ProdOnly"
+
+
+def test_parameter_errors() -> None:
+    with pytest.raises(ParameterError, match="Env"):
+        load_template(BASE, parameters={"Env": "staging"})
+    with pytest.raises(ParameterError, match="Nope"):
+        load_template(BASE, parameters={"Nope": "1"})
+    no_default = BASE.replace("    Default: dev\n", "")
+    with pytest.raises(ParameterError, match="Env: has no Default"):
+        load_template(no_default)
+
+
+def test_inline_code_is_written_as_the_handler_module() -> None:
+    fn = load_template(BASE).functions["Fn"]
+    assert fn.handler == "app.handler" and fn.timeout_s == 7.0
+    assert fn.code_path is not None
+    assert "def handler" in (fn.code_path / "app.py").read_text()
+
+
+def test_json_and_mapping_sources(tmp_path: Path) -> None:
+    import json
+
+    document = {
+        "Resources": {
+            "S": {
+                "Type": "AWS::Kinesis::Stream",
+                "Properties": {"Name": "x", "StreamModeDetails": {"StreamMode": "ON_DEMAND"}},
+            }
+        }
+    }
+    assert load_template(document).streams == {"x": 4}
+    assert load_template(json.dumps(document)).streams == {"x": 4}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(document))
+    assert load_template(path).streams == {"x": 4}
+    assert load_template(str(path)).streams == {"x": 4}
+
+
+@pytest.mark.parametrize(
+    ("snippet", "error", "logical_id", "reason"),
+    [
+        ("Type: AWS::SNS::Topic", UnsupportedResource, "Bad", "AWS::SNS::Topic"),
+        (
+            "Type: AWS::Kinesis::Stream\n    Properties:\n      Name: !ImportValue other-stack-name",
+            UnsupportedIntrinsic,
+            "Bad",
+            "Fn::ImportValue",
+        ),
+        (
+            "Type: AWS::Kinesis::Stream\n    Properties:\n      Name: !Cidr [a, 1, 2]",
+            UnsupportedIntrinsic,
+            "Bad",
+            "Fn::Cidr",
+        ),
+        (
+            "Type: AWS::Kinesis::Stream\n    Properties:\n      Name: !Ref Missing",
+            TemplateError,
+            "Bad",
+            "Missing",
+        ),
+        (
+            "Type: AWS::ApiGatewayV2::Api\n    Properties:\n      ProtocolType: HTTP",
+            UnsupportedResource,
+            "Bad",
+            "only WEBSOCKET",
+        ),
+        (
+            "Type: AWS::Lambda::Function\n    Properties:\n      Runtime: nodejs20.x\n      Handler: index.handler\n      Code: {ZipFile: x}",
+            UnsupportedResource,
+            "Bad",
+            "Python only",
+        ),
+        (
+            "Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.11\n      Handler: app.handler\n      Code: {S3Bucket: b, S3Key: k}",
+            UnsupportedResource,
+            "Bad",
+            "--code-path Bad=DIR",
+        ),
+    ],
+)
+def test_unsupported_things_name_the_logical_id(
+    snippet: str, error: type[TemplateError], logical_id: str, reason: str
+) -> None:
+    template = f"Resources:\n  Bad:\n    {snippet}\n"
+    with pytest.raises(error) as raised:
+        load_template(template)
+    assert raised.value.logical_id == logical_id
+    assert reason in str(raised.value)
+
+
+def test_code_path_for_s3_and_image_functions(tmp_path: Path) -> None:
+    template = textwrap.dedent(
+        """\
+        Resources:
+          S3Fn:
+            Type: AWS::Lambda::Function
+            Properties: {Runtime: python3.11, Handler: app.handler, Code: {S3Bucket: b, S3Key: k}}
+          ImageFn:
+            Type: AWS::Lambda::Function
+            Properties:
+              PackageType: Image
+              Code: {ImageUri: "123.dkr.ecr.us-east-1.amazonaws.com/x:1"}
+              ImageConfig: {Command: [ingest.authorizer.handler]}
+        """
+    )
+    t = load_template(template, code_paths={"S3Fn": tmp_path})
+    assert t.functions["S3Fn"].code_path == tmp_path
+    assert t.functions["ImageFn"].handler == "ingest.authorizer.handler"
+    assert t.functions["ImageFn"].code_path is None
+    with pytest.raises(TemplateError, match="Nope"):
+        load_template(template, code_paths={"S3Fn": tmp_path, "Nope": tmp_path})
+
+
+def test_unknown_types_can_be_ignored_explicitly() -> None:
+    t = load_template("Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n", ignore_unknown=True)
+    assert t.ignored == {"Topic": "AWS::SNS::Topic"}
+    with pytest.raises(TemplateError, match="0 WebSocket APIs"):
+        _ = t.api
+
+
+def test_chat_example_template() -> None:
+    t = load_template(REPO / "examples" / "chat" / "template.yaml")
+    api = t.api
+    assert set(api.routes) == {"$connect", "$disconnect", "sendmessage"}
+    assert api.stage.name == "dev"
+    handlers = {key: r.integration.function.handler for key, r in api.routes.items()}  # type: ignore[union-attr]
+    assert handlers == {
+        "$connect": "handlers.on_connect",
+        "$disconnect": "handlers.on_disconnect",
+        "sendmessage": "handlers.send_message",
+    }
+    table = next(iter(t.tables.values()))
+    assert table.partition_key == "connectionId"
+    for route in api.routes.values():
+        function = route.integration.function  # type: ignore[union-attr]
+        assert function.code_path == REPO / "examples" / "chat"
+        assert function.environment == {"TABLE_NAME": table.name}
+        assert function.timeout_s == 10.0
+    assert (
+        t.outputs["WebSocketURI"] == f"wss://{api.api_id}.execute-api.us-east-1.amazonaws.com/dev"
+    )
