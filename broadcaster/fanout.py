@@ -1,0 +1,369 @@
+"""The fan-out: one message per player per send tick, many posts in flight.
+
+Theory of operation. The engine calls :meth:`Broadcaster.publish` with the frames of a
+send tick; it stores them (the newest frame per match wins) and returns. The run loop takes
+the stored frames, and for each match prepares one :class:`~broadcaster.views.MatchTable`,
+then for each player computes the view, the delta against what that connection was last
+*delivered*, frames it under the limit, and starts a post task.
+
+Backpressure policy (what is bounded, merged, dropped):
+
+- Frames: at most one stored per match; a newer frame replaces an unsent one
+  (``stats.frames_replaced``). Nothing is lost by that: deltas are against what each
+  connection was last delivered, not against the previous frame.
+- Per connection: at most one update in flight. A connection whose post is still in
+  flight at a send tick is skipped (``merged``): its next delta covers both ticks. Posts
+  are never queued behind a slow player. The final message of an ended match is the one
+  exception: it is sent as soon as the previous post completes.
+- Overall: at most ``max_in_flight`` posts running; pacing by :class:`~broadcaster.rate.SendRate`
+  (an optional cap, the account throttle, and AIMD on 429s). When pacing holds posts back,
+  connections stay in flight longer and their ticks merge, so a cap of R requests/s gives
+  each of N players about R/N messages/s (``stats.rate_limit_per_s`` reports R).
+- 410: the connection is forgotten, ``on_gone(match, player, connection)`` is called once,
+  and it is never posted to again (remembered in a bounded set).
+- 429: the update is not counted as delivered (the next delta covers it); the connection
+  backs off with full jitter (exponential, capped); when several connections get 429s at
+  once (the account throttle, not one slow reader) the global rate is cut (AIMD).
+- A post unanswered after ``post_timeout_s`` is abandoned (a stuck reader cannot hold a
+  slot for ever).
+- 403/413/unknown outcome: counted as errors; the next message to that connection is a
+  full state (we no longer know what it holds), after a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from broadcaster.codec import Header
+from broadcaster.connections import Connections
+from broadcaster.delta import diff
+from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
+from broadcaster.framing import FRAME_LIMIT, frame_update
+from broadcaster.rate import RateSettings, SendRate
+from broadcaster.stats import BroadcastStats, PlayerStats
+from broadcaster.views import MatchTable, Snapshot
+from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
+
+__all__ = ["BroadcastSettings", "Broadcaster"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BroadcastSettings:
+    # API Gateway frame size quota (32 KB), also its metering unit: no message is larger.
+    max_message_bytes: int = FRAME_LIMIT
+    # Position quanta per world unit (1/16 unit resolution); sent in every header.
+    position_scale: int = 16
+    # Posts running at once across all connections.
+    max_in_flight: int = 1024
+    # Pacing: optional cap (API Gateway's account throttle is 10,000 requests/s) and AIMD.
+    rate: RateSettings = field(default_factory=RateSettings)
+    # Per-connection backoff after a 429 or an error: full jitter on base * 2**attempt.
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 2.0
+    # A post not answered within this is abandoned as an unknown outcome (PostFailed: the
+    # next message is a full state). Bounds how long a stuck connection holds a slot.
+    post_timeout_s: float = 10.0
+    # stop(): how long in-flight posts may finish before they are cancelled.
+    stop_timeout_s: float = 5.0
+    # Players prepared between yields to the event loop (the gateway may share it).
+    yield_every: int = 64
+    # Connection ids remembered as gone (so a frame listing them again posts nothing).
+    gone_memory: int = 100_000
+
+
+class _Conn:
+    __slots__ = (
+        "attempts",
+        "backoff_until",
+        "baseline",
+        "closed",
+        "connection_id",
+        "final",
+        "in_flight",
+        "match_id",
+        "player_id",
+        "stats",
+    )
+
+    def __init__(self, match_id: str, player_id: str, connection_id: str) -> None:
+        self.match_id = match_id
+        self.player_id = player_id
+        self.connection_id = connection_id
+        self.baseline: Snapshot | None = None
+        self.in_flight = False
+        self.backoff_until = 0.0
+        self.attempts = 0
+        # The ended match's last message, waiting for the post in flight.
+        self.final: tuple[MatchTable, PlayerSlot, float] | None = None
+        self.closed = False  # no longer in its match: drop after the post in flight
+        self.stats = PlayerStats(match_id, player_id)
+
+
+class Broadcaster:
+    """Implements ``FrameSink``: ``publish`` frames; ``start``/``run``/``stop``.
+
+    The broadcaster does not own ``connections``: its owner closes it after ``stop()``.
+    """
+
+    def __init__(
+        self,
+        connections: Connections,
+        settings: BroadcastSettings | None = None,
+        on_gone: GoneCallback | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings or BroadcastSettings()
+        self._connections = connections
+        self._on_gone = on_gone
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._rate = SendRate(self.settings.rate, clock())
+        self._pending: dict[str, tuple[MatchFrame, float]] = {}
+        self._wake = asyncio.Event()
+        self._conns: dict[str, _Conn] = {}
+        self._match_conns: dict[str, set[str]] = {}
+        self._gone: dict[str, None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._active = 0  # post tasks launched and not finished
+        self._busy = False  # the run loop is preparing a batch
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = BroadcastStats(rate_limit_per_s=self._rate.rate)
+
+    # -- FrameSink -------------------------------------------------------------------------
+    def publish(self, frames: list[MatchFrame]) -> None:
+        """Store the frames of one send tick and return at once (newest per match wins)."""
+        if self._stopped:
+            return
+        now = self._clock()
+        for frame in frames:
+            if frame.match_id in self._pending:
+                self.stats.frames_replaced += 1
+            self._pending[frame.match_id] = (frame, now)
+        self._idle.clear()
+        self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None and not self._stopped:
+            self._task = asyncio.create_task(self.run(), name="broadcaster")
+
+    async def run(self) -> None:
+        """Send every published frame until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, {}
+            self.stats.send_ticks += 1
+            self._busy = True
+            try:
+                for frame, published in batch.values():
+                    try:
+                        await self._send_frame(frame, published)
+                    except ValueError:
+                        log.exception("frame of match %s cannot be sent", frame.match_id)
+                        self.stats.errors += 1
+            finally:
+                self._busy = False
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self._pending and not self._busy and self._active == 0:
+            self._idle.set()
+
+    async def stop(self) -> None:
+        """Stop sending; in-flight posts get ``stop_timeout_s`` to finish. Harmless twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.stop_timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._idle.set()
+
+    async def drain(self, within_s: float) -> bool:
+        """Wait until every published frame is sent and no post is in flight."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- sending ---------------------------------------------------------------------------
+    async def _send_frame(self, frame: MatchFrame, published: float) -> None:
+        table = MatchTable.from_frame(frame, self.settings.position_scale)
+        present: set[str] = set()
+        now = self._clock()
+        for i, slot in enumerate(frame.players):
+            cid = slot.connection_id
+            if cid in self._gone:
+                continue
+            present.add(cid)
+            conn = self._conns.get(cid)
+            if conn is None or conn.match_id != frame.match_id or conn.player_id != slot.player_id:
+                conn = self._conns[cid] = _Conn(frame.match_id, slot.player_id, cid)
+                self.stats.players[cid] = conn.stats
+            if conn.in_flight or now < conn.backoff_until:
+                conn.stats.merged += 1
+                self.stats.merged += 1
+                if frame.ended:
+                    conn.final = (table, slot, published)
+                    if not conn.in_flight:
+                        self._launch(conn, table, slot, published, conn.backoff_until - now)
+                continue
+            self._launch(conn, table, slot, published)
+            if (i + 1) % self.settings.yield_every == 0:
+                await asyncio.sleep(0)
+                now = self._clock()
+        for cid in self._match_conns.get(frame.match_id, set()) - present:
+            self._close(cid)
+        if frame.ended:
+            for cid in present:
+                conn = self._conns.get(cid)
+                if conn is not None:
+                    conn.closed = True
+            self._match_conns.pop(frame.match_id, None)
+        else:
+            self._match_conns[frame.match_id] = present
+
+    def _close(self, cid: str) -> None:
+        conn = self._conns.get(cid)
+        if conn is None:
+            return
+        if conn.in_flight:
+            conn.closed = True
+        else:
+            self._forget(conn)
+
+    def _forget(self, conn: _Conn) -> None:
+        if self._conns.get(conn.connection_id) is conn:
+            del self._conns[conn.connection_id]
+            self.stats.players.pop(conn.connection_id, None)
+
+    def _launch(
+        self, conn: _Conn, table: MatchTable, slot: PlayerSlot, published: float, delay: float = 0.0
+    ) -> None:
+        cur = table.view(slot)
+        base = conn.baseline
+        header = Header(
+            tick=table.frame.tick,
+            ack_seq=slot.ack_seq,
+            part_index=0,
+            part_count=1,
+            full=base is None,
+            ended=table.frame.ended,
+            base_tick=0 if base is None else base.tick,
+            self_id=slot.entity_id,
+            scale=self.settings.position_scale,
+        )
+        messages = frame_update(header, diff(base, cur, table), self.settings.max_message_bytes)
+        if conn.final is not None and conn.final[0] is table:
+            conn.final = None
+        conn.in_flight = True
+        self._active += 1
+        task = asyncio.create_task(self._post(conn, messages, cur, published, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _backoff(self, conn: _Conn, now: float) -> None:
+        s = self.settings
+        ceiling = min(s.backoff_max_s, s.backoff_base_s * (2 ** min(conn.attempts, 30)))
+        conn.attempts += 1
+        conn.backoff_until = now + self._rng.uniform(0, ceiling)
+
+    async def _post(
+        self, conn: _Conn, messages: list[bytes], cur: Snapshot, published: float, delay: float
+    ) -> None:
+        stats, pstats = self.stats, conn.stats
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self._slots:
+                stats.in_flight += 1
+                try:
+                    await self._post_parts(conn, messages)
+                finally:
+                    stats.in_flight -= 1
+        except ConnectionGone:
+            self._gone_away(conn)
+        except Throttled:
+            now = self._clock()
+            self._rate.on_throttled(now, conn.connection_id)
+            stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
+            stats.throttled += 1
+            pstats.throttled += 1
+            self._backoff(conn, now)
+        except PostError as exc:
+            log.warning("post to %s failed: %s", conn.connection_id, exc)
+            stats.errors += 1
+            pstats.errors += 1
+            conn.baseline = None  # unknown what it holds now: resync with a full state
+            self._backoff(conn, self._clock())
+        else:
+            now = self._clock()
+            if conn.baseline is None:
+                stats.full_states += 1
+                pstats.full_states += 1
+            conn.baseline = cur
+            conn.attempts = 0
+            stats.sent += 1
+            pstats.sent += 1
+            stats.latency.observe(now - published)
+        finally:
+            conn.in_flight = False
+        if conn.final is not None:
+            table, slot, when = conn.final
+            self._launch(conn, table, slot, when, conn.backoff_until - self._clock())
+        elif conn.closed:
+            self._forget(conn)
+        self._active -= 1
+        self._check_idle()
+
+    async def _post_parts(self, conn: _Conn, messages: list[bytes]) -> None:
+        for data in messages:
+            wait = self._rate.delay(self._clock())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                async with asyncio.timeout(self.settings.post_timeout_s):
+                    await self._connections.post(conn.connection_id, data)
+            except TimeoutError as exc:
+                raise PostFailed(conn.connection_id, "post timed out") from exc
+            self._rate.on_success(self._clock())
+            self.stats.messages += 1
+            self.stats.bytes += len(data)
+            conn.stats.bytes += len(data)
+        self.stats.rate_limit_per_s = self._rate.rate
+
+    def _gone_away(self, conn: _Conn) -> None:
+        self.stats.gone += 1
+        self._forget(conn)
+        conn.final = None
+        self._gone[conn.connection_id] = None
+        if len(self._gone) > self.settings.gone_memory:
+            del self._gone[next(iter(self._gone))]
+        ids = self._match_conns.get(conn.match_id)
+        if ids is not None:
+            ids.discard(conn.connection_id)
+        if self._on_gone is not None:
+            try:
+                self._on_gone(conn.match_id, conn.player_id, conn.connection_id)
+            except Exception:
+                log.exception("on_gone callback failed for %s", conn.connection_id)

@@ -1,0 +1,264 @@
+"""The fan-out against the real local gateway, with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from broadcaster.connections.direct import DirectConnections
+from broadcaster.fanout import Broadcaster, BroadcastSettings
+from broadcaster.rate import RateSettings
+from broadcaster.views import MatchTable
+from infra.local.gateway import GatewaySettings
+
+
+class Recording:
+    """A Connections wrapper that records every post (a recording fake over the real one)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.posts: list[str] = []
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        self.posts.append(connection_id)
+        await self.inner.post(connection_id, data)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _moving_frames(
+    build: Any,
+    players: list[Any],
+    n: int,
+    ticks: int,
+    radius: float,
+    seed: int = 3,
+    match: str = "m1",
+) -> Iterator[Any]:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, n + 1)
+    x, y = rng.uniform(0, 400, n), rng.uniform(0, 400, n)
+    for tick in range(1, ticks + 1):
+        x, y = x + rng.uniform(-3, 3, n), y + rng.uniform(-3, 3, n)
+        slots = tuple(
+            p.__class__(
+                p.player_id,
+                p.connection_id,
+                p.entity_id,
+                tick,
+                float(x[p.entity_id - 1]),
+                float(y[p.entity_id - 1]),
+            )
+            for p in players
+        )
+        yield build.frame(
+            tick,
+            ids,
+            x,
+            y,
+            players=slots,
+            radius=radius,
+            match_id=match,
+            hp=rng.integers(90, 101, n),
+        )
+
+
+async def test_each_player_gets_its_view_as_a_full_state_then_deltas(build: Any, live: Any) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(4)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        bc = Broadcaster(DirectConnections(gw))
+        await bc.start()
+        try:
+            for frame in _moving_frames(build, players, 60, 8, radius=150.0):
+                bc.publish([frame])
+                for c in clients:
+                    await c.wait_tick(frame.tick)
+                table = MatchTable.from_frame(frame, 16)
+                for c, slot in zip(clients, frame.players, strict=True):
+                    view = table.view(slot)
+                    np.testing.assert_array_equal(c.world.ids, view.ids)
+                    got = np.stack([c.world.columns[k] for k in table.names], axis=1)
+                    np.testing.assert_array_equal(got, view.values)
+                    assert c.world.ack_seq == frame.tick and c.world.self_id == slot.entity_id
+        finally:
+            await bc.stop()
+        for c in clients:
+            assert [h.full for h in c.headers] == [True] + [False] * 7
+            assert c.world.meta == {"arena": [1000, 1000]}
+            await c.close()
+        assert bc.stats.sent == 32 and bc.stats.full_states == 4 and bc.stats.gone == 0
+        assert bc.stats.latency.count == 32
+        assert all(p.sent == 8 for p in bc.stats.players.values())
+
+
+async def test_410_removes_the_player_on_first_gone_and_never_retries(
+    build: Any, live: Any
+) -> None:
+    gone: list[tuple[str, str, str]] = []
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(3)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        conns = Recording(DirectConnections(gw))
+        bc = Broadcaster(conns, on_gone=lambda m, p, c: gone.append((m, p, c)))
+        await bc.start()
+        frames = list(_moving_frames(build, players, 10, 12, radius=1e9))
+        bc.publish([frames[0]])
+        for c in clients:
+            await c.wait_tick(1)
+        leaver = clients[1]
+        await leaver.close()
+        for frame in frames[1:]:  # the engine keeps listing the player until it sees the leave
+            bc.publish([frame])
+            await clients[0].wait_tick(frame.tick)
+            await clients[2].wait_tick(frame.tick)
+        assert await bc.drain(30), (bc.stats, bc._tasks, gone)
+        await bc.stop()
+        assert gone == [("m1", "p1", leaver.connection_id)]
+        # one post that answered 410 (plus the first full state), never a retry
+        assert conns.posts.count(leaver.connection_id) == 2
+        assert bc.stats.gone == 1 and leaver.connection_id not in bc.stats.players
+        for c in (clients[0], clients[2]):
+            assert c.world.tick == 12
+            await c.close()
+
+
+async def test_a_slow_readers_429s_do_not_delay_anyone_else(build: Any, live: Any) -> None:
+    settings = GatewaySettings(client_buffer_bytes=2048)
+    async with live.gateway(settings) as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(9)]
+        sock, slow_id = await live.slow_reader(gw)
+        ids = [c.connection_id for c in clients] + [slow_id]
+        players = [build.player(f"p{i}", cid, entity=i + 1) for i, cid in enumerate(ids)]
+        # The gateway's send to a reader that stopped reading waits for the socket to drain;
+        # the fan-out abandons it after post_timeout_s, and the next post answers 429.
+        bc = Broadcaster(DirectConnections(gw), BroadcastSettings(post_timeout_s=0.3))
+        await bc.start()
+        # big deltas (positions and hp change) so the slow reader's kernel buffers fill
+        ticks = 0
+        try:
+            for frame in _moving_frames(build, players, 8000, 400, radius=1e9):
+                bc.publish([frame])
+                for c in clients:
+                    await c.wait_tick(frame.tick)
+                ticks = frame.tick
+                if bc.stats.players[slow_id].throttled >= 3 and ticks >= 20:
+                    break
+        finally:
+            await bc.stop()
+            sock.close()
+        slow = bc.stats.players[slow_id]
+        assert slow.throttled >= 3 and slow.sent < ticks and slow.errors >= 1
+        # every fast client got every tick: nothing merged, nothing skipped
+        for c in clients:
+            assert [h.tick for h in c.headers if h.part_index == 0] == list(range(1, ticks + 1))
+            assert bc.stats.players[c.connection_id].merged == 0
+            await c.close()
+        assert bc.stats.rate_cuts == 0  # one slow reader is not the account throttle
+        assert bc.stats.throttled == slow.throttled and bc.stats.errors == slow.errors
+        assert bc.stats.throttled / (bc.stats.messages + bc.stats.throttled) < 0.2
+
+
+async def test_account_throttle_429s_cut_the_rate_and_every_world_stays_exact(
+    build: Any, live: Any
+) -> None:
+    settings = GatewaySettings(account_rate_per_s=150.0, account_burst=40)
+    async with live.gateway(settings) as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(12)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        bc = Broadcaster(
+            DirectConnections(gw),
+            BroadcastSettings(rate=RateSettings(increase_per_s=20.0, min_rate_per_s=10.0)),
+        )
+        await bc.start()
+        frames = list(_moving_frames(build, players, 40, 60, radius=1e9))
+        for frame in frames:  # 12 players at 40 Hz: about 3x the account's rate
+            bc.publish([frame])
+            await asyncio.sleep(0.025)
+        assert await bc.drain(30)
+        # one more frame after the storm: everyone converges to it exactly
+        await asyncio.sleep(1.0)
+        bc.publish(
+            [
+                frames[-1].__class__(
+                    **{
+                        **{f: getattr(frames[-1], f) for f in frames[-1].__dataclass_fields__},
+                        "tick": 61,
+                    }
+                )
+            ]
+        )
+        for c in clients:
+            await c.wait_tick(61)
+        await bc.stop()
+        assert bc.stats.throttled > 0 and bc.stats.rate_cuts >= 1
+        assert bc.stats.merged > 0
+        table = MatchTable.from_frame(frames[-1], 16)
+        for c, slot in zip(clients, frames[-1].players, strict=True):
+            np.testing.assert_array_equal(c.world.ids, table.view(slot).ids)
+            await c.close()
+
+
+async def test_rate_cap_lowers_each_players_rate_predictably(build: Any, live: Any) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(10)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        bc = Broadcaster(
+            DirectConnections(gw), BroadcastSettings(rate=RateSettings(cap_per_s=50.0, burst=1))
+        )
+        await bc.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for frame in _moving_frames(build, players, 20, 40, radius=1e9):  # 10 players x 20 Hz
+            bc.publish([frame])
+            await asyncio.sleep(0.05)
+        await bc.stop()  # lets the posts waiting for their slot finish
+        elapsed = loop.time() - started
+        sent = bc.stats.messages
+        assert bc.stats.rate_limit_per_s == 50.0
+        # at most cap * time (+1 for the first slot); the rest merged, not queued
+        assert sent <= 50.0 * elapsed + 2
+        assert sent >= 0.5 * 50.0 * elapsed
+        assert bc.stats.merged >= 400 - sent - 10
+        for c in clients:
+            assert not c.errors
+            await c.close()
+
+
+async def test_final_message_of_an_ended_match_is_sent_and_state_is_dropped(
+    build: Any, live: Any
+) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        client = await live.connect(session, gw)
+        players = [build.player("p0", client.connection_id, entity=1)]
+        bc = Broadcaster(DirectConnections(gw))
+        await bc.start()
+        frames = list(_moving_frames(build, players, 5, 3, radius=1e9))
+        bc.publish([frames[0]])
+        bc.publish([frames[1]])  # replaces frame 0 before it is sent: counted, not lost
+        last = frames[2]
+        ended = last.__class__(
+            **{**{f: getattr(last, f) for f in last.__dataclass_fields__}, "ended": True}
+        )
+        await client.wait_tick(2)
+        bc.publish([ended])
+        await client.wait_tick(3)
+        assert await bc.drain(30)
+        await bc.stop()
+        await bc.stop()  # harmless twice
+        assert client.world.ended and client.headers[-1].ended
+        assert bc.stats.players == {}
+        await client.close()
