@@ -3,7 +3,7 @@
 A pooled aiohttp session POSTs ``{endpoint}/@connections/{id}`` with SigV4 headers from
 :class:`~broadcaster.connections.sigv4.SigV4Signer` (the same signature botocore's
 ``SigV4Auth`` computes). Credentials come from a botocore session (environment, profile,
-container or instance role), frozen once per second and refreshed in a thread when
+container or instance role) or are given as a botocore credentials object, frozen once per second and refreshed in a thread when
 botocore says they are due, so the event loop never blocks on a credential provider.
 
 Backpressure: at most ``max_connections`` sockets (aiohttp's connector limit); callers
@@ -42,13 +42,15 @@ class AwsWireConnections:
         region: str,
         *,
         botocore_session: botocore.session.Session | None = None,
+        credentials: Any = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         ssl_context: ssl.SSLContext | bool | None = None,
     ) -> None:
         self.signer = SigV4Signer(endpoint, region)
         self._botocore = botocore_session or botocore.session.get_session()
-        self._source: Any = None  # botocore Credentials / RefreshableCredentials
+        # botocore Credentials / RefreshableCredentials; from the session when not given.
+        self._source: Any = credentials
         self._creds: Credentials | None = None
         self._second = -1
         self._timestamp = ""

@@ -84,6 +84,7 @@ class Client:
         self.world = WorldView()
         self.headers: list[Header] = []
         self.errors: list[BaseException] = []
+        self.raw: list[bytes] = []
         self.changed = asyncio.Condition()
         self._task = asyncio.create_task(self._read())
 
@@ -91,6 +92,7 @@ class Client:
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.BINARY:
                 continue
+            self.raw.append(msg.data)
             try:
                 self.headers.append(peek_header(msg.data))
                 self.world.apply(msg.data)
