@@ -1,0 +1,110 @@
+"""``tickwire worker`` processes over a Kinesis/DynamoDB-compatible endpoint (moto_server):
+SIGKILL the owner, the other process takes over; SIGTERM stops gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from game_engine.arena import Arena
+from game_engine.engine import Engine
+from infra.aws.dynamodb import DynamoTables
+from infra.aws.kinesis import KinesisStream
+from ingest.records import InputRecord, JoinRecord, encode
+
+ROOT = Path(__file__).parents[2]
+
+
+def spawn(endpoint: str, name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "tickwire", "worker",
+            "--stream", "actions", "--endpoint-url", endpoint, "--region", "us-east-1",
+            "--create", "--worker-id", name, "--lease-duration", "2",
+            "--checkpoint-interval", "0.3", "--stats-interval", "0", "--log-level", "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def acked_in_snapshots(tables: DynamoTables, matches: list[str]) -> dict[tuple[str, str], int]:
+    eng: Engine[Any] = Engine(Arena())
+    for mid in matches:
+        data = await tables.snapshots.get(mid)
+        if data is not None:
+            eng.restore(data)
+    return dict(eng.last_seqs())
+
+
+async def wait_for(check: Any, within: float = 60.0) -> Any:
+    async with asyncio.timeout(within):
+        while True:
+            got = await check()
+            if got:
+                return got
+            await asyncio.sleep(0.2)
+
+
+async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) -> None:
+    stream = await KinesisStream.open("actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1)
+    tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
+    await tables.start()
+    await tables.ensure_tables()
+    a = spawn(moto_reset, "proc-a")
+    b: subprocess.Popen[bytes] | None = None
+    players = [("m1", "alice"), ("m1", "bob"), ("m2", "carol")]
+    seq = dict.fromkeys(players, 0)
+
+    async def send(rounds: int) -> None:
+        for _ in range(rounds):
+            for match, player in players:
+                seq[(match, player)] += 1
+                s = seq[(match, player)]
+                body = {"action": "input", "seq": s, "move": [1, 0], "fire": True}
+                await stream.put_record(match, encode(InputRecord(match, player, f"c-{player}", 0, s, body)))
+
+    async def owner() -> str | None:
+        lease = await tables.leases.get("shardId-000000000000")
+        return lease.owner if lease else None
+
+    try:
+        assert await wait_for(lambda: _is(owner, "proc-a"))
+        b = spawn(moto_reset, "proc-b")
+        for match, player in players:
+            await stream.put_record(match, encode(JoinRecord(match, player, f"c-{player}", 0)))
+        await send(5)
+        want = dict(seq)
+        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1", "m2"]), want))
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        await send(5)
+        assert await wait_for(lambda: _is(owner, "proc-b"))
+        want = dict(seq)
+        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1", "m2"]), want))
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(30) == 0, b.stderr.read().decode() if b.stderr else ""
+        lease = await tables.leases.get("shardId-000000000000")
+        assert lease is not None and lease.owner is None and set(lease.matches) == {"m1", "m2"}
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        await tables.close()
+        await stream.close()
+
+
+async def _is(get: Any, value: str) -> bool:
+    return bool(await get() == value)
+
+
+async def _equal(coro: Any, want: dict[tuple[str, str], int]) -> bool:
+    return bool(await coro == want)

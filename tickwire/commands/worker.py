@@ -1,0 +1,163 @@
+"""``tickwire worker``: an engine worker (with its broadcaster) against AWS or local endpoints.
+
+Reads the Kinesis stream named by ``--stream``, keeps leases/checkpoints and snapshots in
+the DynamoDB tables named by ``--lease-table`` / ``--snapshot-table``, and sends state
+through the API Gateway ``@connections`` endpoint (``--connections-endpoint``; without it
+the worker simulates and checkpoints but sends nothing). ``--endpoint-url`` points Kinesis
+and DynamoDB at a compatible service on 127.0.0.1 (moto_server, DynamoDB Local);
+``--create`` creates the stream and tables there if missing (never needed on AWS, where the
+stack owns them). Every flag has an environment variable (below), as the ECS task sets
+them. SIGTERM or SIGINT stops gracefully: the tick finishes, snapshots and checkpoints are
+written, leases released, in-flight posts finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from game_engine.arena import Arena, ArenaSettings
+from game_engine.consumer import ReaderSettings
+from game_engine.engine import EngineSettings
+from game_engine.worker import Worker, WorkerSettings
+
+log = logging.getLogger("tickwire.worker")
+
+ENV = {
+    "stream": "TICKWIRE_STREAM",
+    "lease_table": "TICKWIRE_LEASE_TABLE",
+    "snapshot_table": "TICKWIRE_SNAPSHOT_TABLE",
+    "endpoint_url": "TICKWIRE_ENDPOINT_URL",
+    "region": "AWS_REGION",
+    "connections_endpoint": "TICKWIRE_CONNECTIONS_ENDPOINT",
+    "worker_id": "TICKWIRE_WORKER_ID",
+}
+
+
+# Defaults shown in --help come from the settings themselves (slots dataclasses: read
+# them from instances).
+_ENGINE, _ARENA, _WORKER, _READER = EngineSettings(), ArenaSettings(), WorkerSettings(), ReaderSettings()
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV[name], default)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "worker",
+        help="run an engine worker: stream -> ticks -> @connections",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--stream", default=_env("stream"), help="Kinesis stream name [TICKWIRE_STREAM]")
+    p.add_argument("--lease-table", default=_env("lease_table", "tickwire-leases"), help="lease/checkpoint table, key shard_id [TICKWIRE_LEASE_TABLE] (tickwire-leases)")
+    p.add_argument("--snapshot-table", default=_env("snapshot_table", "tickwire-snapshots"), help="snapshot table, key match_id [TICKWIRE_SNAPSHOT_TABLE] (tickwire-snapshots)")
+    p.add_argument("--endpoint-url", default=_env("endpoint_url"), help="Kinesis + DynamoDB endpoint, e.g. http://127.0.0.1:5000 [TICKWIRE_ENDPOINT_URL] (AWS)")
+    p.add_argument("--region", default=_env("region") or os.environ.get("AWS_DEFAULT_REGION"), help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
+    p.add_argument("--connections-endpoint", default=_env("connections_endpoint"), help="@connections endpoint https://{api}.execute-api.{region}.amazonaws.com/{stage} [TICKWIRE_CONNECTIONS_ENDPOINT]")
+    p.add_argument("--worker-id", default=_env("worker_id"), help="lease owner name (random) [TICKWIRE_WORKER_ID]")
+    p.add_argument("--create", action="store_true", help="create the stream and tables if missing (local endpoints)")
+    p.add_argument("--shards", type=int, default=1, help="shard count when --create makes the stream (1)")
+    p.add_argument("--tick-rate", type=float, default=_ENGINE.tick_rate, help="simulation rate, Hz (30)")
+    p.add_argument("--send-rate", type=float, default=_ENGINE.send_rate, help="state send rate, Hz (20)")
+    p.add_argument("--max-players", type=int, default=_ARENA.max_players, help="players per match (16)")
+    p.add_argument("--lease-duration", type=float, default=_WORKER.lease_duration, help="seconds without renewal before a lease expires (10)")
+    p.add_argument("--checkpoint-interval", type=float, default=_WORKER.checkpoint_interval, help="seconds between snapshots+checkpoint (5)")
+    p.add_argument("--min-get-interval", type=float, default=_READER.min_get_interval, help="seconds between GetRecords per shard (0.2: Kinesis's 5/s)")
+    p.add_argument("--stats-interval", type=float, default=10.0, help="seconds between JSON stats log lines (10; 0: never)")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.stream:
+        print("tickwire worker: --stream (or TICKWIRE_STREAM) is required", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C
+        return 130
+    return 0
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from infra.aws.dynamodb import DynamoTables
+    from infra.aws.kinesis import KinesisStream
+
+    stream = await KinesisStream.open(
+        args.stream,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        create_shards=args.shards if args.create else None,
+    )
+    tables = DynamoTables(
+        lease_table=args.lease_table,
+        snapshot_table=args.snapshot_table,
+        endpoint_url=args.endpoint_url,
+        region_name=args.region,
+    )
+    connections: Any = None
+    broadcaster: Any = None
+    try:
+        await tables.start()
+        if args.create:
+            await tables.ensure_tables()
+        engine_settings = EngineSettings(tick_rate=args.tick_rate, send_rate=args.send_rate)
+        rules = Arena(ArenaSettings(max_players=args.max_players, tick_rate=args.tick_rate))
+        worker: Worker[Any] = Worker(
+            stream=stream,
+            leases=tables.leases,
+            snapshots=tables.snapshots,
+            rules=rules,
+            settings=WorkerSettings(
+                lease_duration=args.lease_duration,
+                renew_interval=args.lease_duration / 3,
+                checkpoint_interval=args.checkpoint_interval,
+                reader=ReaderSettings(min_get_interval=args.min_get_interval),
+            ),
+            engine_settings=engine_settings,
+            worker_id=args.worker_id,
+        )
+        if args.connections_endpoint:
+            from broadcaster.connections.aws_wire import AwsWireConnections
+            from broadcaster.fanout import Broadcaster
+
+            connections = AwsWireConnections(args.connections_endpoint, args.region or "us-east-1")
+            broadcaster = Broadcaster(connections, None, worker.on_gone)
+            worker.sink = broadcaster
+            await broadcaster.start()
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(worker.stop())))
+        stats = asyncio.create_task(_log_stats(worker, args.stats_interval))
+        log.info(json.dumps({"event": "worker_started", "worker": worker.worker_id, "stream": args.stream}))
+        try:
+            await worker.run()
+        finally:
+            stats.cancel()
+            await asyncio.gather(stats, *stopping, return_exceptions=True)
+        log.info(json.dumps({"event": "worker_stopped", **worker.stats()}, default=str))
+    finally:
+        if broadcaster is not None:
+            await broadcaster.stop()
+        if connections is not None:
+            await connections.close()
+        await tables.close()
+        await stream.close()
+
+
+async def _log_stats(worker: Worker[Any], interval: float) -> None:
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        log.info(json.dumps({"event": "worker_stats", **worker.stats()}, default=str))
