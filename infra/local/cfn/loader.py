@@ -232,9 +232,9 @@ class _Loader:
             properties = resource.get("Properties") or {}
             if kind == "AWS::Serverless::Function":
                 properties = merge_globals(properties, globals_)
-            resolved.setdefault(kind, {})[logical_id] = self.resolver.resolve(
-                properties, logical_id
-            )
+            resolved_properties = self.resolver.resolve(properties, logical_id)
+            _refuse_dynamic_references(logical_id, resolved_properties)
+            resolved.setdefault(kind, {})[logical_id] = resolved_properties
         functions = {
             logical_id: build_function(
                 logical_id,
