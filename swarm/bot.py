@@ -9,11 +9,11 @@ Measurements, all into the process's current :class:`~swarm.stats.Sample`:
 - connect: from starting the handshake (token included) to the open WebSocket.
 - ack (input->ack latency, performance.md's definition): from sending input ``seq`` to the
   first state message whose ack is >= ``seq``; every input gets its own figure.
-- delay (tick-to-receive): if the header carries the server's send time in epoch ms
-  (``sent_ms``), receive time minus that; otherwise the arrival of tick ``n`` against the
-  bot's earliest-seen arrival of the same tick clock (receive time minus ``n / tick_hz``,
-  minus that offset's minimum so far): the jitter each message suffered beyond the
-  fastest one.
+- delay (tick-to-receive): the protocol's header carries no server clock, so this is the
+  arrival of tick ``n`` against the bot's earliest-seen arrival on the same tick clock
+  (receive time minus ``n / tick_hz``, minus that offset's minimum so far): how much later
+  than the fastest message each message arrived. It needs the server's simulation rate
+  (``tick_hz``); a wrong rate shows as a delay growing steadily over the run.
 
 Backpressure: a bot keeps at most MAX_PENDING_INPUTS unacknowledged inputs; older ones
 are counted as ``timeout:ack`` and dropped.
@@ -156,16 +156,16 @@ class Bot:
                 except Exception:  # any undecodable header is a protocol error, counted
                     current.error("decode")
                     continue
-                while pending and pending[0][0] <= ack:
-                    current.record("ack", (now - pending.popleft()[1]) * 1e6)
-                sent_ms = getattr(header, "sent_ms", None)
-                if sent_ms:
-                    current.record("delay", (time.time() * 1000.0 - float(sent_ms)) * 1000.0)
-                else:
-                    offset = now - tick * self.tick_period
-                    if self.min_offset is None or offset < self.min_offset:
-                        self.min_offset = offset
-                    current.record("delay", (offset - self.min_offset) * 1e6)
+                if pending and pending[0][0] <= ack:
+                    record = current.record
+                    while pending and pending[0][0] <= ack:
+                        record("ack", (now - pending.popleft()[1]) * 1e6)
+                # tick-to-receive: this message's lateness against the earliest-seen
+                # arrival on the server's tick clock (see the module docstring)
+                offset = now - tick * self.tick_period
+                if self.min_offset is None or offset < self.min_offset:
+                    self.min_offset = offset
+                current.record("delay", (offset - self.min_offset) * 1e6)
             elif msg.type is text:
                 current.counters["msgs_in"] += 1
                 current.counters["bytes_in"] += len(msg.data.encode())

@@ -112,9 +112,8 @@ class Fleet:
         self.connected += delta
 
     async def _sleep_until(self, at: float) -> None:
-        delay = at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # Always yields, so a loop that is behind schedule still lets the readers run.
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
 
     def _tokens(self, session: aiohttp.ClientSession) -> TokenSource:
         c = self.config
@@ -200,8 +199,14 @@ class Fleet:
                         await bot.send_input(now, t, self.sample)
                     except (aiohttp.ClientError, OSError, RuntimeError):
                         pass  # the socket is closing; its reader counts the close
-            # A pacer that fell behind skips the missed slots rather than bursting them.
-            k = max(k + 1, int((time.perf_counter() - self.t0) / period))
+            # A pacer that fell behind catches up slot by slot (every bot still gets its
+            # input, late), but never by more than one input period: beyond that it drops
+            # the missed slots rather than sending a burst.
+            k += 1
+            due = int((time.perf_counter() - self.t0) / period)
+            if due - k > self.slots:
+                self.sample.error("pacer:behind", due - k)
+                k = due
 
     async def _flusher(self) -> None:
         schedule = self.schedule

@@ -11,7 +11,9 @@ Latencies are integers in microseconds. Error kinds are short strings:
 server closed the WebSocket), ``timeout:connect``, ``timeout:ack`` (an input not
 acknowledged within the ack timeout), ``connect:<ExceptionName>`` (TCP/TLS failure),
 ``frame:<message>`` (a text frame from the gateway such as ``Forbidden``),
-``decode`` (a binary message whose header could not be read).
+``decode`` (a binary message whose header could not be read), ``pacer:behind`` (input
+slots the swarm itself could not send in time: the swarm, not the server, is
+overloaded, and the run did not apply the load it claims).
 """
 
 from __future__ import annotations
@@ -70,11 +72,9 @@ class Sample:
     def record(self, name: str, micros: float) -> None:
         """Record one latency; values are clamped into the histogram's range."""
         value = int(micros)
-        if value < 1:
-            value = 1
-        elif value > HISTOGRAM_HIGHEST_US:
-            value = HISTOGRAM_HIGHEST_US
-        self.histograms[name].record_value(value)
+        self.histograms[name].record_value(
+            1 if value < 1 else HISTOGRAM_HIGHEST_US if value > HISTOGRAM_HIGHEST_US else value
+        )
 
     def error(self, kind: str, count: int = 1) -> None:
         self.errors[kind] += count

@@ -103,6 +103,15 @@ def _config(args: argparse.Namespace) -> SwarmConfig:
     )
 
 
+def _event_loop_runner() -> Any:
+    """uvloop's runner where installed (about half the per-message loop overhead)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency except on Windows
+        return asyncio.run
+    return uvloop.run
+
+
 def run(args: argparse.Namespace) -> int:
     from swarm.display import IntervalPrinter
     from swarm.fleet import Schedule
@@ -134,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     )
     printer = IntervalPrinter(bots=config.bots, interval_s=config.interval_s, end_s=schedule.end_s)
     try:
-        result = asyncio.run(run_swarm(config, on_interval=printer))
+        result = _event_loop_runner()(run_swarm(config, on_interval=printer))
     except KeyboardInterrupt:
         printer.close()
         print("tickwire swarm: interrupted", file=sys.stderr)
