@@ -273,12 +273,13 @@ class Broadcaster:
             self_id=slot.entity_id,
             scale=self.settings.position_scale,
         )
-        messages = frame_update(header, diff(base, cur, table), self.settings.max_message_bytes)
+        update, baseline = diff(base, cur, table)
+        messages = frame_update(header, update, self.settings.max_message_bytes)
         if conn.final is not None and conn.final[0] is table:
             conn.final = None
         conn.in_flight = True
         self._active += 1
-        task = asyncio.create_task(self._post(conn, messages, cur, published, delay))
+        task = asyncio.create_task(self._post(conn, messages, baseline, published, delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

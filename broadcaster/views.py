@@ -21,10 +21,12 @@ import numpy.typing as npt
 
 from game_engine.frame import MatchFrame, PlayerSlot
 
-__all__ = ["POSITION_COLUMNS", "MatchTable", "Snapshot", "quantise"]
+__all__ = ["POSITION_COLUMNS", "POSITION_INDEX", "MatchTable", "Snapshot", "quantise"]
 
-# Columns sent as quantised positions (deltas are differences); all others are absolute.
+# Columns sent as quantised positions (deltas are corrections to the predicted motion);
+# all others are absolute. Their indexes in Snapshot.values:
 POSITION_COLUMNS = ("x", "y")
+POSITION_INDEX = (1, 2)
 _RESERVED = ("id", "kind", "x", "y")
 
 
@@ -34,11 +36,18 @@ def quantise(values: npt.NDArray[np.floating[Any]], scale: int) -> npt.NDArray[n
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Some rows of a match at one tick: ids ascending, one int64 column per name."""
+    """Some rows of a match at one tick: ids ascending, one int64 column per name.
+
+    As a connection's baseline it also holds what the client predicts motion from: each
+    row's last quantised displacement (``vel``, rows x 2; None: all zero) and the tick gap
+    it was measured over (``gap``), see docs/protocol.md "Motion prediction".
+    """
 
     tick: int
     ids: npt.NDArray[np.uint32]
     values: npt.NDArray[np.int64]  # shape (rows, len(names))
+    vel: npt.NDArray[np.int64] | None = None
+    gap: int = 1
 
     @property
     def size(self) -> int:

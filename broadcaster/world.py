@@ -4,8 +4,9 @@
 every binary message in arrival order (the WebSocket is ordered and reliable, and the
 broadcaster never sends a delta against anything but the last message it delivered):
 
-- a full state replaces everything; a delta applies removals, then changes (whose masks
-  index the ids in ascending order after the removals), then adds;
+- a full state replaces everything; a delta applies removals, then moves every kept
+  entity by its predicted displacement, then changes (whose masks index the ids in
+  ascending order after the removals; x/y changes correct the prediction), then adds;
 - the parts of a split update are buffered and applied together once the last one is in,
   so the world is only ever seen at whole ticks; a part that does not continue the parts
   in the buffer drops the buffer (its tick was abandoned and a later message replaces it);
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from broadcaster.codec import Header, Message, Update, decode_body, decode_message
+from broadcaster.delta import predict
 from broadcaster.errors import ProtocolError
 
 __all__ = ["WorldView"]
@@ -44,6 +46,10 @@ class WorldView:
         self.messages: int = 0
         self.ids: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
         self.columns: dict[str, npt.NDArray[np.int64]] = {}
+        # Motion prediction (docs/protocol.md): each row's last displacement, and the tick
+        # gap it was measured over.
+        self._vel: npt.NDArray[np.int64] = np.zeros((0, 2), np.int64)
+        self._gap = 1
         self._parts: list[bytes] = []
         self._parts_header: Header | None = None
         self._cache: dict[int, dict[str, Any]] | None = None
@@ -125,6 +131,8 @@ class WorldView:
         if header.full:
             ids: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
             cols: dict[str, npt.NDArray[np.int64]] = {}
+            vel = np.zeros((0, 2), np.int64)
+            gap = 1
         else:
             if self.tick < 0:
                 raise ProtocolError("delta before any full state")
@@ -132,12 +140,19 @@ class WorldView:
                 raise ProtocolError(
                     f"delta against tick {header.base_tick}, world is at tick {self.tick}"
                 )
-            ids, cols = self.ids, dict(self.columns)
+            ids, cols, vel = self.ids, dict(self.columns), self._vel
+            gap = max(header.tick - header.base_tick, 0)
         if update.removed is not None and update.removed.shape[0]:
             keep = ~np.isin(ids, update.removed)
-            ids = ids[keep]
+            ids, vel = ids[keep], vel[keep]
             cols = {n: c[keep] for n, c in cols.items()}
         n = ids.shape[0]
+        if not header.full and n:
+            # Every kept entity moves by its predicted displacement; x/y changes correct it.
+            moved = predict(vel, gap, self._gap)
+            for k, name in enumerate(_POSITION_COLUMNS):
+                if name in cols:
+                    cols[name] = cols[name] + moved[:, k]
         for name, ch in update.changes.items():
             if name not in cols:
                 raise ProtocolError(f"changes.{name}: no such column")
@@ -152,9 +167,13 @@ class WorldView:
                 rows = ch.mask[:n]
             if name in _POSITION_COLUMNS:
                 col[rows] += ch.values.astype(np.int64)
+                if not header.full:
+                    k = _POSITION_COLUMNS.index(name)
+                    moved[rows, k] += ch.values.astype(np.int64)
             else:
                 col[rows] = ch.values
             cols[name] = col
+        vel = moved if not header.full and n else np.zeros((n, 2), np.int64)
         if update.adds is not None and len(update.adds):
             add_ids = update.adds.ids
             if np.isin(add_ids, ids).any() or np.unique(add_ids).shape[0] != add_ids.shape[0]:
@@ -176,7 +195,8 @@ class WorldView:
             order = np.argsort(all_ids, kind="stable")
             ids = all_ids[order]
             cols = {name: c[order] for name, c in merged.items()}
-        self.ids, self.columns = ids, cols
+            vel = np.concatenate([vel, np.zeros((m, 2), np.int64)])[order]
+        self.ids, self.columns, self._vel, self._gap = ids, cols, vel, max(gap, 1)
         self.tick, self.ack_seq, self.self_id = header.tick, header.ack_seq, header.self_id
         self.scale = header.scale or 1
         self.ended = header.ended

@@ -51,10 +51,11 @@ def _send(
         -1,
         table.scale,
     )
-    msgs = frame_update(header, diff(base, cur, table), limit)
+    update, baseline = diff(base, cur, table)
+    msgs = frame_update(header, update, limit)
     for m in msgs:
         world.apply(m)
-    return msgs
+    return msgs, baseline
 
 
 def _assert_world_is(world: WorldView, cur: Snapshot, table: MatchTable) -> None:
@@ -67,22 +68,73 @@ def _assert_world_is(world: WorldView, cur: Snapshot, table: MatchTable) -> None
 @settings(max_examples=150, deadline=None)
 @given(
     states=st.lists(world_states(), min_size=1, max_size=6),
+    gaps=st.lists(st.integers(0, 4), min_size=6, max_size=6),
     radius=st.sampled_from([1e9, 300.0, 50.0]),
     limit=st.sampled_from([200, 1000, 32 * 1024]),
 )
 def test_deltas_rebuild_exactly_what_the_player_sees(
-    build: Any, states: list[Any], radius: float, limit: int
+    build: Any, states: list[Any], gaps: list[int], radius: float, limit: int
 ) -> None:
     world, base = WorldView(), None
     who = build.player(vx=0.0, vy=0.0)
-    for tick, (ids, xs, ys, hps) in enumerate(states, start=1):
+    tick = 1
+    for (ids, xs, ys, hps), gap in zip(states, gaps, strict=False):
         frame = build.frame(tick, ids, xs, ys, hp=hps, radius=radius, players=(who,))
         table = MatchTable.from_frame(frame, 16)
         cur = table.view(who)
-        msgs = _send(world, base, cur, table, limit)
+        msgs, base = _send(world, base, cur, table, limit)
         assert all(len(m) <= limit for m in msgs)
         _assert_world_is(world, cur, table)
-        base = cur
+        tick += gap
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(1, 3), st.floats(-40, 40), st.floats(-40, 40), st.booleans()),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_prediction_with_changing_velocities_and_gaps_stays_exact(
+    build: Any, steps: list[tuple[int, float, float, bool]]
+) -> None:
+    rng = np.random.default_rng(len(steps))
+    n = 30
+    x, y = rng.uniform(-500, 500, n), rng.uniform(-500, 500, n)
+    vx, vy = rng.uniform(-30, 30, n), rng.uniform(-30, 30, n)
+    world, base, tick = WorldView(), None, 1
+    who = build.player()
+    for gap, ax, ay, turn in steps:
+        if turn:  # some entities change velocity
+            vx[: n // 3] += ax
+            vy[: n // 3] += ay
+        x, y = x + vx * gap, y + vy * gap
+        tick += gap
+        table = MatchTable.from_frame(build.frame(tick, np.arange(n), x, y), 16)
+        cur = table.view(who)
+        _, base = _send(world, base, cur, table)
+        _assert_world_is(world, cur, table)
+
+
+def test_steady_velocity_costs_nothing_after_the_first_delta(build: Any) -> None:
+    n = 50
+    ids = np.arange(n)
+    # velocities and positions on the 1/16 grid: displacements are exact in quanta
+    x0, y0 = np.arange(n) * 10.0, np.arange(n) * 5.0 + 100
+    v = (np.arange(n) - n // 2) * 0.5625
+    world, base = WorldView(), None
+    who = build.player()
+    sizes = []
+    for tick, gap in zip((1, 2, 4, 5, 7, 8), (0, 1, 2, 1, 2, 1), strict=True):
+        del gap
+        table = MatchTable.from_frame(build.frame(tick, ids, x0 + v * tick, y0 - v * tick), 16)
+        msgs, base = _send(world, base, table.view(who), table)
+        sizes.append(len(msgs[0]))
+    # full state, the delta that learns the velocities, then header-only messages
+    # (header 27 bytes + four nils), whatever the tick gap
+    assert sizes[2:] == [31] * 4 and sizes[1] > 31
+    assert world.tick == 8 and np.allclose(world.x, x0 + v * 8)
 
 
 def test_own_entity_is_always_visible_and_radius_filters_the_rest(build: Any) -> None:
@@ -104,7 +156,7 @@ def test_steady_state_moving_entities_cost_about_two_bytes_each(build: Any) -> N
         build.frame(2, ids, x + rng.uniform(-5, 5, n), y + rng.uniform(-5, 5, n)), 16
     )
     who = build.player()
-    upd = diff(t1.view(who), t2.view(who), t2)
+    upd, _ = diff(t1.view(who), t2.view(who), t2)
     assert set(upd.changes) == {"x", "y"} and upd.adds is None and upd.removed is None
     assert upd.changes["x"].values.dtype == np.int8
     msg = frame_update(Header(2, 0, 0, 1, False, False, 1, -1, 16), upd)[0]
@@ -115,7 +167,7 @@ def test_nothing_changed_gives_an_empty_update(build: Any) -> None:
     frame = build.frame(1, [1, 2], [1.0, 2.0], [3.0, 4.0])
     table = MatchTable.from_frame(frame, 16)
     snap = table.view(build.player())
-    assert diff(snap, snap, table).is_empty()
+    assert diff(snap, snap, table)[0].is_empty()
 
 
 def test_world_rejects_delta_against_another_tick_and_delta_before_full(build: Any) -> None:
@@ -124,14 +176,14 @@ def test_world_rejects_delta_against_another_tick_and_delta_before_full(build: A
     t2 = MatchTable.from_frame(build.frame(2, [1], [2.0], [1.0]), 16)
     delta = frame_update(
         Header(2, 0, 0, 1, False, False, 1, -1, 16),
-        diff(t1.view(build.player()), t2.view(build.player()), t2),
+        diff(t1.view(build.player()), t2.view(build.player()), t2)[0],
     )[0]
     with pytest.raises(ProtocolError):
         WorldView().apply(delta)
     world = WorldView()
     world.apply(
         frame_update(
-            Header(5, 0, 0, 1, True, False, 0, -1, 16), diff(None, t1.view(build.player()), t1)
+            Header(5, 0, 0, 1, True, False, 0, -1, 16), diff(None, t1.view(build.player()), t1)[0]
         )[0]
     )
     with pytest.raises(ProtocolError, match="tick 1, world is at tick 5"):
