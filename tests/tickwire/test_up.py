@@ -1,0 +1,138 @@
+"""`tickwire up` end to end: two Python clients on a running embedded game, and the command
+itself as a subprocess (banner, /token, /metrics, graceful drain on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from game_engine.arena import ArenaSettings
+from tickwire.client.client import GameClient
+from tickwire.embedded import EmbeddedGame, UpSettings
+
+
+@pytest.fixture
+async def game(tmp_path: Path):
+    # A view radius covering the whole arena, so the two players always see each other.
+    settings = UpSettings(port=0, state_dir=tmp_path, arena=ArenaSettings(view_radius=5000.0))
+    async with EmbeddedGame(settings) as g:
+        yield g
+
+
+async def test_two_clients_see_each_other_move_and_get_their_acks(game: EmbeddedGame) -> None:
+    alice = await GameClient.connect(game.ws_url, game.token("duel", "alice"))
+    bob = await GameClient.connect(game.ws_url, game.token("duel", "bob"))
+    try:
+        await alice.wait_for(lambda c: c.self_id >= 0, 20)
+        await bob.wait_for(lambda c: c.self_id >= 0 and alice.self_id in c.world.entities(), 20)
+        start = bob.world.entities()[alice.self_id]["x"]
+        # Alice walks right; each input is acknowledged and Bob sees her x grow.
+        direction = 1.0 if start < 800 else -1.0
+        for _ in range(15):
+            await alice.send_input([direction, 0.0])
+            await asyncio.sleep(0.03)
+        await alice.wait_for(lambda c: c.ack_seq >= 15, 10)
+
+        def moved(c: GameClient) -> bool:
+            seen = c.world.entities().get(alice.self_id)
+            return seen is not None and (seen["x"] - start) * direction > 20
+
+        await bob.wait_for(moved, 10)
+        # And the other way round: Bob moves, Alice sees it.
+        bob_start = alice.world.entities()[bob.self_id]["y"]
+        dy = 1.0 if bob_start < 800 else -1.0
+        for _ in range(15):
+            await bob.send_input([0.0, dy])
+            await asyncio.sleep(0.03)
+        await bob.wait_for(lambda c: c.ack_seq >= 15, 10)
+        await alice.wait_for(
+            lambda c: (c.world.entities()[bob.self_id]["y"] - bob_start) * dy > 20, 10
+        )
+        assert alice.stats.latencies, "input->ack latency measured"
+        assert max(alice.stats.latencies) < 5.0
+        assert game.worker.stats()["counters"]["input.applied"] >= 30
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_metrics_and_token_endpoints(game: EmbeddedGame) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{game.http_url}/token", params={"match": "m", "player": "p"}) as r:
+            assert r.status == 200
+            token = (await r.json())["token"]
+        async with http.get(f"{game.http_url}/token", params={"match": "bad id!", "player": "p"}) as r:
+            assert r.status == 400
+        client = await GameClient.connect(game.ws_url, token)
+        try:
+            await client.wait_for(lambda c: c.self_id >= 0, 20)
+            game.exporter.collect()
+            async with http.get(f"{game.http_url}/metrics") as r:
+                text = await r.text()
+        finally:
+            await client.close()
+    assert "tickwire_gateway_metered_messages_total" in text
+    assert "tickwire_matches 1.0" in text
+    assert "tickwire_players 1.0" in text
+
+
+async def test_bad_token_is_refused_and_game_goes_on(game: EmbeddedGame) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{game.ws_url}?token=not-a-jwt")
+        assert refused.value.status == 401
+    client = await GameClient.connect(game.ws_url, game.token("m2", "carol"))
+    try:
+        await client.wait_for(lambda c: c.self_id >= 0, 20)
+    finally:
+        await client.close()
+
+
+def test_tickwire_up_command_drains_on_sigterm(tmp_path: Path, unused_port: int) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwire", "up", "--port", str(unused_port),
+         "--state-dir", str(tmp_path), "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = []
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        text = "".join(banner)
+        assert f"ws://127.0.0.1:{unused_port}/local?token=JWT" in text
+        assert f"http://127.0.0.1:{unused_port}/" in text
+
+        async def play_then_stop() -> int | None:
+            ws_url = f"ws://127.0.0.1:{unused_port}/local"
+            async with aiohttp.ClientSession() as http:
+                async with http.get(
+                    f"http://127.0.0.1:{unused_port}/token", params={"match": "m", "player": "p"}
+                ) as r:
+                    token = (await r.json())["token"]
+                async with http.ws_connect(f"{ws_url}?token={token}") as ws:
+                    msg = await ws.receive(timeout=20)
+                    assert msg.type == aiohttp.WSMsgType.BINARY
+                    proc.send_signal(signal.SIGTERM)
+                    while True:
+                        msg = await ws.receive(timeout=20)
+                        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                            return ws.close_code
+
+        code = asyncio.run(play_then_stop())
+        assert code == 1001
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,141 @@
+"""``tickwire up``: the whole game in one process (see :mod:`tickwire.embedded`).
+
+Serves tickwire's own stack, loaded from the CloudFormation template ``tickwire template``
+renders, on 127.0.0.1:8080: the WebSocket API and ``@connections`` (stage ``local``), the
+browser page at ``/``, local tokens at ``/token`` and Prometheus figures at ``/metrics``;
+with the embedded Kinesis stream and tables and one engine worker with its broadcaster.
+SIGINT or SIGTERM drains within ``--stop-timeout`` seconds: the engine finishes its tick
+and snapshots, in-flight posts finish, then every connection is closed with 1001.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from tickwire.embedded import EmbeddedGame, UpSettings
+
+log = logging.getLogger("tickwire.up")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    d = UpSettings()
+    p = subparsers.add_parser(
+        "up",
+        help="run the whole game locally: gateway, stream, engine, broadcaster, page",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default=d.host, help=f"address to bind ({d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"HTTP/WebSocket port ({d.port})")
+    p.add_argument("--tls-port", type=int, default=None, help="also serve HTTPS/WSS here (local CA)")
+    p.add_argument("--stage", default=d.stage, help=f"API stage, the first path segment ({d.stage})")
+    p.add_argument(
+        "--state-dir", type=Path, default=None, help="local secret and CA (~/.tickwire)"
+    )
+    p.add_argument("--shards", type=int, default=d.shards, help=f"stream shards ({d.shards})")
+    p.add_argument(
+        "--tick-rate", type=float, default=d.engine.tick_rate, help="simulation rate, Hz (30)"
+    )
+    p.add_argument(
+        "--send-rate", type=float, default=d.engine.send_rate, help="state send rate, Hz (20)"
+    )
+    p.add_argument(
+        "--match-size", type=int, default=d.arena.max_players, help="players per match (16)"
+    )
+    p.add_argument(
+        "--view-radius", type=float, default=d.arena.view_radius,
+        help=f"interest radius in world units ({d.arena.view_radius:g})",
+    )
+    p.add_argument(
+        "--no-tokens", action="store_true", help="do not serve /token (tokens from elsewhere)"
+    )
+    p.add_argument(
+        "--stop-timeout", type=float, default=d.stop_timeout_s, help="graceful stop bound, s (10)"
+    )
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace) -> UpSettings:
+    d = UpSettings()
+    return UpSettings(
+        host=args.host,
+        port=args.port,
+        tls_port=args.tls_port,
+        stage=args.stage,
+        state_dir=args.state_dir,
+        shards=args.shards,
+        engine=replace(d.engine, tick_rate=args.tick_rate, send_rate=args.send_rate),
+        arena=replace(d.arena, max_players=args.match_size, view_radius=args.view_radius),
+        issue_tokens=not args.no_tokens,
+        stop_timeout_s=args.stop_timeout,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tickwire.logs import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(serve(settings_from(args)))
+    except OSError as exc:
+        print(f"tickwire up: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def serve(settings: UpSettings) -> None:
+    game = EmbeddedGame(settings)
+    await game.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(banner(game), flush=True)
+    running = asyncio.create_task(game.run())
+    waiting = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        print("tickwire up: stopping (draining connections)...", flush=True)
+        await game.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if running.done() and not running.cancelled() and running.exception() is not None:
+        raise running.exception()  # type: ignore[misc]
+
+
+def banner(game: EmbeddedGame) -> str:
+    s = game.settings
+    lines = [
+        "tickwire is up.",
+        f"  play in a browser:  {game.http_url}/",
+        f"  WebSocket API:      {game.ws_url}?token=JWT",
+        f"  @connections:       {game.http_url}/{s.stage}/@connections/{{connectionId}}",
+        f"  metrics:            {game.http_url}/metrics",
+        "  a token:            tickwire token --match arena-1 --player alice"
+        + (f" --state-dir {s.state_dir}" if s.state_dir else ""),
+    ]
+    if s.issue_tokens:
+        lines.append(f"                      or GET {game.http_url}/token?match=arena-1&player=alice")
+    if game.gateway.ca is not None:
+        lines.append(f"  TLS:                export AWS_CA_BUNDLE={game.gateway.ca.bundle_path}")
+    lines.append("Ctrl-C stops (graceful drain).")
+    return "\n".join(lines)

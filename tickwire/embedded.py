@@ -1,0 +1,214 @@
+"""The whole game in one process: what ``tickwire up`` runs and what end-to-end tests use.
+
+Theory of operation. :class:`EmbeddedGame` renders tickwire's own CloudFormation stack and
+loads it with the local template loader (so the routes, VTL request templates and the
+authorizer Lambda are the ones that go to AWS), creates the embedded Kinesis stream the
+template names, and starts, in this order:
+
+1. the local gateway (WebSocket + ``@connections`` + the browser page, ``/token`` and
+   ``/metrics`` on one port), whose Kinesis integrations put records into the embedded
+   stream through :class:`~infra.local.kinesis_service.EmbeddedKinesisService`;
+2. the broadcaster, posting through the gateway's in-process ``@connections`` path;
+3. one engine worker reading the stream (leases and snapshots in the embedded tables)
+   and publishing a frame per match per send tick to the broadcaster, which reports 410s
+   back to it as leaves;
+4. a small exporter that copies the worker's and broadcaster's figures into the metrics
+   facade once a second, so ``/metrics`` shows them next to the gateway's metering.
+
+:meth:`EmbeddedGame.stop` drains in the opposite order, bounded: the gateway stops
+accepting connections, the worker finishes its tick and snapshots, the broadcaster
+flushes what is in flight, then the gateway closes every connection with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from broadcaster.connections.direct import DirectConnections
+from broadcaster.fanout import Broadcaster, BroadcastSettings
+from game_engine.arena import Arena, ArenaSettings
+from game_engine.consumer import ReaderSettings
+from game_engine.engine import EngineSettings
+from game_engine.worker import Worker, WorkerSettings
+from infra.local.cfn.tickwire_stack import load_tickwire_stack
+from infra.local.gateway.server import Gateway
+from infra.local.gateway.settings import GatewaySettings
+from infra.local.kinesis_service import EmbeddedKinesisService
+from infra.local.stream import EmbeddedKinesis
+from infra.local.tables import EmbeddedTables
+from ingest.tokens import local_secret, mint
+from tickwire import web as page
+from tickwire.exporter import StatsExporter
+from tickwire.metrics import Metrics, PrometheusBackend
+
+__all__ = ["EmbeddedGame", "UpSettings"]
+
+log = logging.getLogger("tickwire.up")
+
+
+@dataclass(frozen=True)
+class UpSettings:
+    """Everything ``tickwire up`` can be told; the defaults are the README's."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # A second listener with TLS (local CA) for handlers that call https://{domainName}.
+    tls_port: int | None = None
+    stage: str = "local"
+    # Where the local JWT secret and the local CA live.
+    state_dir: Path | None = None
+    # Shards of the embedded stream (the stack's ShardCount parameter).
+    shards: int = 1
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    arena: ArenaSettings = field(default_factory=ArenaSettings)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    worker: WorkerSettings = field(
+        default_factory=lambda: WorkerSettings(
+            # The embedded stream has no 5-reads-per-second limit and wakes a waiting read
+            # on every put, so the engine sees an input as soon as it is appended.
+            reader=ReaderSettings(min_get_interval=0.0, get_wait=1.0),
+        )
+    )
+    # Serve /token so the page (and `tickwire swarm --token-url`) can get local tokens.
+    issue_tokens: bool = True
+    token_ttl_s: int = 3600
+    # Bound of the whole graceful stop.
+    stop_timeout_s: float = 10.0
+
+
+class EmbeddedGame:
+    """Gateway, embedded stream and tables, one worker and its broadcaster, in-process.
+
+    ``async with EmbeddedGame(UpSettings(port=0)) as game:`` then ``game.ws_url``,
+    ``game.http_url``, ``game.jwt_secret`` and ``game.token(match, player)``.
+    """
+
+    def __init__(self, settings: UpSettings | None = None, **overrides: Any) -> None:
+        settings = settings or UpSettings()
+        if overrides:
+            settings = replace(settings, **overrides)
+        self.settings = settings
+        self.jwt_secret = local_secret(settings.state_dir)
+        self.template = load_tickwire_stack(
+            {
+                "JwtSecret": self.jwt_secret,
+                "StageName": settings.stage,
+                "ShardCount": str(settings.shards),
+                "StreamMode": "PROVISIONED",
+            }
+        )
+        self.kinesis = EmbeddedKinesis()
+        (stream_name, shard_count), *rest = self.template.streams.items()
+        if rest:
+            raise ValueError(f"tickwire's stack names one stream, not {len(rest) + 1}")
+        self.stream = self.kinesis.create_stream(stream_name, shard_count)
+        self.tables = EmbeddedTables()
+        routes = page.routes(
+            self.token if settings.issue_tokens else None,
+            self._ws_url_for,
+        )
+        self.gateway = Gateway(
+            self.template.api,
+            settings.gateway,
+            aws_services={"kinesis": EmbeddedKinesisService(self.kinesis)},
+            extra_routes=routes,
+            state_dir=settings.state_dir,
+        )
+        # The facade's figures are served by the gateway's own /metrics.
+        self.metrics = Metrics(PrometheusBackend(registry=self.gateway.metrics.registry))
+        self.worker: Worker[Any] = Worker(
+            stream=self.stream,
+            leases=self.tables.leases,
+            snapshots=self.tables.snapshots,
+            rules=Arena(replace(settings.arena, tick_rate=settings.engine.tick_rate)),
+            settings=settings.worker,
+            engine_settings=settings.engine,
+            worker_id="embedded",
+        )
+        self.broadcaster = Broadcaster(
+            DirectConnections(self.gateway), settings.broadcast, self.worker.on_gone
+        )
+        self.worker.sink = self.broadcaster
+        self.exporter = StatsExporter(self.metrics, self.worker, self.broadcaster, self.gateway)
+        self._worker_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = False
+
+    # -- URLs and tokens --------------------------------------------------------------------
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL without a token: add ``?token=...``."""
+        return self.gateway.ws_url
+
+    @property
+    def http_url(self) -> str:
+        return self.ws_url.replace("ws://", "http://", 1).rsplit("/", 1)[0]
+
+    def token(self, match: str, player: str) -> str:
+        return mint(self.jwt_secret, match=match, player=player, ttl=self.settings.token_ttl_s)
+
+    def _ws_url_for(self, request: web.Request) -> str:
+        # The page connects back to the host it was loaded from (localhost or 127.0.0.1).
+        return f"ws://{request.host}/{self.settings.stage}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        s = self.settings
+        await self.gateway.start(s.host, s.port, s.tls_port)
+        try:
+            await self.broadcaster.start()
+            self._worker_task = asyncio.create_task(self.worker.run(), name="embedded-worker")
+            self.exporter.start()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("tickwire up: %s", self.ws_url)
+
+    async def run(self) -> None:
+        """Serve until :meth:`stop` is called, or until the worker fails (then re-raise)."""
+        assert self._worker_task is not None, "start() first"
+        await asyncio.shield(self._worker_task)
+
+    async def stop(self) -> None:
+        """Drain and stop everything within ``stop_timeout_s``. A second call is harmless."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            async with asyncio.timeout(self.settings.stop_timeout_s):
+                await self.exporter.stop()
+                await self.worker.stop()
+                if self._worker_task is not None:
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await self._worker_task
+                await self.broadcaster.stop()
+        except TimeoutError:
+            log.warning("tickwire up: engine drain exceeded %.1f s", self.settings.stop_timeout_s)
+        finally:
+            if self._worker_task is not None and not self._worker_task.done():
+                self._worker_task.cancel()
+            await self.gateway.stop()
+
+    async def __aenter__(self) -> EmbeddedGame:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
