@@ -111,8 +111,15 @@ def build_report(
         default=0.0,
     )
     connected = [i.sample.connected for i in steady_intervals]
+    errors = dict(overall.errors)
+    if result.crashes:  # a bot process that died is an error of the run, not a pass
+        errors["process:crash"] = len(result.crashes)
     per_s = (lambda n: round(n / seconds, 1)) if seconds > 0 else (lambda n: 0.0)
-    ok = passed(steady, p99_limit_ms) and min(connected, default=0) == c.bots
+    ok = (
+        passed(steady, p99_limit_ms)
+        and min(connected, default=0) == c.bots
+        and not result.crashes
+    )
     summary = {
         "bots": c.bots,
         "connected_min": min(connected, default=0),
@@ -122,8 +129,8 @@ def build_report(
         **{name: steady.counters[name] for name in steady.counters},
         "msgs_in_per_s": per_s(steady.counters["msgs_in"]),
         "msgs_out_per_s": per_s(steady.counters["msgs_out"]),
-        "errors": dict(overall.errors),
-        "error_count": overall.error_count,
+        "errors": errors,
+        "error_count": sum(errors.values()),
         "crashes": result.crashes,
         "latency_ms": {name: steady.percentiles(name) for name in HISTOGRAMS},
     }
