@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from game_engine.arena import Arena
+from game_engine.arena import Arena, Command
 from game_engine.engine import Engine
 from game_engine.events import Input, Join
 
@@ -30,8 +30,8 @@ PLAYERS = 16
 TICK_BUDGET_MS = 50.0
 
 
-def build() -> Engine[object]:
-    eng: Engine[object] = Engine(Arena())
+def build() -> Engine[Command]:
+    eng: Engine[Command] = Engine(Arena())
     rng = random.Random(1)
     for m in range(MATCHES):
         for p in range(PLAYERS):
@@ -50,7 +50,7 @@ def build() -> Engine[object]:
     return eng
 
 
-def timed(eng: Engine[object], saved: dict[str, np.ndarray], steps: int, loop: bool) -> tuple[float, str]:
+def timed(eng: Engine[Command], saved: dict[str, np.ndarray], steps: int, loop: bool) -> tuple[float, str]:
     for name, arr in saved.items():
         eng.world.cols[name][...] = arr
     world = eng.world
@@ -90,7 +90,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  baseline (match by match loop):   median {mb:.3f} ms  (min {min(base):.3f}, max {max(base):.3f})")
     print(f"  speed-up: {mb / mv:.1f}x  (target >= 4x)")
     print(f"  share of a {TICK_BUDGET_MS:.0f} ms tick: {mv / TICK_BUDGET_MS * 100:.2f}%  (target < 5%)")
+    rates(eng, reps)
     return 0
+
+
+def rates(eng: Engine[Command], reps: int) -> None:
+    """What the simulation and send rates cost: a whole engine tick with the P7 input load
+    (every player sends 10 inputs/s, so 2,000 x 10 / 30 per tick at 30 Hz) and building
+    the frames of one send; CPU share per second for candidate rate pairs."""
+    rng = random.Random(2)
+    seqs = dict(eng.last_seqs())
+    per_tick = MATCHES * PLAYERS * 10 // 30
+    keys = sorted(seqs)
+    tick_ms, frame_ms = [], []
+    for _ in range(reps * 10):
+        for key in rng.sample(keys, per_tick):
+            seqs[key] += 1
+            payload = {"move": [rng.uniform(-1, 1), rng.uniform(-1, 1)], "fire": rng.random() < 0.5}
+            eng.submit(Input(key[0], key[1], "c", seqs[key], payload))
+        t0 = time.perf_counter()
+        eng.tick()
+        t1 = time.perf_counter()
+        eng.frames()
+        t2 = time.perf_counter()
+        tick_ms.append((t1 - t0) * 1e3)
+        frame_ms.append((t2 - t1) * 1e3)
+    t, f = statistics.median(tick_ms), statistics.median(frame_ms)
+    print(f"  engine tick with {per_tick} inputs applied: median {t:.3f} ms; frames for one send: median {f:.3f} ms")
+    for sim, send in ((30, 20), (30, 30), (60, 20), (60, 60)):
+        share = (t * sim + f * send) / 10
+        print(f"  {sim} Hz simulation + {send} Hz send: {share:.1f}% of one core")
+
 
 
 if __name__ == "__main__":

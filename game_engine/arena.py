@@ -16,7 +16,7 @@ but the arrays carries state and a snapshot restores the match exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,38 +397,54 @@ class Arena:
         limit = self.settings.score_limit
         if limit <= 0:
             return np.zeros(world.capacity, dtype=bool)
-        return (world["p_score"] >= limit).any(axis=1)
+        return np.asarray((world["p_score"] >= limit).any(axis=1), dtype=bool)
 
-    def view(self, world: World, m: int) -> MatchView:
-        alive = world["p_alive"][m]
-        q_on = world["q_on"][m]
-        px, py = world["p_x"][m], world["p_y"][m]
-        ax, ay = world["p_ax"][m], world["p_ay"][m]
-        qvx, qvy = world["q_vx"][m], world["q_vy"][m]
+    def views(self, world: World, rows: Sequence[int]) -> list[MatchView]:
+        """Every listed match's entities (alive players, then projectiles), gathered for
+        all rows at once and split per match: copies, never views of the world."""
+        r = np.asarray(rows, dtype=np.intp)
+        alive, q_on = world["p_alive"][r], world["q_on"][r]
+        mask = np.concatenate([alive, q_on], axis=1)
+        counts = mask.sum(axis=1)
+        cuts = np.cumsum(counts)[:-1]
+        n_p, n_q = alive.shape[1], q_on.shape[1]
+
+        def gather(p_col: npt.NDArray[Any], q_col: npt.NDArray[Any], dtype: Any) -> list[npt.NDArray[Any]]:
+            both = np.concatenate([p_col.astype(dtype, copy=False), q_col.astype(dtype, copy=False)], axis=1)
+            return np.split(both[mask], cuts)
+
         turn = F32(256.0 / (2.0 * math.pi))
-        p_angle = (np.round(np.arctan2(ay[alive], ax[alive]) * turn).astype(np.int64) % 256)
-        q_angle = (np.round(np.arctan2(qvy[q_on], qvx[q_on]) * turn).astype(np.int64) % 256)
-        n_q = int(q_on.sum())
-        hp = np.clip(world["p_hp"][m][alive], 0, 255).astype(np.uint8)
-        score = world["p_score"][m][alive]
-        return MatchView(
-            ids=np.concatenate([world["p_eid"][m][alive], world["q_eid"][m][q_on]]),
-            kind=np.concatenate(
-                [np.full(hp.size, KIND_PLAYER, np.uint8), np.full(n_q, KIND_PROJECTILE, np.uint8)]
-            ),
-            x=np.concatenate([px[alive], world["q_x"][m][q_on]]),
-            y=np.concatenate([py[alive], world["q_y"][m][q_on]]),
-            fields={
-                "hp": np.concatenate([hp, np.zeros(n_q, np.uint8)]),
-                "angle": np.concatenate([p_angle, q_angle]).astype(np.uint8),
-                "score": np.concatenate([score, np.zeros(n_q, np.uint16)]),
-            },
-            slot_entity=np.where(alive, world["p_eid"][m].astype(np.int64), -1),
-            slot_x=px.copy(),
-            slot_y=py.copy(),
-            view_radius=self.settings.view_radius,
-            meta=self._meta,
+        p_ang = np.arctan2(world["p_ay"][r], world["p_ax"][r]) * turn
+        q_ang = np.arctan2(world["q_vy"][r], world["q_vx"][r]) * turn
+        angle = (np.round(np.concatenate([p_ang, q_ang], axis=1)).astype(np.int64) % 256).astype(np.uint8)
+        kinds = np.concatenate(
+            [np.full((r.size, n_p), KIND_PLAYER, np.uint8), np.full((r.size, n_q), KIND_PROJECTILE, np.uint8)],
+            axis=1,
         )
+        ids = gather(world["p_eid"][r], world["q_eid"][r], np.uint32)
+        xs = gather(world["p_x"][r], world["q_x"][r], np.float32)
+        ys = gather(world["p_y"][r], world["q_y"][r], np.float32)
+        hps = gather(np.clip(world["p_hp"][r], 0, 255), np.zeros((r.size, n_q)), np.uint8)
+        scores = gather(world["p_score"][r], np.zeros((r.size, n_q)), np.uint16)
+        kind = np.split(kinds[mask], cuts)
+        angles = np.split(angle[mask], cuts)
+        slot_entity = np.where(alive, world["p_eid"][r].astype(np.int64), -1)
+        slot_x, slot_y = world["p_x"][r], world["p_y"][r]
+        return [
+            MatchView(
+                ids=ids[i],
+                kind=kind[i],
+                x=xs[i],
+                y=ys[i],
+                fields={"hp": hps[i], "angle": angles[i], "score": scores[i]},
+                slot_entity=slot_entity[i],
+                slot_x=slot_x[i],
+                slot_y=slot_y[i],
+                view_radius=self.settings.view_radius,
+                meta=self._meta,
+            )
+            for i in range(r.size)
+        ]
 
     def result(self, world: World, m: int) -> dict[str, Any]:
         on = world["p_on"][m]

@@ -35,7 +35,7 @@ import numpy as np
 from game_engine.errors import InputRejected, JoinRefused
 from game_engine.events import Event, Input, Join, Leave
 from game_engine.frame import MatchFrame, PlayerSlot
-from game_engine.rules import Rules, World
+from game_engine.rules import MatchView, Rules, World
 from game_engine.snapshot_codec import decode_snapshot, encode_snapshot
 
 __all__ = ["Engine", "EngineSettings", "Match", "Member", "TickReport", "match_seed"]
@@ -236,20 +236,18 @@ class Engine(Generic[C]):
     def frames(self) -> list[MatchFrame]:
         """One frame per match (copies): the matches ended since the last call come first."""
         out, self._final_frames = self._final_frames, []
-        out.extend(self._frame(m) for m in self.matches.values())
+        matches = list(self.matches.values())
+        if matches:
+            views = self.rules.views(self.world, [m.row for m in matches])
+            out.extend(self._frame(m, v) for m, v in zip(matches, views, strict=True))
         return out
 
-    def _frame(self, match: Match, ended: bool = False) -> MatchFrame:
-        view = self.rules.view(self.world, match.row)
+    def _frame(self, match: Match, view: MatchView | None = None, ended: bool = False) -> MatchFrame:
+        if view is None:
+            view = self.rules.views(self.world, [match.row])[0]
+        entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
         players = tuple(
-            PlayerSlot(
-                player_id=m.player_id,
-                connection_id=m.connection_id,
-                entity_id=int(view.slot_entity[m.slot]),
-                ack_seq=m.last_seq,
-                view_x=float(view.slot_x[m.slot]),
-                view_y=float(view.slot_y[m.slot]),
-            )
+            PlayerSlot(m.player_id, m.connection_id, entity[m.slot], m.last_seq, vx[m.slot], vy[m.slot])
             for m in sorted(match.members.values(), key=lambda m: m.slot)
         )
         return MatchFrame(

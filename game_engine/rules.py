@@ -14,8 +14,8 @@ handler, vectorised:
   :meth:`Rules.apply` applies one validated command to one player;
 * :meth:`Rules.step` advances EVERY row by one tick at once with NumPy; rows that are not
   in use are all zeros and must step to all zeros;
-* :meth:`Rules.ended` says which matches the rules have ended; :meth:`Rules.view` says
-  what the players of a match may see (entity columns, each player's entity and view
+* :meth:`Rules.ended` says which matches the rules have ended; :meth:`Rules.views` says
+  what the players of each match may see (entity columns, each player's entity and view
   centre); :meth:`Rules.result` is the match result that gets logged.
 
 Rules never do I/O. The per-match tick number (``world.tick``) is the only clock and the
@@ -26,7 +26,7 @@ its inputs: the engine hashes the arrays every tick to prove it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -186,8 +186,9 @@ class Rules(Protocol, Generic[C]):
         """Per row: has the rules' end condition been met?"""
         ...
 
-    def view(self, world: World, m: int) -> MatchView:
-        """What the players of match ``m`` may see (copies, never views of ``world``)."""
+    def views(self, world: World, rows: Sequence[int]) -> list[MatchView]:
+        """What the players of each listed match may see, in order (copies, never views
+        of ``world``'s arrays): built for all rows at once on every send tick."""
         ...
 
     def result(self, world: World, m: int) -> dict[str, Any]:

@@ -152,10 +152,9 @@ class Worker(Generic[C]):
         self._stopping.set()
         try:
             async with asyncio.timeout(self.settings.stop_timeout):
-                tick_task, *loops = self._tasks or [None]
+                tick_task, loops = (self._tasks[0], self._tasks[1:]) if self._tasks else (None, [])
                 for task in loops:
-                    if task is not None:
-                        task.cancel()
+                    task.cancel()
                 if tick_task is not None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await tick_task
