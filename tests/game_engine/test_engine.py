@@ -207,3 +207,33 @@ def test_rules_end_the_match_and_the_final_frame_says_so(caplog: pytest.LogCaptu
     frames = eng.frames()
     assert len(frames) == 1 and frames[0].ended
     assert eng.frames() == []
+
+
+def test_100k_inputs_each_delivered_twice_none_applied_twice() -> None:
+    """Reliability table: 0 inputs applied twice over 100,000 inputs, same final hash."""
+    matches, players, ticks = 20, 16, 313  # 100,160 inputs
+    shard = "shardId-000000000001"
+
+    def play(copies: int) -> Engine:
+        eng = Engine(Arena())
+        n = 0
+        for m in range(matches):
+            for p in range(players):
+                n += 1
+                eng.submit(Join(f"m{m}", f"p{p}", "c"), shard, str(n))
+        for t in range(1, ticks + 1):
+            for m in range(matches):
+                for p in range(players):
+                    ev = Input(f"m{m}", f"p{p}", "c", t, {"move": [((t + p) % 3) - 1, (t % 5) / 5], "fire": t % 7 == 0})
+                    for _ in range(copies):
+                        n += 1
+                        eng.submit(ev, shard, str(n))
+            eng.tick()
+        return eng
+
+    once, twice = play(1), play(2)
+    total = matches * players * ticks
+    assert once.counters["input.applied"] == twice.counters["input.applied"] == total
+    assert twice.counters["input.duplicate"] == total
+    assert set(twice.last_seqs().values()) == {ticks}
+    assert twice.state_hash() == once.state_hash()
