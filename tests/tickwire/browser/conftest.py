@@ -192,8 +192,16 @@ def embedded_game_class() -> Any:
 
 @pytest.fixture
 async def game(unused_port: int) -> AsyncIterator[Any]:
-    cls = embedded_game_class() or MiniGame
-    async with cls(port=unused_port) as running:
+    embedded = embedded_game_class()
+    if embedded is None:
+        async with MiniGame(port=unused_port) as mini:
+            yield mini
+        return
+    from game_engine.arena import ArenaSettings
+
+    # Players spawn at random spots of a 1600 x 1600 arena: a view radius covering all of
+    # it makes "the page sees the bot" independent of where the two spawned.
+    async with embedded(port=unused_port, arena=ArenaSettings(view_radius=2400.0)) as running:
         yield running
 
 
