@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -18,7 +19,7 @@ from ingest.records import JoinRecord, SetAside, encode
 def test_send_ticks_are_spread_at_the_send_rate() -> None:
     sends = [t for t in range(1, 31) if send_due(t, 30.0, 20.0)]
     assert len(sends) == 20
-    assert all(b - a <= 2 for a, b in zip(sends, sends[1:], strict=False))
+    assert all(b - a <= 2 for a, b in itertools.pairwise(sends))
     assert all(send_due(t, 30.0, 30.0) for t in range(1, 10))
     assert sum(send_due(t, 60.0, 20.0) for t in range(1, 61)) == 20
 
