@@ -134,10 +134,20 @@ async def game_target(args: argparse.Namespace) -> Any:
     if args.url:
         yield args.url, args.secret, None
         return
-    from tickwire.embedded import EmbeddedGame  # the lead's composition root
+    from dataclasses import replace
 
-    options = dict(kv.split("=", 1) for kv in args.game_option)
-    async with EmbeddedGame(port=0, **options) as game:
+    from infra.local.gateway.settings import GatewaySettings
+    from tickwire.embedded import EmbeddedGame, UpSettings  # the lead's composition root
+
+    # P7 measures the machine, not the AWS account: the local gateway's copy of the
+    # account throttle (10,000 requests/s, which caps 20 Hz + 10 Hz at 333 players) is
+    # lifted, as a quota increase would lift it on AWS; P8 and the planner cover the quota.
+    gateway = replace(
+        GatewaySettings(),
+        account_rate_per_s=args.account_rate,
+        account_burst=int(args.account_rate),
+    )
+    async with EmbeddedGame(UpSettings(port=0, gateway=gateway)) as game:
         yield game.ws_url, game.jwt_secret, game
 
 
@@ -146,7 +156,7 @@ async def step(args: argparse.Namespace, bots: int, seconds: float) -> dict[str,
         config = SwarmConfig(
             url=url,
             bots=bots,
-            matches=max(1, bots // MATCH_SIZE),
+            matches=-(-bots // MATCH_SIZE),
             duration_s=seconds,
             input_hz=INPUT_HZ,
             secret=secret,
@@ -221,7 +231,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", help="an already running server (else EmbeddedGame in-process)")
     p.add_argument("--secret", help="its JWT secret (with --url)")
     p.add_argument("--tick-hz", type=float, default=30.0, help="the server's simulation rate")
-    p.add_argument("--game-option", action="append", default=[], help="EmbeddedGame key=value")
+    p.add_argument("--account-rate", type=float, default=1_000_000.0,
+                   help="the local gateway's account throttle for the run (requests/s)")
     p.add_argument("--report-dir", help="write each step's swarm report here")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)

@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--url", help="ws:// or wss:// URL of the API stage")
     p.add_argument("--bots", type=int, default=100)
-    p.add_argument("--matches", type=int, default=None, help="default: bots / 16")
+    p.add_argument("--matches", type=int, default=None, help="default: bots / 16 rounded up (the reference game admits 16 per match)")
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds after ramp-up")
     p.add_argument("--ramp", type=float, default=0.0, help="ramp-up seconds (the cap still applies)")
     p.add_argument("--input-hz", type=float, default=10.0)
@@ -83,7 +83,7 @@ def _config(args: argparse.Namespace) -> SwarmConfig:
     return SwarmConfig(
         url=args.url,
         bots=args.bots,
-        matches=args.matches if args.matches is not None else max(1, args.bots // 16),
+        matches=args.matches if args.matches is not None else -(-args.bots // 16),
         duration_s=args.duration,
         ramp_s=args.ramp,
         input_hz=args.input_hz,
