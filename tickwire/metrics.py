@@ -27,6 +27,7 @@ observations per series between flushes (later ones are dropped and counted the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -66,6 +67,9 @@ DEFAULT_MAX_SERIES = 1_000
 EMF_MAX_VALUES_PER_LINE = 100
 EMF_MAX_METRICS_PER_DIRECTIVE = 100
 EMF_MAX_DIMENSIONS = 30
+# Seconds between EMF flushes: CloudWatch's standard resolution is one minute; 10 s keeps
+# the histogram buffers small and dashboards fresh.
+DEFAULT_EMF_FLUSH_S = 10.0
 # Histogram observations kept per series between two EMF flushes.
 DEFAULT_EMF_MAX_VALUES = 1_000
 # Seconds-based histogram buckets: 1 ms .. 2.5 s, around a 50 ms tick budget.
@@ -246,6 +250,16 @@ class EmfBackend:
         }
         doc.update(dims)
         return json.dumps(doc, separators=(",", ":"))
+
+    async def run(self, interval_s: float = DEFAULT_EMF_FLUSH_S) -> None:
+        """Flush every ``interval_s`` until cancelled; a last flush on the way out, so
+        a stopping worker's final figures are not lost."""
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                self.flush()
+        finally:
+            self.flush()
 
     def flush(self) -> int:
         """Write the pending lines to the stream (stdout by default); return how many."""

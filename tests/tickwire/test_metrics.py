@@ -223,3 +223,22 @@ def test_figures_share_the_gateways_registry() -> None:
     names = {f.name for f in text_string_to_metric_families(metering.prometheus_text().decode())}
     assert "tickwire_tick_overruns" in names
     assert any(n.startswith("tickwire_gateway_") for n in names)
+
+
+async def test_emf_run_flushes_periodically_and_on_cancel() -> None:
+    import asyncio
+
+    out = io.StringIO()
+    backend = EmfBackend(stream=out)
+    gone = Figures.create(Metrics(backend)).gone
+    gone.inc()
+    task = asyncio.create_task(backend.run(interval_s=0.01))
+    async with asyncio.timeout(20):
+        while not out.getvalue():  # noqa: ASYNC110 - polling a StringIO another task fills
+            await asyncio.sleep(0.01)
+    gone.inc(2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    values = [json.loads(line)["gone"] for line in out.getvalue().splitlines()]
+    assert sum(values) == 3
