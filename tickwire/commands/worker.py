@@ -138,7 +138,8 @@ async def serve(args: argparse.Namespace) -> None:
         stopping: list[asyncio.Task[None]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(worker.stop())))
-        stats = asyncio.create_task(_log_stats(worker, args.stats_interval))
+        emf = _emf_exporter(worker, broadcaster)
+        stats = asyncio.create_task(_log_stats(worker, args.stats_interval, emf))
         log.info(json.dumps({"event": "worker_started", "worker": worker.worker_id, "stream": args.stream}))
         try:
             await worker.run()
@@ -155,9 +156,26 @@ async def serve(args: argparse.Namespace) -> None:
         await stream.close()
 
 
-async def _log_stats(worker: Worker[Any], interval: float) -> None:
+def _emf_exporter(worker: Worker[Any], broadcaster: Any) -> tuple[Any, Any] | None:
+    """On AWS (``TICKWIRE_METRICS=emf``, set by the stack) the worker's and broadcaster's
+    figures go to CloudWatch as Embedded Metric Format lines on stdout."""
+    from tickwire.metrics import EmfBackend, Metrics, backend_from_env
+
+    backend = backend_from_env()
+    if broadcaster is None or not isinstance(backend, EmfBackend):
+        return None
+    from tickwire.exporter import StatsExporter
+
+    return StatsExporter(Metrics(backend), worker, broadcaster), backend
+
+
+async def _log_stats(worker: Worker[Any], interval: float, emf: tuple[Any, Any] | None) -> None:
     if interval <= 0:
         return
     while True:
         await asyncio.sleep(interval)
         log.info(json.dumps({"event": "worker_stats", **worker.stats()}, default=str))
+        if emf is not None:
+            exporter, backend = emf
+            exporter.collect()
+            backend.flush()
