@@ -15,8 +15,8 @@ in one part::
 - ``removed``: ``bin`` of little-endian uint32 ids that left the view, or nil.
 - ``changes``: ``{name: [mask, dtype, bin]}`` for entities the client already has; ``mask``
   is a little-endian bitset over the client's ids in ascending order (after removals), or
-  nil for "every row"; ``x``/``y`` values are differences of quantised positions, other
-  columns are the new absolute values.
+  nil for "every row"; ``xy`` holds position corrections to the predicted motion (x and y
+  interleaved, two values per row), other columns the new absolute values.
 - ``meta``: the match description (full states only), else nil.
 
 An update larger than the frame limit is split by :mod:`broadcaster.framing` into parts
@@ -280,8 +280,10 @@ def _decode_body(items: list[Any]) -> Update:
                     raise ProtocolError(f"changes.{name}: mask must be bin or nil")
                 bits = np.unpackbits(np.frombuffer(mask_raw, np.uint8), bitorder="little")
                 mask = bits.astype(np.bool_)
-                # The mask is padded to whole bytes; its set bits must match the values.
-                if int(np.count_nonzero(mask)) != values.shape[0]:
+                # The mask is padded to whole bytes; its set bits must match the values
+                # (two per row for the interleaved position corrections, "xy").
+                width = 2 if name == "xy" else 1
+                if int(np.count_nonzero(mask)) * width != values.shape[0]:
                     raise ProtocolError(f"changes.{name}: mask and values disagree")
             changes[str(name)] = Change(mask, values)
     if meta is not None and not isinstance(meta, dict):

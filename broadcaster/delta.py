@@ -9,15 +9,17 @@ every visible entity as adds, plus the match meta. Otherwise:
 - ``changes``: for ids in both, each column whose value changed, with a bit mask over the
   kept ids in ascending order (omitted when every row changed). Positions are predicted:
   both sides move every kept entity by its last displacement scaled to this message's
-  tick gap (``floor(d * gap / last_gap)``), and ``x``/``y`` carry only the correction
-  (actual - predicted), in the smallest signed dtype that holds it. An entity moving at a
-  steady velocity (a projectile, a player holding its input) costs nothing at all. Other
-  columns carry their new value in the frame's own dtype.
+  tick gap (``floor(d * gap / last_gap)``), and the ``xy`` change carries only the
+  corrections (true - predicted, x and y interleaved) of the entities that are off by
+  more than ``tolerance``, in the smallest signed dtype that holds them. An entity moving
+  at a steady velocity (a projectile, a player holding its input) costs nothing at all.
+  Other columns carry their new value in the frame's own dtype.
 - ``adds``: ids visible now and absent from the baseline, with every column (their
   displacement starts at zero).
 
-Applying the update to the baseline with :class:`broadcaster.world.WorldView` gives ``cur``
-exactly (tests check this with Hypothesis).
+Applying the update to the baseline with :class:`broadcaster.world.WorldView` gives the
+returned baseline exactly, which is ``cur`` with positions within ``tolerance`` (exactly
+``cur`` at tolerance 0); tests check both with Hypothesis.
 """
 
 from __future__ import annotations
@@ -69,9 +71,16 @@ def full_state(cur: Snapshot, table: MatchTable) -> tuple[Update, Snapshot]:
     return Update(adds=_block(cur, slice(None), table), meta=dict(table.frame.meta)), baseline
 
 
-def diff(base: Snapshot | None, cur: Snapshot, table: MatchTable) -> tuple[Update, Snapshot]:
+def diff(
+    base: Snapshot | None, cur: Snapshot, table: MatchTable, tolerance: int = 0
+) -> tuple[Update, Snapshot]:
     """The update that turns ``base`` into ``cur`` (a full state when ``base`` is None),
-    and the baseline the connection has once it is delivered."""
+    and the baseline the connection has once it is delivered.
+
+    ``tolerance`` (quanta): an entity whose predicted position is within it of the true one
+    on both axes gets no correction; the client then holds the prediction (the baseline
+    records exactly that), so its error never exceeds ``tolerance``. 0: exact.
+    """
     if base is None or base.values.shape[1] != cur.values.shape[1]:
         # No baseline, or the rules changed the set of fields: only a full state will do.
         return full_state(cur, table)
@@ -95,30 +104,35 @@ def diff(base: Snapshot | None, cur: Snapshot, table: MatchTable) -> tuple[Updat
         adds = _block(cur, ~found, table) if not found.all() else None
         base_rows, kept = pos[found], found
         n_kept = int(np.count_nonzero(found))
-    old, new = base.values[base_rows], cur.values[kept]
     gap = max(cur.tick - base.tick, 0)
     vel = np.zeros((n_cur, 2), np.int64)
+    values = cur.values
     changes: dict[str, Change] = {}
     if n_kept:
+        old, new = base.values[base_rows], cur.values[kept]
         pos_cols = list(POSITION_INDEX)
-        moved = new[:, pos_cols] - old[:, pos_cols]
-        if base.vel is not None:
-            correction = moved - predict(base.vel[base_rows], gap, base.gap)
-        else:
-            correction = moved
-        vel[kept] = moved
-        delta = new - old
-        delta[:, pos_cols] = correction
-        changed = delta != 0
-        for k in np.flatnonzero(changed.any(axis=0)).tolist():
-            name = table.names[k]
-            col_changed = changed[:, k]
+        held = old[:, pos_cols]  # what the client holds
+        predicted = held if base.vel is None else held + predict(base.vel[base_rows], gap, base.gap)
+        error = new[:, pos_cols] - predicted
+        off = (np.abs(error) > tolerance).any(axis=1)
+        if off.any():
+            changes["xy"] = Change(
+                None if off.all() else off, smallest_signed(error[off].reshape(-1))
+            )
+        landed = predicted.copy()
+        landed[off] = new[off][:, pos_cols]
+        vel[kept] = landed - held
+        if tolerance and not off.all():
+            values = cur.values.copy()
+            rows = np.flatnonzero(kept) if not isinstance(kept, slice) else np.arange(n_cur)
+            values[rows[:, None], pos_cols] = landed
+        others = [k for k in range(new.shape[1]) if k not in POSITION_INDEX]
+        changed = new[:, others] != old[:, others]
+        for j in np.flatnonzero(changed.any(axis=0)).tolist():
+            k = others[j]
+            col_changed = changed[:, j]
             mask = None if col_changed.all() else col_changed
-            rows: Any = slice(None) if mask is None else mask
-            if k in POSITION_INDEX:
-                values = smallest_signed(delta[rows, k])
-            else:
-                values = new[rows, k].astype(table.dtypes[k])
-            changes[name] = Change(mask, values)
-    baseline = Snapshot(cur.tick, cur.ids, cur.values, vel if vel.any() else None, max(gap, 1))
+            sel: Any = slice(None) if mask is None else mask
+            changes[table.names[k]] = Change(mask, new[sel, k].astype(table.dtypes[k]))
+    baseline = Snapshot(cur.tick, cur.ids, values, vel if vel.any() else None, max(gap, 1))
     return Update(adds=adds, removed=removed, changes=changes), baseline

@@ -58,8 +58,12 @@ log = logging.getLogger(__name__)
 class BroadcastSettings:
     # API Gateway frame size quota (32 KB), also its metering unit: no message is larger.
     max_message_bytes: int = FRAME_LIMIT
-    # Position quanta per world unit (1/16 unit resolution); sent in every header.
-    position_scale: int = 16
+    # Position quanta per world unit; sent in every header. 4: 1/4 unit, a fraction of
+    # a pixel at the reference arena's zoom, and a player's turn fits int8 corrections.
+    position_scale: int = 4
+    # Quanta a client's predicted position may be off before it gets a correction (its
+    # error never exceeds this; 0: positions exact). 1: at most 1/4 unit at scale 4.
+    position_tolerance: int = 1
     # Posts running at once across all connections.
     max_in_flight: int = 1024
     # Pacing: optional cap (API Gateway's account throttle is 10,000 requests/s) and AIMD.
@@ -273,7 +277,7 @@ class Broadcaster:
             self_id=slot.entity_id,
             scale=self.settings.position_scale,
         )
-        update, baseline = diff(base, cur, table)
+        update, baseline = diff(base, cur, table, self.settings.position_tolerance)
         messages = frame_update(header, update, self.settings.max_message_bytes)
         if conn.final is not None and conn.final[0] is table:
             conn.final = None

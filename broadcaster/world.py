@@ -6,7 +6,8 @@ broadcaster never sends a delta against anything but the last message it deliver
 
 - a full state replaces everything; a delta applies removals, then moves every kept
   entity by its predicted displacement, then changes (whose masks index the ids in
-  ascending order after the removals; x/y changes correct the prediction), then adds;
+  ascending order after the removals; the ``xy`` change corrects the predictions), then
+  adds;
 - the parts of a split update are buffered and applied together once the last one is in,
   so the world is only ever seen at whole ticks; a part that does not continue the parts
   in the buffer drops the buffer (its tick was abandoned and a later message replaces it);
@@ -31,6 +32,7 @@ from broadcaster.errors import ProtocolError
 __all__ = ["WorldView"]
 
 _POSITION_COLUMNS = ("x", "y")
+_XY = "xy"  # the change of positions: corrections, x and y interleaved
 
 
 class WorldView:
@@ -147,33 +149,35 @@ class WorldView:
             ids, vel = ids[keep], vel[keep]
             cols = {n: c[keep] for n, c in cols.items()}
         n = ids.shape[0]
-        if not header.full and n:
-            # Every kept entity moves by its predicted displacement; x/y changes correct it.
-            moved = predict(vel, gap, self._gap)
-            for k, name in enumerate(_POSITION_COLUMNS):
-                if name in cols:
-                    cols[name] = cols[name] + moved[:, k]
+        # Every kept entity moves by its predicted displacement; the xy change corrects it.
+        moved = np.zeros((n, 2), np.int64) if header.full else predict(vel, gap, self._gap)
         for name, ch in update.changes.items():
-            if name not in cols:
+            width = 2 if name == _XY else 1
+            if name == _XY:
+                if "x" not in cols or "y" not in cols:
+                    raise ProtocolError("changes.xy: the world has no positions")
+            elif name not in cols or name in _POSITION_COLUMNS:
                 raise ProtocolError(f"changes.{name}: no such column")
-            col = cols[name].copy()
             if ch.mask is None:
-                if ch.values.shape[0] != n:
-                    raise ProtocolError(f"changes.{name}: {ch.values.shape[0]} values for {n} rows")
                 rows: Any = slice(None)
+                count = n
             else:
                 if ch.mask.shape[0] < n or ch.mask[n:].any():
                     raise ProtocolError(f"changes.{name}: mask does not fit {n} rows")
                 rows = ch.mask[:n]
-            if name in _POSITION_COLUMNS:
-                col[rows] += ch.values.astype(np.int64)
-                if not header.full:
-                    k = _POSITION_COLUMNS.index(name)
-                    moved[rows, k] += ch.values.astype(np.int64)
+                count = int(np.count_nonzero(rows))
+            if ch.values.shape[0] != count * width:
+                raise ProtocolError(f"changes.{name}: {ch.values.shape[0]} values for {count} rows")
+            if name == _XY:
+                moved[rows] += ch.values.astype(np.int64).reshape(-1, 2)
             else:
+                col = cols[name].copy()
                 col[rows] = ch.values
-            cols[name] = col
-        vel = moved if not header.full and n else np.zeros((n, 2), np.int64)
+                cols[name] = col
+        if n and "x" in cols and "y" in cols:
+            cols["x"] = cols["x"] + moved[:, 0]
+            cols["y"] = cols["y"] + moved[:, 1]
+        vel = moved
         if update.adds is not None and len(update.adds):
             add_ids = update.adds.ids
             if np.isin(add_ids, ids).any() or np.unique(add_ids).shape[0] != add_ids.shape[0]:
