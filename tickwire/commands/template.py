@@ -16,17 +16,13 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
     defaults = StackOptions()
     group = parser.add_argument_group("stack shape (changing one replaces the table)")
     group.add_argument("--lease-key", default=defaults.lease_key,
-                       help=f"leases table key attribute ({defaults.lease_key})")  # fmt: skip
-    group.add_argument("--checkpoint-key", default=defaults.checkpoint_key,
-                       help=f"checkpoints table key attribute ({defaults.checkpoint_key})")  # fmt: skip
+                       help=f"leases (and checkpoints) table key attribute ({defaults.lease_key})")  # fmt: skip
     group.add_argument("--snapshot-key", default=defaults.snapshot_key,
                        help=f"snapshots table key attribute ({defaults.snapshot_key})")  # fmt: skip
 
 
 def stack_options(args: argparse.Namespace) -> StackOptions:
-    return StackOptions(
-        lease_key=args.lease_key, checkpoint_key=args.checkpoint_key, snapshot_key=args.snapshot_key
-    )
+    return StackOptions(lease_key=args.lease_key, snapshot_key=args.snapshot_key)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,7 +1,7 @@
 """tickwire's CloudFormation stack as a Python dict (``tickwire template`` prints it).
 
 What it holds: the WebSocket API and its Kinesis integrations (:mod:`.api`), the action
-stream, DynamoDB tables for leases, checkpoints and snapshots, the authorizer Lambda and
+stream, DynamoDB tables for leases (with their checkpoints) and snapshots, the authorizer Lambda and
 the ECS Fargate workers (:mod:`.workers`), API Gateway's role (``kinesis:PutRecord`` on
 this stream only), log groups with retention, an optional custom domain, and outputs for
 the ``wss://`` URL and the ``@connections`` endpoint.
@@ -36,11 +36,12 @@ FARGATE_CPU = ("256", "512", "1024", "2048", "4096")
 class StackOptions:
     """Rendering options (not CloudFormation parameters: changing one replaces resources).
 
-    The key attribute names are what the engine's DynamoDB adapters read and write.
+    The key attribute names are what the engine's DynamoDB adapters read and write
+    (:mod:`infra.aws.dynamodb`). Checkpoints live on the lease items (one conditional
+    write moves a lease and its checkpoint together), so there is no checkpoint table.
     """
 
     lease_key: str = "shard_id"
-    checkpoint_key: str = "shard_id"
     snapshot_key: str = "match_id"
     worker_command: tuple[str, ...] = ("worker",)
     description: str = (
@@ -167,8 +168,7 @@ def _data_resources(options: StackOptions) -> dict[str, Any]:
                 "StreamEncryption": {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
             },
         },
-        "LeasesTable": _table(options.lease_key, "leases"),
-        "CheckpointsTable": _table(options.checkpoint_key, "checkpoints"),
+        "LeasesTable": _table(options.lease_key, "leases-and-checkpoints"),
         "SnapshotsTable": _table(options.snapshot_key, "snapshots"),
         "ApiGatewayRole": {
             "Type": "AWS::IAM::Role",
@@ -249,7 +249,6 @@ def _outputs() -> dict[str, Any]:
         "ApiId": {"Value": ref("WebSocketApi")},
         "StreamName": {"Value": ref("ActionStream")},
         "LeasesTableName": {"Value": ref("LeasesTable")},
-        "CheckpointsTableName": {"Value": ref("CheckpointsTable")},
         "SnapshotsTableName": {"Value": ref("SnapshotsTable")},
         "ClusterName": {"Value": ref("Cluster")},
         "WorkerServiceName": {"Value": get_att("WorkerService", "Name")},
@@ -275,7 +274,7 @@ def render_stack(options: StackOptions | None = None) -> dict[str, Any]:
     resources.update(api_resources())
     resources.update(
         worker_resources(
-            tables=("LeasesTable", "CheckpointsTable", "SnapshotsTable"),
+            tables=("LeasesTable", "SnapshotsTable"),
             command=options.worker_command,
         )
     )

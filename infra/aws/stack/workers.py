@@ -23,13 +23,13 @@ from infra.aws.stack.intrinsics import get_att, if_, ref, sub
 
 __all__ = ["WORKER_ENVIRONMENT", "authorizer_resources", "worker_resources"]
 
-# Environment the worker container gets (names the `tickwire worker` command reads).
+# Environment the worker container gets: the variables `tickwire worker` reads
+# (tickwire/commands/worker.py) and the metrics backend (tickwire/metrics.py).
 WORKER_ENVIRONMENT = {
-    "TICKWIRE_STREAM_NAME": ref("ActionStream"),
-    "TICKWIRE_LEASES_TABLE": ref("LeasesTable"),
-    "TICKWIRE_CHECKPOINTS_TABLE": ref("CheckpointsTable"),
-    "TICKWIRE_SNAPSHOTS_TABLE": ref("SnapshotsTable"),
-    "TICKWIRE_CONNECTIONS_URL": sub(
+    "TICKWIRE_STREAM": ref("ActionStream"),
+    "TICKWIRE_LEASE_TABLE": ref("LeasesTable"),
+    "TICKWIRE_SNAPSHOT_TABLE": ref("SnapshotsTable"),
+    "TICKWIRE_CONNECTIONS_ENDPOINT": sub(
         "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"
     ),
     "AWS_REGION": ref("AWS::Region"),

@@ -69,10 +69,10 @@ def test_routes_and_integrations(template: dict[str, Any]) -> None:
 
 
 def test_table_keys_are_rendering_options() -> None:
-    options = StackOptions(lease_key="lease", checkpoint_key="ckpt", snapshot_key="mid")
+    options = StackOptions(lease_key="lease", snapshot_key="mid")
     tables = load_tickwire_stack({"JwtSecret": "s" * 32}, options=options).tables
     keys = {spec.logical_id: spec.partition_key for spec in tables.values()}
-    assert keys == {"LeasesTable": "lease", "CheckpointsTable": "ckpt", "SnapshotsTable": "mid"}
+    assert keys == {"LeasesTable": "lease", "SnapshotsTable": "mid"}
     assert {spec.billing_mode for spec in tables.values()} == {"PAY_PER_REQUEST"}
 
 
@@ -194,7 +194,6 @@ def test_moto_creates_the_stack(template: dict[str, Any]) -> None:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for output, key in (
         ("LeasesTableName", "shard_id"),
-        ("CheckpointsTableName", "shard_id"),
         ("SnapshotsTableName", "match_id"),
     ):
         table = dynamodb.describe_table(TableName=outputs[output])["Table"]
@@ -225,8 +224,10 @@ def test_moto_creates_the_stack(template: dict[str, Any]) -> None:
     container = task["containerDefinitions"][0]
     assert (container["entryPoint"], container["command"]) == (["tickwire"], ["worker"])
     env = {e["name"]: e["value"] for e in container["environment"]}
-    assert env["TICKWIRE_STREAM_NAME"] == outputs["StreamName"]
-    assert env["TICKWIRE_SNAPSHOTS_TABLE"] == outputs["SnapshotsTableName"]
+    assert env["TICKWIRE_STREAM"] == outputs["StreamName"]
+    assert env["TICKWIRE_LEASE_TABLE"] == outputs["LeasesTableName"]
+    assert env["TICKWIRE_SNAPSHOT_TABLE"] == outputs["SnapshotsTableName"]
+    assert env["TICKWIRE_CONNECTIONS_ENDPOINT"] == outputs["ConnectionsUrl"]
     assert task["family"] == "tw-worker"
     services = ecs.describe_services(
         cluster=outputs["ClusterName"], services=[physical["WorkerService"]]
