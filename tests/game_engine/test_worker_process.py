@@ -102,6 +102,59 @@ async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) 
         await stream.close()
 
 
+async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: str) -> None:
+    stream = await KinesisStream.open("actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1)
+    tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
+    await tables.start()
+    await tables.ensure_tables()
+    a = spawn(moto_reset, "zombie")
+    b: subprocess.Popen[bytes] | None = None
+    seq = 0
+
+    async def send(rounds: int) -> None:
+        nonlocal seq
+        for _ in range(rounds):
+            seq += 1
+            body = {"action": "input", "seq": seq, "move": [0, 1]}
+            await stream.put_record("m1", encode(InputRecord("m1", "dana", "c-dana", 0, seq, body)))
+
+    async def owner() -> str | None:
+        lease = await tables.leases.get("shardId-000000000000")
+        return lease.owner if lease else None
+
+    try:
+        assert await wait_for(lambda: _is(owner, "zombie"))
+        b = spawn(moto_reset, "healthy")
+        await stream.put_record("m1", encode(JoinRecord("m1", "dana", "c-dana", 0)))
+        await send(3)
+        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 3}))
+        a.send_signal(signal.SIGSTOP)  # past its 2 s lease
+        assert await wait_for(lambda: _is(owner, "healthy"))
+        await send(3)
+        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 6}))
+        a.send_signal(signal.SIGCONT)
+        await asyncio.sleep(3.0)  # the zombie wakes up with stale leases and tries to write
+        await send(3)
+        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 9}))
+        assert await owner() == "healthy"
+        a.send_signal(signal.SIGTERM)
+        assert a.wait(30) == 0
+        log = a.stderr.read().decode() if a.stderr else ""
+        assert "lost the lease of shardId-000000000000" in log
+        # The snapshot is still the healthy worker's: 9 inputs, nothing rolled back.
+        assert await acked_in_snapshots(tables, ["m1"]) == {("m1", "dana"): 9}
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(30) == 0
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+                proc.wait(10)
+        await tables.close()
+        await stream.close()
+
+
 async def _is(get: Any, value: str) -> bool:
     return bool(await get() == value)
 
