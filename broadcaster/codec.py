@@ -172,7 +172,7 @@ def _column(arr: npt.NDArray[np.integer[Any]]) -> list[Any]:
 def _body(update: Update) -> list[Any]:
     adds = None
     if update.adds is not None and len(update.adds):
-        adds = {"id": _column(update.adds.ids.astype(np.uint32, copy=False))}
+        adds = {"id": _column(update.adds.ids)}
         for name, col in update.adds.columns.items():
             adds[name] = _column(col)
     removed = None
@@ -249,8 +249,8 @@ def _decode_body(items: list[Any]) -> Update:
         if not isinstance(adds_raw, dict) or "id" not in adds_raw:
             raise ProtocolError("adds: expected a column map with 'id'")
         ids = _decode_column(adds_raw["id"], "adds.id")
-        if ids.dtype != np.dtype("<u4"):
-            raise ProtocolError("adds.id: must be u4")
+        if ids.dtype.kind != "u" or ids.dtype.itemsize > 4:
+            raise ProtocolError("adds.id: must be u1, u2 or u4")
         cols = {}
         for name, value in adds_raw.items():
             if name == "id":

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from broadcaster.codec import Block, Change, Update
 from broadcaster.views import POSITION_INDEX, MatchTable, Snapshot
 
-__all__ = ["diff", "full_state", "predict", "smallest_signed"]
+__all__ = ["diff", "full_state", "predict", "smallest_signed", "smallest_unsigned"]
 
 _SIGNED = (np.dtype("i1"), np.dtype("i2"), np.dtype("i4"), np.dtype("i8"))
 
@@ -55,15 +55,22 @@ def predict(vel: npt.NDArray[np.int64], gap: int, last_gap: int) -> npt.NDArray[
     return (vel * gap) // max(last_gap, 1)
 
 
+def smallest_unsigned(values: npt.NDArray[Any]) -> npt.NDArray[np.integer[Any]]:
+    """Non-negative ``values`` in the narrowest unsigned dtype that holds them all."""
+    top = int(values.max()) if values.shape[0] else 0
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dt).max:
+            return values.astype(dt)
+    return values.astype(np.uint64)
+
+
 def _block(snap: Snapshot, rows: Any, table: MatchTable) -> Block:
     vals = snap.values[rows]
-    return Block(
-        snap.ids[rows],
-        {
-            name: vals[:, k].astype(dt)
-            for k, (name, dt) in enumerate(zip(table.names, table.dtypes, strict=True))
-        },
-    )
+    cols = {}
+    for k, (name, dt) in enumerate(zip(table.names, table.dtypes, strict=True)):
+        # positions in the narrowest dtype (int16 for an arena under 8,192 quanta a side)
+        cols[name] = smallest_signed(vals[:, k]) if k in POSITION_INDEX else vals[:, k].astype(dt)
+    return Block(smallest_unsigned(snap.ids[rows]), cols)
 
 
 def full_state(cur: Snapshot, table: MatchTable) -> tuple[Update, Snapshot]:
