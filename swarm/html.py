@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["render_html", "svg_chart", "write_html"]
 
-_W, _H, _PAD_L, _PAD_B, _PAD_T, _PAD_R = 720, 240, 56, 28, 12, 12
+_W, _H, _PAD_L, _PAD_B, _PAD_T, _PAD_R = 720, 250, 56, 28, 22, 12
 _COLOURS = ("#1b6ca8", "#e07b00", "#c0392b", "#2e8b57")
 
 
@@ -33,8 +33,10 @@ def svg_chart(
     xs: Sequence[float],
     series: Sequence[tuple[str, Sequence[float | None]]],
     unit: str,
+    shade_until: float = 0.0,
 ) -> str:
-    """A line chart as inline SVG: one polyline per series, gaps where a value is None."""
+    """A line chart as inline SVG: one polyline per series, gaps where a value is None;
+    the span before ``shade_until`` (the ramp-up) is shaded."""
     values = [v for _, ys in series for v in ys if v is not None]
     ymax = _nice_max(max(values, default=0.0))
     xmax = max(xs, default=1.0) or 1.0
@@ -60,9 +62,14 @@ def svg_chart(
     for i in range(5):
         x = xmax * i / 4
         parts.append(
-            f'<text x="{px(x):.1f}" y="{_H - 8}" text-anchor="middle">{x:.0f} s</text>'
+            f'<text x="{px(x):.1f}" y="{_H - 8}" text-anchor="middle">{x:.3g} s</text>'
         )
-    parts.append(f'<text x="8" y="{_PAD_T + 10}" class="unit">{escape(unit)}</text>')
+    parts.append(f'<text x="{_PAD_L}" y="12" class="unit">{escape(unit)}</text>')
+    if shade_until:
+        parts.append(
+            f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{px(min(shade_until, xmax)) - _PAD_L:.1f}" '
+            f'height="{ph}" class="ramp"/><text x="{_PAD_L + 4}" y="{_PAD_T + ph - 6}">ramp-up</text>'
+        )
     for n, (name, ys) in enumerate(series):
         colour = _COLOURS[n % len(_COLOURS)]
         run: list[str] = []
@@ -99,7 +106,7 @@ th:first-child,td:first-child{text-align:left}
 .pass{color:#2e8b57;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
 figure{margin:1em 0}figcaption{font-weight:600}
 svg.chart{width:100%;height:auto}svg text{font-size:11px;fill:#444}
-.plot{fill:#fafafa;stroke:#bbb}.grid{stroke:#e4e4e4}.unit{font-style:italic}
+.plot{fill:#fafafa;stroke:#bbb}.ramp{fill:#eee}.grid{stroke:#e4e4e4}.unit{font-style:italic}
 code{background:#f3f3f3;padding:0 3px}
 """
 
@@ -124,11 +131,13 @@ def render_html(report: dict[str, Any]) -> str:
     intervals = report["intervals"]
     interval_s = report["schedule"]["interval_s"]
     xs = [float(i["t"]) for i in intervals]
+    ramp_end = float(report["schedule"]["steady_from_s"])
     latency = svg_chart(
         "input→ack latency per interval",
         xs,
         [(f"p{p}", [i["ack_ms"][f"p{p}"] for i in intervals]) for p in (50, 95, 99)],
         "ms",
+        ramp_end,
     )
     throughput = svg_chart(
         "messages per second and bots connected",
@@ -139,6 +148,7 @@ def render_html(report: dict[str, Any]) -> str:
             ("bots connected", [float(i["connected"]) for i in intervals]),
         ],
         "per s / bots",
+        ramp_end,
     )
     pct_head = "".join(f"<th>{k}</th>" for k in ("count", "p50", "p90", "p95", "p99", "p99.9", "max"))
     labels = {"connect": "connect", "ack": "input→ack", "delay": "tick-to-receive"}
