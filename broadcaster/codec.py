@@ -98,9 +98,10 @@ class Header(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """Entities as columns: ``ids`` (uint32) and one integer array per column name."""
+    """Entities as columns: ``ids`` (unsigned, at most 32 bits) and one integer array per
+    column name."""
 
-    ids: npt.NDArray[np.uint32]
+    ids: npt.NDArray[np.unsignedinteger[Any]]
     columns: Mapping[str, npt.NDArray[np.integer[Any]]]
 
     def __len__(self) -> int:

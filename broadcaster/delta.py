@@ -55,7 +55,7 @@ def predict(vel: npt.NDArray[np.int64], gap: int, last_gap: int) -> npt.NDArray[
     return (vel * gap) // max(last_gap, 1)
 
 
-def smallest_unsigned(values: npt.NDArray[Any]) -> npt.NDArray[np.integer[Any]]:
+def smallest_unsigned(values: npt.NDArray[Any]) -> npt.NDArray[np.unsignedinteger[Any]]:
     """Non-negative ``values`` in the narrowest unsigned dtype that holds them all."""
     top = int(values.max()) if values.shape[0] else 0
     for dt in (np.uint8, np.uint16, np.uint32):
