@@ -226,3 +226,23 @@ async def test_after_a_split_parents_finish_before_children_and_matches_carry_on
     parent = await tables.leases.get("shardId-000000000000")
     assert parent.checkpoint == "SHARD_END"
     await a.stop()
+
+
+async def test_after_a_merge_the_child_waits_for_both_parents() -> None:
+    stream = EmbeddedKinesis().create_stream("actions", 2)
+    tables = EmbeddedTables()
+    a = worker(stream, tables, "a")
+    await a.start()
+    players = Players(stream, matches=6, per_match=2)
+    await players.join()
+    await players.inputs(4)
+    await until(lambda: acked(a) == players.seq and len(a.shards) == 2)
+    child = stream.merge_shards("shardId-000000000000", "shardId-000000000001")
+    await players.inputs(4)
+    await until(lambda: a.counters["shard.finished"] == 2 and a.shards == [child])
+    await until(lambda: acked(a) == players.seq)
+    assert len(a.engine.matches_of(child)) == 6
+    assert a.engine.counters["input.duplicate"] == 0
+    lease = await tables.leases.get(child)
+    assert set(lease.parents) == {"shardId-000000000000", "shardId-000000000001"}
+    await a.stop()
