@@ -8,20 +8,10 @@ import sys
 
 from infra.aws.deploy import DeployError, DeployFailed, deploy_stack
 from infra.aws.stack import render_stack
+from infra.local.cfn.cli import parse_pairs
 from tickwire.commands.template import add_stack_options, stack_options
 
-__all__ = ["parse_parameters", "register"]
-
-
-def parse_parameters(pairs: list[str]) -> dict[str, str]:
-    """``K=V`` strings (``--parameter``, repeatable) as a dict; raises ``ValueError``."""
-    parameters: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--parameter takes KEY=VALUE, got {pair!r}")
-        parameters[key] = value
-    return parameters
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import boto3
 
     try:
-        parameters = parse_parameters(args.parameter)
+        parameters = parse_pairs(args.parameter, "--parameter")
     except ValueError as exc:
         print(f"tickwire deploy: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,85 @@
+"""Command-line flags for running a template locally (``tickwire gateway --template``).
+
+The gateway command calls :func:`add_template_arguments` on its parser and
+:func:`load_from_args` in its ``load_api(args)`` hook; :func:`describe` gives the lines to
+print at startup, so what the template declares but the local run does not do is said.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.local.cfn.errors import TemplateError
+from infra.local.cfn.loader import LoadedTemplate, load_template
+from infra.local.gateway.model import WebSocketApi
+
+__all__ = ["add_template_arguments", "describe", "load_from_args", "parse_pairs", "pick_api"]
+
+
+def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict; raises ``ValueError`` naming ``flag``."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        parsed[key] = value
+    return parsed
+
+
+def add_template_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CloudFormation template")
+    group.add_argument("--template", type=Path, default=None, metavar="FILE",
+                       help="run the WebSocket API of this template (YAML or JSON)")  # fmt: skip
+    group.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
+                       help="a template parameter (repeatable)")  # fmt: skip
+    group.add_argument("--code-path", action="append", default=[], metavar="LOGICAL_ID=DIR",
+                       help="local code folder of a Lambda function (repeatable)")  # fmt: skip
+    group.add_argument("--api", default=None, metavar="LOGICAL_ID",
+                       help="which API to run when the template has several")  # fmt: skip
+    group.add_argument("--stack-name", default="tickwire-local",
+                       help="stack name for AWS::StackName and generated names (tickwire-local)")  # fmt: skip
+
+
+def load_from_args(args: argparse.Namespace) -> LoadedTemplate | None:
+    """The template named by ``--template`` (None without one); raises ``TemplateError``
+    or ``ValueError`` for bad flags."""
+    if args.template is None:
+        return None
+    code_paths = {k: Path(v) for k, v in parse_pairs(args.code_path, "--code-path").items()}
+    return load_template(
+        args.template,
+        parameters=parse_pairs(args.parameter, "--parameter"),
+        code_paths=code_paths,
+        stack_name=args.stack_name,
+    )
+
+
+def pick_api(loaded: LoadedTemplate, logical_id: str | None) -> WebSocketApi:
+    """The API named ``logical_id``, or the template's only one."""
+    if logical_id is None:
+        return loaded.api
+    if logical_id not in loaded.apis:
+        raise TemplateError(
+            logical_id, f"is not a WebSocket API of the template ({', '.join(loaded.apis)})"
+        )
+    return loaded.apis[logical_id]
+
+
+def describe(loaded: LoadedTemplate, api: WebSocketApi) -> list[str]:
+    """Startup lines: the routes, the streams and tables to provide, and what is not run."""
+    lines = [f"API {api.name} (stage {api.stage.name}): routes {', '.join(sorted(api.routes))}"]
+    for name, shards in loaded.streams.items():
+        lines.append(f"stream {name}: {shards} shard(s)")
+    for table in loaded.tables.values():
+        key = table.partition_key + (f", {table.sort_key}" if table.sort_key else "")
+        lines.append(f"table {table.name}: key {key}")
+    if loaded.ignored:
+        kinds = sorted(set(loaded.ignored.values()))
+        lines.append(
+            f"not run locally: {len(loaded.ignored)} resource(s) of type {', '.join(kinds)}"
+        )
+    lines.extend(f"note: {note}" for note in loaded.notes)
+    return lines
