@@ -18,7 +18,8 @@ from infra.local.tables import EmbeddedTables
 from ingest.records import InputRecord, JoinRecord, encode
 
 FAST = WorkerSettings(
-    lease_duration=0.8,
+    # Generous against event-loop stalls on a busy machine (a stall looks like expiry).
+    lease_duration=2.0,
     renew_interval=0.15,
     shard_sync_interval=0.15,
     checkpoint_interval=0.2,
