@@ -95,7 +95,6 @@ class EmbeddedKinesisService:
     def __init__(self, kinesis: EmbeddedKinesis) -> None:
         self.kinesis = kinesis
         self._actions: dict[str, Callable[[Json], Awaitable[Json]]] = {
-            "PutRecord": self._put_record,
             "PutRecords": self._put_records,
             "CreateStream": self._create_stream,
             "DeleteStream": self._delete_stream,
@@ -109,6 +108,8 @@ class EmbeddedKinesisService:
         }
 
     async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        if action == "PutRecord":
+            return self._put_record_fast(body)
         handler = self._actions.get(action)
         if handler is None:
             return _error("UnknownOperationException", f"unsupported action {action}")
@@ -131,10 +132,23 @@ class EmbeddedKinesisService:
             raise InvalidArgument("StreamName is required")
         return self.kinesis.get(name)
 
-    async def _put_record(self, request: Json) -> Json:
-        stream = self._stream(request)
-        result = stream.append(_str(request, "PartitionKey"), _b64(request.get("Data")))
-        return {"ShardId": result.shard_id, "SequenceNumber": result.sequence_number}
+    def _put_record_fast(self, body: bytes) -> tuple[int, bytes]:
+        """PutRecord without the generic dispatch: the gateway's per-message path (P4)."""
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError):
+            return _error("SerializationException", "request body is not JSON")
+        if not isinstance(request, dict):
+            return _error("SerializationException", "request body is not a JSON object")
+        try:
+            stream = self._stream(request)
+            r = stream.append(_str(request, "PartitionKey"), _b64(request.get("Data")))
+        except StreamError as exc:
+            return _error(exc.error_type, str(exc))
+        return 200, b'{"ShardId":"%s","SequenceNumber":"%s"}' % (
+            r.shard_id.encode(),
+            r.sequence_number.encode(),
+        )
 
     async def _put_records(self, request: Json) -> Json:
         stream = self._stream(request)

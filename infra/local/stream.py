@@ -97,12 +97,15 @@ class _Shard:
         "offset",
         "records",
         "seqs",
+        "shard_id",
         "window",
     )
 
     def __init__(self, info: ShardInfo) -> None:
         self.info = info
-        self.records: list[StreamRecord] = []
+        self.shard_id = info.shard_id
+        # (sequence number, partition key, data); arrival times in ``arrivals``
+        self.records: list[tuple[str, str, bytes]] = []
         self.seqs: list[int] = []
         self.arrivals: list[float] = []
         # records trimmed by retention: absolute position = offset + list index
@@ -130,6 +133,8 @@ class EmbeddedStream:
             raise InvalidArgument("shard_count must be at least 1")
         self.name = name
         self.settings = settings
+        self._clock = settings.clock
+        self._checked = settings.inject_throttle is not None or settings.enforce_write_limits
         self._counter = itertools.count(1)
         self._shard_ids = itertools.count(0)
         self._shards: dict[str, _Shard] = {}
@@ -235,24 +240,31 @@ class EmbeddedStream:
             )
         if len(data) + len(partition_key) > MAX_RECORD_BYTES:
             raise RecordTooLarge(f"record of {len(data)} bytes is over {MAX_RECORD_BYTES} bytes")
-        shard = self._route(partition_key)
-        settings = self.settings
-        now = settings.clock()
-        if settings.inject_throttle is not None and settings.inject_throttle(shard.info.shard_id):
-            raise ThroughputExceeded(f"rate exceeded for shard {shard.info.shard_id}")
-        if settings.enforce_write_limits:
-            self._charge(shard, now, len(data) + len(partition_key))
+        shard = self._key_cache.get(partition_key) or self._route(partition_key)
+        now = self._clock()
+        if self._checked:
+            self._check_limits(shard, now, len(data) + len(partition_key))
         arrivals = shard.arrivals
         if arrivals and arrivals[-1] > now:
             now = arrivals[-1]  # arrival times never go backwards within a shard
         n = _SEQ_BASE + next(self._counter)
         sequence_number = str(n)
-        shard.records.append(StreamRecord(sequence_number, partition_key, bytes(data), now))
+        # Stored as a tuple; StreamRecord objects are built when read (cheaper put).
+        shard.records.append(
+            (sequence_number, partition_key, data if type(data) is bytes else bytes(data))
+        )
         shard.seqs.append(n)
         arrivals.append(now)
         if shard.event is not None:
             shard.wake()
-        return PutResult(shard.info.shard_id, sequence_number)
+        return PutResult(shard.shard_id, sequence_number)
+
+    def _check_limits(self, shard: _Shard, now: float, size: int) -> None:
+        settings = self.settings
+        if settings.inject_throttle is not None and settings.inject_throttle(shard.shard_id):
+            raise ThroughputExceeded(f"rate exceeded for shard {shard.shard_id}")
+        if settings.enforce_write_limits:
+            self._charge(shard, now, size)
 
     def _charge(self, shard: _Shard, now: float, size: int) -> None:
         window = int(now)
@@ -374,13 +386,15 @@ class EmbeddedStream:
             except TimeoutError:
                 pass
         start = pos - shard.offset
-        records = shard.records[start : start + limit]
+        rows = shard.records[start : start + limit]
+        arrivals = shard.arrivals
+        records: list[StreamRecord] = []
         size = 0
-        for i, record in enumerate(records):
-            size += len(record.data) + len(record.partition_key)
+        for i, (seq, key, data) in enumerate(rows):
+            size += len(data) + len(key)
             if size > MAX_GET_BYTES and i:
-                records = records[:i]
                 break
+            records.append(StreamRecord(seq, key, data, arrivals[start + i]))
         pos += len(records)
         behind = 0
         if pos < shard.end:

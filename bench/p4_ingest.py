@@ -1,0 +1,243 @@
+"""P4: client messages/s routed into the embedded stream, vs a bare aiohttp server.
+
+The measured path is tickwire's whole ingest hot path: the local gateway receives a text
+frame, selects the route (``$request.body.action``), renders the route's real Kinesis
+request template (authorizer context from the JWT checked on $connect, ``$util``
+escaping, base64), and the embedded Kinesis service appends the record to the embedded
+stream. The baseline, in the same run, is a bare aiohttp WebSocket server that receives
+and drops the same frames. A separate client process (one per rep) opens the connections
+and sends every frame as fast as the server takes them; the server times from "go" to the
+last message handled. Connections are made before timing (the $connect authorizer Lambda
+is not part of the figure). The gateway's account throttle (10,000 messages/s on AWS) is
+lifted for the run: P4 measures routing cost, not the quota.
+
+Prints both rates (median of the reps, with the spread) and the ratio (target >= 0.5).
+
+    python bench/p4_ingest.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from multiprocessing.connection import Connection
+
+import aiohttp
+from aiohttp import web
+
+from infra.aws.stack.templates import kinesis_request_template
+from infra.local.gateway import Gateway, GatewaySettings
+from infra.local.gateway.model import Authorizer, Integration, LambdaFunction, Route, WebSocketApi
+from infra.local.kinesis_service import EmbeddedKinesisService
+from infra.local.stream import EmbeddedKinesis
+from ingest.records import decode
+from ingest.tokens import mint
+
+SECRET = "p4-bench-secret-0123456789abcdefghijkl"
+TARGET = 0.5
+
+
+def frame(seq: int) -> str:
+    return json.dumps(
+        {
+            "action": "input",
+            "seq": seq,
+            "move": [0.5, -1.0],
+            "aim": [1.0, 0.0],
+            "fire": seq % 3 == 0,
+        },
+        separators=(",", ":"),
+    )
+
+
+# -- client process ----------------------------------------------------------------------
+def client_main(urls: list[str], per_conn: int, pipe: Connection) -> None:
+    asyncio.run(_client(urls, per_conn, pipe))
+
+
+async def _client(urls: list[str], per_conn: int, pipe: Connection) -> None:
+    frames = [frame(i) for i in range(1, per_conn + 1)]
+    async with aiohttp.ClientSession() as session:
+        sockets = [await session.ws_connect(u, max_msg_size=0) for u in urls]
+        pipe.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "go"
+
+        async def blast(ws: aiohttp.ClientWebSocketResponse) -> None:
+            for f in frames:
+                await ws.send_str(f)
+
+        await asyncio.gather(*(blast(ws) for ws in sockets))
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "close"
+        for ws in sockets:
+            await ws.close()
+    pipe.send("closed")
+
+
+async def drive(urls: list[str], per_conn: int, done: asyncio.Event) -> float:
+    """Run one client process against ``urls``; seconds from go until ``done``."""
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=client_main, args=(urls, per_conn, theirs), daemon=True)
+    proc.start()
+    loop = asyncio.get_running_loop()
+    try:
+        ready = await asyncio.wait_for(loop.run_in_executor(None, ours.recv), 120)
+        assert ready == "ready"
+        started = time.perf_counter()
+        ours.send("go")
+        await asyncio.wait_for(done.wait(), 300)
+        elapsed = time.perf_counter() - started
+        ours.send("close")
+        await asyncio.wait_for(loop.run_in_executor(None, ours.recv), 60)
+        return elapsed
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+# -- baseline: a bare aiohttp server -------------------------------------------------------
+async def baseline(conns: int, per_conn: int) -> float:
+    total = conns * per_conn
+    done = asyncio.Event()
+    count = 0
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        nonlocal count
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                count += 1
+                if count == total:
+                    done.set()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        elapsed = await drive([f"http://127.0.0.1:{port}/"] * conns, per_conn, done)
+    finally:
+        await runner.cleanup()
+    return total / elapsed
+
+
+# -- tickwire: gateway -> route -> template -> embedded stream -------------------------------
+class CountingService:
+    """EmbeddedKinesisService that sets ``done`` once ``target`` records were accepted."""
+
+    def __init__(self, inner: EmbeddedKinesisService, target: int, done: asyncio.Event) -> None:
+        self.inner, self.target, self.done, self.ok = inner, target, done, 0
+
+    async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        status, out = await self.inner.call(action, body)
+        if status == 200:
+            self.ok += 1
+            if self.ok == self.target:
+                self.done.set()
+        return status, out
+
+
+def tickwire_api() -> WebSocketApi:
+    def kinesis(kind: str) -> Integration:
+        return Integration(
+            "AWS",
+            uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecord",
+            request_templates={"$default": kinesis_request_template(kind, "actions")},  # type: ignore[arg-type]
+            template_selection_expression="\\$default",
+        )
+
+    auth = Authorizer(
+        "jwt",
+        LambdaFunction(
+            "jwt", "ingest.authorizer.handler", environment={"TICKWIRE_JWT_SECRET": SECRET}
+        ),
+        ("route.request.querystring.token",),
+    )
+    return WebSocketApi(
+        name="p4",
+        routes={
+            "$connect": Route(
+                "$connect", kinesis("join"), authorization_type="CUSTOM", authorizer=auth
+            ),
+            "input": Route("input", kinesis("input")),
+            "$disconnect": Route("$disconnect", kinesis("leave")),
+        },
+    )
+
+
+async def gateway(conns: int, per_conn: int) -> float:
+    total = conns * per_conn
+    registry = EmbeddedKinesis()
+    stream = registry.create_stream("actions", shard_count=4)
+    done = asyncio.Event()
+    service = CountingService(EmbeddedKinesisService(registry), conns + total, done)
+    settings = GatewaySettings(
+        account_rate_per_s=1e12,
+        account_burst=10**12,
+        new_connections_per_s=1e6,
+        new_connections_burst=10**6,
+    )
+    gw = Gateway(tickwire_api(), settings, {"kinesis": service})
+    await gw.start(port=0)
+    try:
+        urls = [
+            f"{gw.ws_url}?token={mint(SECRET, match=f'm{i % 8}', player=f'p{i}')}"
+            for i in range(conns)
+        ]
+        elapsed = await drive(urls, per_conn, done)
+        # the figure counts only if every record is in the stream and decodes
+        n = 0
+        for shard in await stream.list_shards():
+            it = await stream.get_shard_iterator(shard.shard_id, "TRIM_HORIZON")
+            records = (await stream.get_records(it)).records
+            for r in records:
+                decode(r.data)
+            n += len(records)
+        assert n >= conns + total, (n, conns + total)
+    finally:
+        await gw.stop()
+    return total / elapsed
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f}/s (min {min(values):,.0f}, max {max(values):,.0f})"
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    conns, per_conn, reps = (20, 1000, 3) if args.quick else (50, 2000, 5)
+    base: list[float] = []
+    ours: list[float] = []
+    for _ in range(reps):  # interleaved, so drift on a shared machine hits both alike
+        base.append(await baseline(conns, per_conn))
+        ours.append(await gateway(conns, per_conn))
+    ratio = statistics.median(ours) / statistics.median(base)
+    ratios = [o / b for o, b in zip(ours, base, strict=True)]
+    print(f"P4 ingest: {conns} connections x {per_conn} input frames, {reps} reps")
+    print(f"  baseline (bare aiohttp, receive and drop): {spread(base)}")
+    print(f"  tickwire (route + template + embedded stream): {spread(ours)}")
+    print(
+        f"  ratio {ratio:.2f} (per-rep {min(ratios):.2f}..{max(ratios):.2f}), "
+        f"target >= {TARGET}: {'PASS' if ratio >= TARGET else 'FAIL'}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller run, under ~60 s")
+    return asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
