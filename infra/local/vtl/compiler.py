@@ -168,6 +168,9 @@ class _Compiler:
         self._count_sets(root)
         self.constants: dict[str, Any] = {}
         self.depth = 0
+        # reference writer (by id) -> its text function, for interpolated strings
+        self._reference_texts: dict[int, Callable[[dict[str, Any]], str]] = {}
+        self._keep: list[Writer] = []  # keeps those ids valid while compiling
 
     def _count_sets(self, node: Any) -> None:
         if type(node) is ops.Assignment:
@@ -220,6 +223,14 @@ class _Compiler:
         if all(isinstance(p, str) for p in pieces):
             constant = "".join(pieces)  # type: ignore[arg-type]
             return lambda ns: constant
+        texts = self._reference_texts.get
+        if all(isinstance(p, str) or texts(id(p)) is not None for p in pieces):
+            # only text and references: one join, no output list threaded through writers
+            parts = [p if isinstance(p, str) else self._reference_texts[id(p)] for p in pieces]
+            if len(parts) == 1:
+                (only,) = parts
+                return only  # type: ignore[return-value]
+            return lambda ns: "".join([p if type(p) is str else p(ns) for p in parts])  # type: ignore[operator]
         write = self.block_from(pieces)
 
         def interpolate(ns: dict[str, Any]) -> str:
@@ -433,14 +444,18 @@ class _Compiler:
         value = self.variable(node.expression)
         alternate = self.value(node.alternate.expression) if node.alternate else None
 
-        def write(ns: dict[str, Any], out: list[str]) -> None:
+        def text(ns: dict[str, Any]) -> str:
             result = value(ns)
             if result is None:
-                if alternate is not None:
-                    out.append(to_text(alternate(ns) or ""))
-                return  # silent: a missing reference renders as "" (API Gateway)
-            out.append(result if type(result) is str else to_text(result))
+                # silent: a missing reference renders as "" (API Gateway)
+                return "" if alternate is None else to_text(alternate(ns) or "")
+            return result if type(result) is str else to_text(result)
 
+        def write(ns: dict[str, Any], out: list[str]) -> None:
+            out.append(text(ns))
+
+        self._reference_texts[id(write)] = text
+        self._keep.append(write)
         return write
 
     def assignment(self, node: Any) -> Writer:

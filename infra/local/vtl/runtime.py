@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -153,29 +154,30 @@ def to_java(value: Any) -> Any:
 
 # --- $util.escapeJavaScript -------------------------------------------------------------
 
-_SHORT_ESCAPES = {"\b": "\\b", "\n": "\\n", "\t": "\\t", "\f": "\\f", "\r": "\\r",
-                  "'": "\\'", '"': '\\"', "\\": "\\\\", "/": "\\/"}  # fmt: skip
-_ASCII_TABLE = {i: f"\\u{i:04X}" for i in range(32)}
-_ASCII_TABLE.update({ord(k): v for k, v in _SHORT_ESCAPES.items()})
-_NEEDS_UNICODE_ESCAPE = re.compile(r"[^\x00-\x7f]+")
+# json's C encoder escapes '"', '\\', control characters and every non-ASCII UTF-16 unit
+# (as \uxxxx, surrogate pairs for astral characters) exactly where commons-lang does; what
+# differs is '/' and "'" (commons-lang escapes them), DEL (json escapes it) and the hex
+# case (upper in commons-lang).
+_ESCAPED_OR_UNICODE = re.compile(r"(\\\\)|\\u([0-9a-f]{4})")
+_NEEDS_HEX = re.compile(r"[^\x20-\x7e]")
 
 
-def _unicode_escape(match: re.Match[str]) -> str:
-    # Java strings are UTF-16: a character outside the BMP is two escaped surrogates.
-    units = match.group(0).encode("utf-16-be", "surrogatepass")
-    return "".join(
-        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04X}" for i in range(0, len(units), 2)
-    )
+def _upper_hex(match: re.Match[str]) -> str:
+    if match.group(1):
+        return match.group(1)
+    # json escapes DEL (0x7f); commons-lang escapes only above it
+    return "\x7f" if match.group(2) == "007f" else "\\u" + match.group(2).upper()
 
 
 def escape_javascript(text: str) -> str:
     """commons-lang ``escapeJavaScript``: quotes, backslash, ``/``, control characters and
     every non-ASCII UTF-16 unit (``\\uXXXX``, upper-case hex) are escaped; ``'`` becomes
     ``\\'``, which JSON does not allow (templates undo it with ``.replaceAll("\\\\'","'")``)."""
-    escaped = text.translate(_ASCII_TABLE)
-    if escaped.isascii():
+    escaped = encode_basestring_ascii(text)[1:-1].replace("/", "\\/").replace("'", "\\'")
+    if _NEEDS_HEX.search(text) is None:
         return escaped
-    return _NEEDS_UNICODE_ESCAPE.sub(_unicode_escape, escaped)
+    # an escaped backslash pair is consumed first, so only real \u escapes are changed
+    return _ESCAPED_OR_UNICODE.sub(_upper_hex, escaped)
 
 
 class Util:

@@ -257,3 +257,29 @@ def test_record_is_valid_json_for_any_client_text(text: str) -> None:
     data = record_of(render(kinesis_request_template("input", "tickwire-actions"), text))
     record = json.loads(data.decode("utf-8"))
     assert record["body"] == text
+
+
+def commons_lang_escape(text: str) -> str:
+    """commons-lang 2 ``escapeJavaStyleString(str, escapeSingleQuote=true,
+    escapeForwardSlash=true)``, char by char over UTF-16 units: the reference."""
+    units = text.encode("utf-16-be", "surrogatepass")
+    out = []
+    short = {8: "\\b", 10: "\\n", 9: "\\t", 12: "\\f", 13: "\\r"}
+    quoted = {ord("'"): "\\'", ord('"'): '\\"', ord("\\"): "\\\\", ord("/"): "\\/"}
+    for i in range(0, len(units), 2):
+        ch = int.from_bytes(units[i : i + 2], "big")
+        if ch > 0x7F:
+            out.append(f"\\u{ch:04X}")
+        elif ch < 32:
+            out.append(short.get(ch, f"\\u{ch:04X}"))
+        else:
+            out.append(quoted.get(ch, chr(ch)))
+    return "".join(out)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_escape_javascript_is_commons_lang(text: str) -> None:
+    from infra.local.vtl import escape_javascript
+
+    assert escape_javascript(text) == commons_lang_escape(text)
