@@ -65,6 +65,8 @@ class KinesisSettings:
     per_key: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     min_get_interval: float = MIN_GET_INTERVAL
+    # pause between empty reads while waiting (``get_records(..., wait=s)``)
+    idle_poll: float = MIN_GET_INTERVAL
     max_tracked_iterators: int = 10_000
     # the SDK's own retries for single calls (botocore standard mode)
     sdk_max_attempts: int = 3
@@ -267,9 +269,11 @@ class KinesisStream:
         deadline = time.monotonic() + wait
         while True:
             result = await self._get_once(iterator, limit)
-            if result.records or result.next_iterator is None or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if result.records or result.next_iterator is None or remaining <= 0:
                 return result
             iterator = result.next_iterator
+            await asyncio.sleep(min(remaining, self.settings.idle_poll))
 
     async def _get_once(self, iterator: str, limit: int) -> GetRecordsResult:
         position = self._positions.pop(iterator, None)
