@@ -34,6 +34,9 @@ __all__ = ["LoadedTemplate", "TableSpec", "load_template"]
 # (Kinesis Data Streams developer guide, "On-demand mode").
 ON_DEMAND_SHARDS = 4
 LAMBDA_TYPES = ("AWS::Lambda::Function", "AWS::Serverless::Function")
+# SAM's transform: only AWS::Serverless::Function (with Globals) is understood locally;
+# other AWS::Serverless types are reported as unsupported.
+KNOWN_TRANSFORMS = ("AWS::Serverless-2016-10-31",)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,13 @@ class _Loader:
         self.template_dir = template_dir
         self.naming = naming
         self.ignore_unknown = ignore_unknown
+        transforms = document.get("Transform") or []
+        for transform in [transforms] if isinstance(transforms, str | dict) else transforms:
+            if transform not in KNOWN_TRANSFORMS:
+                raise UnsupportedResource(
+                    None,
+                    f"Transform {transform!r} is not supported locally (only {', '.join(KNOWN_TRANSFORMS)})",
+                )
         self.resources: dict[str, dict[str, Any]] = dict(document.get("Resources") or {})
         if not self.resources:
             raise TemplateError(None, "the template has no Resources")

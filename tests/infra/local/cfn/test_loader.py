@@ -279,3 +279,17 @@ def test_chat_example_template() -> None:
     assert (
         t.outputs["WebSocketURI"] == f"wss://{api.api_id}.execute-api.us-east-1.amazonaws.com/dev"
     )
+
+
+def test_unknown_transforms_are_refused() -> None:
+    with pytest.raises(UnsupportedResource, match="AWS::LanguageExtensions"):
+        load_template(
+            "Transform: AWS::LanguageExtensions\nResources:\n  S:\n    Type: AWS::Kinesis::Stream\n"
+        )
+
+
+def test_chat_example_is_cfn_lint_clean() -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    text = (REPO / "examples" / "chat" / "template.yaml").read_text()
+    assert [str(m) for m in lint(text, config=ManualArgs(regions=["us-east-1"]))] == []  # type: ignore[arg-type]
