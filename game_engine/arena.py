@@ -356,20 +356,21 @@ class Arena:
         if not q_on.any():
             return
         alive = world["p_alive"]
-        dx = world["q_x"][:, :, None] - world["p_x"][:, None, :]
-        dy = world["q_y"][:, :, None] - world["p_y"][:, None, :]
         owner = world["q_owner"]
+        # Only live projectiles against the players of their own match: (n, P).
+        mi, qi = np.nonzero(q_on)
+        dx = world["q_x"][mi, qi][:, None] - world["p_x"][mi]
+        dy = world["q_y"][mi, qi][:, None] - world["p_y"][mi]
         near = (dx * dx + dy * dy) <= self._r * self._r
-        near &= q_on[:, :, None] & alive[:, None, :]
+        near &= alive[mi]
         slots = np.arange(alive.shape[1], dtype=np.int16)
-        near &= owner[:, :, None] != slots[None, None, :]
-        hit_any = near.any(axis=2)
-        if not hit_any.any():
+        near &= owner[mi, qi][:, None] != slots[None, :]
+        hit = np.flatnonzero(near.any(axis=1))
+        if hit.size == 0:
             return
         # Each projectile hits one player: the lowest slot it reaches this tick.
-        first = np.argmax(near, axis=2)
-        mi, qi = np.nonzero(hit_any)
-        pi = first[mi, qi]
+        pi = np.argmax(near[hit], axis=1)
+        mi, qi = mi[hit], qi[hit]
         s = self.settings
         hp = world["p_hp"]
         np.subtract.at(hp, (mi, pi), s.damage)
