@@ -283,3 +283,66 @@ def test_escape_javascript_is_commons_lang(text: str) -> None:
     from infra.local.vtl import escape_javascript
 
     assert escape_javascript(text) == commons_lang_escape(text)
+
+
+# --- differential: compiled form == interpreter on generated templates -------------------
+
+_TEXT = st.text(alphabet="ab {}:,\"'\n\\", max_size=4)
+_REFS = [
+    "$context.connectionId", "$context.authorizer.matchId", "$context.nope", "$context.identity",
+    "$context.requestTimeEpoch", "$input.body", "$input.json('$.a')", "$input.json('$')",
+    "$input.path('$.a')", "$input.path('$.l')", "$input.path('$.l').size()", "$input.path('$.l')[0]",
+    "${x}", "$!x", "$x", "$x.length()", "${x|'alt'}", "$util.escapeJavaScript($input.body)",
+    "$util.base64Encode($context.stage)", "$util.urlEncode($x)", "$stageVariables.s",
+    "$util.escapeJavaScript($x).replaceAll(\"\\\\'\", \"'\")", "$input.path('$.a').toUpperCase()",
+]  # fmt: skip
+_SETS = [
+    "#set($x = 'v')", "#set($x = $input.path('$.a'))", '#set($x = "i-${context.stage}-$x")',
+    "#set($x = 1)", "#set($x = $nope)", "#set($x = $x + 1)", "#set($y = $input.path('$.l'))",
+    "#set($x = \"q\"\"q\")",
+]  # fmt: skip
+_CONDITIONS = [
+    "$x", "!$x", "$x == 1", "$input.path('$.a') == 'q'", "$nope", "$context.stage && $x",
+    "$x || false", "$y.size() > 1", "$x != 'v'",
+]  # fmt: skip
+_PIECE = st.one_of(
+    _TEXT,
+    st.sampled_from(_REFS),
+    st.sampled_from(_SETS),
+    st.builds(
+        lambda c, a, b: f"#if({c}){a}#{{else}}{b}#end",
+        st.sampled_from(_CONDITIONS),
+        st.sampled_from(_REFS) | _TEXT,
+        st.sampled_from(_REFS) | _TEXT,
+    ),
+)
+_BODY = st.one_of(
+    st.just('{"a":"q","l":[1,2]}'),
+    st.builds(
+        lambda a, l: json.dumps({"a": a, "l": l}),
+        st.one_of(st.text(max_size=5), st.integers(), st.booleans(), st.none()),
+        st.lists(st.integers(), max_size=3),
+    ),
+    st.text(max_size=8),
+)
+
+
+def _outcome(render: Any) -> tuple[str, str]:
+    try:
+        return ("ok", render())
+    except TemplateRenderError:
+        return ("error", "")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECE, max_size=6), _BODY)
+def test_compiled_form_matches_the_interpreter(pieces: list[str], body: str) -> None:
+    source = "".join(pieces)
+    try:
+        template = compile_request_template(source)
+    except TemplateSyntaxError:
+        return  # generated text can be invalid Velocity (a stray '#' or '$'); both agree
+    kwargs = {"context": CONTEXT, "body": body, "stage_variables": {"s": "sv"}}
+    assert _outcome(lambda: template.render(**kwargs)) == _outcome(
+        lambda: template.interpret(**kwargs)
+    )
