@@ -28,9 +28,14 @@ __all__ = ["AwsWireConnections"]
 
 # Sockets kept to the endpoint (aiohttp connector limit).
 DEFAULT_MAX_CONNECTIONS = 256
-# Per-request timeout: API Gateway answers a post in milliseconds; a request still open
-# after this is treated as an unknown outcome (PostFailed), and the fan-out resyncs.
-DEFAULT_REQUEST_TIMEOUT_S = 10.0
+# Per-request timeout. None by default: a per-request timer costs ~10% of a post's CPU,
+# and the Broadcaster already bounds every post (BroadcastSettings.post_timeout_s). Give
+# one when using this class on its own; a request past it raises PostFailed.
+DEFAULT_REQUEST_TIMEOUT_S: float | None = None
+# Opening a socket to the endpoint.
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+# Parsed URLs kept per connection (yarl parsing is a measurable share of a post).
+_URL_CACHE_SIZE = 100_000
 
 
 class AwsWireConnections:
@@ -44,7 +49,7 @@ class AwsWireConnections:
         botocore_session: botocore.session.Session | None = None,
         credentials: Any = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        request_timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S,
         ssl_context: ssl.SSLContext | bool | None = None,
     ) -> None:
         self.signer = SigV4Signer(endpoint, region)
@@ -55,10 +60,14 @@ class AwsWireConnections:
         self._second = -1
         self._timestamp = ""
         self._max_connections = max_connections
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        # None: no per-request timer (the fan-out bounds every post with its own timeout).
+        self._timeout = aiohttp.ClientTimeout(
+            total=request_timeout_s, sock_connect=DEFAULT_CONNECT_TIMEOUT_S
+        )
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._refreshing: asyncio.Task[None] | None = None
+        self._urls: dict[str, URL] = {}
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -71,6 +80,7 @@ class AwsWireConnections:
                 connector=connector,
                 timeout=self._timeout,
                 skip_auto_headers=("User-Agent", "Content-Type"),
+                auto_decompress=False,
             )
         return self._session
 
@@ -103,13 +113,21 @@ class AwsWireConnections:
     async def post(self, connection_id: str, data: bytes) -> None:
         creds, timestamp = await self.credentials()
         url, headers = self.signer.sign(connection_id, data, creds, timestamp)
+        target = self._urls.get(url)
+        if target is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            target = self._urls[url] = URL(url, encoded=True)
         session = self._ensure_session()
         try:
-            async with session.post(URL(url, encoded=True), data=data, headers=headers) as resp:
+            resp = await session.request("POST", target, data=data, headers=headers)
+            try:
                 if resp.status == 200:
                     return
                 body = await resp.read()
                 error_type = resp.headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
+            finally:
+                resp.release()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PostFailed(connection_id, repr(exc)) from exc
         # The error's own body is the cause: there is no exception to chain from.
