@@ -319,7 +319,7 @@ _PIECE = st.one_of(
 _BODY = st.one_of(
     st.just('{"a":"q","l":[1,2]}'),
     st.builds(
-        lambda a, l: json.dumps({"a": a, "l": l}),
+        lambda a, items: json.dumps({"a": a, "l": items}),
         st.one_of(st.text(max_size=5), st.integers(), st.booleans(), st.none()),
         st.lists(st.integers(), max_size=3),
     ),
