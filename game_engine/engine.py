@@ -234,9 +234,10 @@ class Engine(Generic[C]):
 
     # -- frames -----------------------------------------------------------------------------
     def frames(self) -> list[MatchFrame]:
-        """One frame per match (copies): the matches ended since the last call come first."""
+        """One frame per match with players (copies); the final frames of matches ended
+        since the last call come first."""
         out, self._final_frames = self._final_frames, []
-        matches = list(self.matches.values())
+        matches = [m for m in self.matches.values() if m.members]
         if matches:
             views = self.rules.views(self.world, [m.row for m in matches])
             out.extend(self._frame(m, v) for m, v in zip(matches, views, strict=True))
