@@ -62,6 +62,9 @@ class EngineSettings:
     empty_timeout: float = 30.0
     # Rows allocated up front; the world doubles when full.
     initial_capacity: int = 16
+    # Matches one worker runs at most; a join that would create one more is refused and
+    # counted (tokens are signed, so this only bounds a misconfigured or abused deployment).
+    max_matches: int = 4096
 
 
 @dataclass(slots=True)
@@ -123,6 +126,9 @@ class Engine(Generic[C]):
         if match is None:
             if not isinstance(event, Join):
                 self.counters["record.unknown_match"] += 1
+                return True
+            if len(self.matches) >= self.settings.max_matches:
+                self.counters["join.refused.worker_full"] += 1
                 return True
             match = self._create(event.match)
         if shard_id is not None and shard_id == match.shard_id and seq <= match.cursor:

@@ -237,3 +237,13 @@ def test_100k_inputs_each_delivered_twice_none_applied_twice() -> None:
     assert twice.counters["input.duplicate"] == total
     assert set(twice.last_seqs().values()) == {ticks}
     assert twice.state_hash() == once.state_hash()
+
+
+def test_a_worker_runs_at_most_max_matches() -> None:
+    eng = Engine(Arena(), EngineSettings(max_matches=3, initial_capacity=2))
+    for m in range(5):
+        eng.submit(Join(f"m{m}", "a", "c"))
+    eng.tick()
+    assert sorted(eng.matches) == ["m0", "m1", "m2"]
+    assert eng.counters["join.refused.worker_full"] == 2
+    assert eng.world.capacity == 4
