@@ -32,7 +32,9 @@ from ingest.batching import RetryPolicy
 from ingest.errors import ExpiredIterator, InvalidArgument, StreamError, StreamNotFound
 from ingest.stream import Stream, StreamRecord
 
-FAST = KinesisSettings(min_get_interval=0.0, retry=RetryPolicy(base_delay=0.001, max_delay=0.01))
+FAST = KinesisSettings(
+    min_get_interval=0.0, sdk_max_attempts=1, retry=RetryPolicy(base_delay=0.001, max_delay=0.01)
+)
 
 
 @dataclass
