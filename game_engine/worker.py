@@ -289,6 +289,22 @@ class Worker(Generic[C]):
             for parent in lease.parents:
                 if parent in by_shard:
                     matches.extend(by_shard[parent].matches)
+        try:
+            await self._restore(lease.shard_id, matches)
+        except EngineError as exc:
+            # Cannot read the snapshots now: give the lease back rather than run without them.
+            self.engine.drop_shard(lease.shard_id)
+            self.counters["lease.start_failed"] += 1
+            log.warning("%s: cannot start %s: %r", self.worker_id, lease.shard_id, exc)
+            with contextlib.suppress(LeaseError):
+                await self.leases.release(lease)
+            return
+        reader = ShardReader(self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader)
+        self._owned[lease.shard_id] = _Owned(lease, reader)
+        reader.start()
+        log.info("%s: took %s at %s (%d matches restored)", self.worker_id, lease.shard_id, lease.checkpoint, len(self.engine.matches_of(lease.shard_id)))
+
+    async def _restore(self, shard_id: str, matches: list[str]) -> None:
         for match_id in dict.fromkeys(matches):
             if match_id in self.engine.matches:
                 continue
@@ -296,14 +312,11 @@ class Worker(Generic[C]):
             if data is None:
                 continue
             try:
-                self.engine.restore(data, shard_id=lease.shard_id)
+                self.engine.restore(data, shard_id=shard_id)
             except SnapshotError as exc:
+                # Undecodable: counted and logged; the match restarts from the stream.
                 self.counters["snapshot.unreadable"] += 1
                 log.error("%s: snapshot of %s unreadable: %s", self.worker_id, match_id, exc)
-        reader = ShardReader(self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader)
-        self._owned[lease.shard_id] = _Owned(lease, reader)
-        reader.start()
-        log.info("%s: took %s at %s (%d matches restored)", self.worker_id, lease.shard_id, lease.checkpoint, len(self.engine.matches_of(lease.shard_id)))
 
     async def _lose(self, shard_id: str) -> None:
         owned = self._owned.pop(shard_id, None)

@@ -247,3 +247,23 @@ async def test_after_a_merge_the_child_waits_for_both_parents() -> None:
     lease = await tables.leases.get(child)
     assert set(lease.parents) == {"shardId-000000000000", "shardId-000000000001"}
     await a.stop()
+
+
+async def test_an_unreadable_snapshot_is_counted_and_the_shard_still_starts(stream: EmbeddedStream) -> None:
+    tables = EmbeddedTables()
+    shard = "shardId-000000000000"
+    await tables.leases.create(shard)
+    setup = await tables.leases.take(await tables.leases.get(shard), "setup")
+    await tables.snapshots.put("m-bad", b"\x93garbage", setup)
+    put = await stream.put_record("m-bad", encode(JoinRecord("m-bad", "p", "c", 0)))
+    setup = await tables.leases.checkpoint(setup, put.sequence_number, ["m-bad"])
+    await tables.leases.release(setup)
+    w = worker(stream, tables, "w")
+    await w.start()
+    assert w.shards == [shard]
+    assert w.counters["snapshot.unreadable"] == 1
+    players = Players(stream, matches=1, per_match=1)
+    await players.join()
+    await players.inputs(2)
+    await until(lambda: acked(w) == players.seq)
+    await w.stop()
