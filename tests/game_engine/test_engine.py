@@ -11,6 +11,8 @@ from pathlib import Path
 
 import gamelog
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from game_engine.arena import Arena, ArenaSettings
 from game_engine.engine import Engine, EngineSettings
@@ -247,3 +249,21 @@ def test_a_worker_runs_at_most_max_matches() -> None:
     assert sorted(eng.matches) == ["m0", "m1", "m2"]
     assert eng.counters["join.refused.worker_full"] == 2
     assert eng.world.capacity == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), copies=st.lists(st.integers(1, 3), min_size=1, max_size=50))
+def test_any_pattern_of_retried_records_gives_the_same_hashes(seed: int, copies: list[int]) -> None:
+    batches = gamelog.script(seed, matches=2, players=4, ticks=40)
+    want = gamelog.run(gamelog.engine(), batches)
+    n, i = 10**6, 0
+    retried = []
+    for batch in batches:
+        out = []
+        for ev, shard, _ in batch:
+            for _ in range(copies[i % len(copies)]):
+                n += 1
+                out.append((ev, shard, str(n)))
+            i += 1
+        retried.append(out)
+    assert gamelog.run(gamelog.engine(), retried) == want
