@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings, hash_key
 from ingest.errors import (
@@ -183,3 +185,66 @@ async def test_many_waiters_one_put() -> None:
     await stream.put_record("k", b"hello")
     results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
     assert all([x.data for x in r.records] == [b"hello"] for r in results)
+
+
+# -- property: any interleaving of puts, splits and merges loses nothing ----------------------
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.integers(0, 15)),
+        st.tuples(st.just("split"), st.floats(0.01, 0.99)),
+        st.tuples(st.just("merge"), st.integers(0, 50)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops)
+def test_reshards_keep_every_record_once_in_key_order(plan: list[tuple[str, object]]) -> None:
+    async def run() -> None:
+        stream = EmbeddedKinesis().create_stream("s", shard_count=2)
+        expected: dict[str, list[bytes]] = {}
+        for n, (op, arg) in enumerate(plan):
+            open_shards = sorted(
+                (s for s in await stream.list_shards() if s.is_open),
+                key=lambda s: s.starting_hash_key,
+            )
+            if op == "put":
+                key = f"m{arg}"
+                result = await stream.put_record(key, b"%d" % n)
+                owner = next(s for s in open_shards if s.shard_id == result.shard_id)
+                assert owner.starting_hash_key <= hash_key(key) <= owner.ending_hash_key
+                expected.setdefault(key, []).append(b"%d" % n)
+            elif op == "split":
+                target = open_shards[n % len(open_shards)]
+                width = target.ending_hash_key - target.starting_hash_key
+                at = target.starting_hash_key + max(1, int(width * float(arg)))  # type: ignore[arg-type]
+                if at <= target.ending_hash_key:
+                    stream.split_shard(target.shard_id, at)
+            elif len(open_shards) > 1:
+                i = int(arg) % (len(open_shards) - 1)  # type: ignore[call-overload]
+                stream.merge_shards(open_shards[i].shard_id, open_shards[i + 1].shard_id)
+        shards = await stream.list_shards()
+        open_now = sorted((s for s in shards if s.is_open), key=lambda s: s.starting_hash_key)
+        assert open_now[0].starting_hash_key == 0 and open_now[-1].ending_hash_key == 2**128 - 1
+        for a, b in itertools.pairwise(open_now):
+            assert a.ending_hash_key + 1 == b.starting_hash_key
+        got: dict[str, list[bytes]] = {}
+        done: set[str] = set()
+        while len(done) < len(shards):
+            for s in shards:
+                if s.shard_id in done or not all(p in done for p in s.parents):
+                    continue
+                it: str | None = await stream.get_shard_iterator(s.shard_id, "TRIM_HORIZON")
+                while it is not None:
+                    r = await stream.get_records(it, limit=7)
+                    for rec in r.records:
+                        got.setdefault(rec.partition_key, []).append(rec.data)
+                    if not r.records and s.is_open:
+                        break
+                    it = r.next_iterator
+                done.add(s.shard_id)
+        assert got == expected
+
+    asyncio.run(run())
