@@ -38,7 +38,7 @@ def metered_units(nbytes: int) -> int:
 class Metering:
     """Counters of one gateway. Attributes are bumped directly by the gateway."""
 
-    def __init__(self, live: Callable[[], tuple[int, float]] | None = None) -> None:
+    def __init__(self, live: Callable[[], tuple[int, int]] | None = None) -> None:
         self.units_in = 0  # billed messages, client -> gateway
         self.units_out = 0  # billed messages, gateway -> client
         self.messages_in = 0
@@ -53,8 +53,8 @@ class Metering:
         self.throttled: Counter[str] = Counter()  # by source: message, management, connect
         self.error_frames: Counter[str] = Counter()  # Forbidden, Internal server error, ...
         self.closes: Counter[int] = Counter()  # by close code
-        # () -> (open connection count, their summed ages in seconds)
-        self._live = live or (lambda: (0, 0.0))
+        # () -> (open connections, their connection minutes so far, each rounded up)
+        self._live = live or (lambda: (0, 0))
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -63,10 +63,7 @@ class Metering:
         self.closed_connection_minutes += max(1, math.ceil(age_s / 60.0))
 
     def billed_connection_minutes(self) -> int:
-        count, ages = self._live()
-        # Live connections: each rounded up, approximated by the sum plus one per connection.
-        live = math.ceil(ages / 60.0) + count if count else 0
-        return self.closed_connection_minutes + live
+        return self.closed_connection_minutes + self._live()[1]
 
     def estimated_cost_usd(self) -> float:
         messages = self.units_in + self.units_out

@@ -96,7 +96,7 @@ def compile_selection_expression(source: str) -> SelectionExpression:
         if pos < len(source):
             parts.append(source[pos:])
         return SelectionExpression(source, tuple(parts))
-    if source.startswith("$" + _BODY_PREFIX):
+    if source.startswith("$request."):
         return SelectionExpression(source, (_parse_path(source[1:], source),))
     # A literal such as "\$default" (the backslash escapes the dollar in AWS's syntax).
     return SelectionExpression(source, (source.replace("\\$", "$"),))

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import logging
+import math
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -176,7 +177,7 @@ class Gateway:
         try:
             plain = self._bind(host, port)
             self._port = plain.getsockname()[1]
-            await web.SockSite(runner, plain).start()
+            await web.SockSite(runner, plain, backlog=settings.listen_backlog).start()
             if tls_port is not None:
                 assert self.ca is not None
                 secure = self._bind(host, tls_port)
@@ -185,6 +186,7 @@ class Gateway:
                     runner,
                     secure,
                     ssl_context=self.ca.server_context(),
+                    backlog=settings.listen_backlog,
                 ).start()
         except BaseException:
             await runner.cleanup()
@@ -404,10 +406,17 @@ class Gateway:
             return
         conn.transition(ConnectionState.CLOSING)
         conn.close_code, conn.close_reason = code, reason
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await conn.ws.close(code=code, message=reason.encode())
+        try:
+            # Bounded: a client that reads nothing cannot hold the close (or stop()) up.
+            await asyncio.wait_for(
+                conn.ws.close(code=code, message=reason.encode()), self.settings.shutdown_timeout_s
+            )
+        except (ConnectionError, RuntimeError, TimeoutError):
+            transport = conn.transport
+            if transport is not None:
+                transport.abort()  # type: ignore[attr-defined]
 
-    def _live_connections(self) -> tuple[int, float]:
+    def _live_connections(self) -> tuple[int, int]:
         now = time.monotonic()
         ages = [now - c.connected_mono for c in self.connections.values() if c.state is _OPEN]
-        return len(ages), sum(ages)
+        return len(ages), sum(max(1, math.ceil(age / 60.0)) for age in ages)

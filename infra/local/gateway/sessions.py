@@ -54,6 +54,10 @@ __all__ = ["CloseReason", "WebSocketSessions"]
 log = logging.getLogger(__name__)
 
 
+# aiohttp's writer awaits a drain once this many bytes were written; effectively never.
+_NO_WRITER_DRAIN = 1 << 62
+
+
 class CloseReason:
     """disconnectStatusCode / disconnectReason values (observed on AWS where noted)."""
 
@@ -154,7 +158,9 @@ class WebSocketSessions:
                 heartbeat=None,
                 compress=False,
                 timeout=settings.shutdown_timeout_s,
-                writer_limit=settings.client_buffer_bytes,
+                # Never wait for a slow reader inside a send: the gateway's own check of the
+                # transport buffer (client_buffer_bytes -> 429) is the bound instead.
+                writer_limit=_NO_WRITER_DRAIN,
             )
             await ws.prepare(request)
             self._install_frame_limit(request, ws)

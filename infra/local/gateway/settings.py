@@ -65,6 +65,8 @@ class GatewaySettings:
     lambda_workers_per_function: int = 4
     # Start one worker per function when the gateway starts, so the first connect is fast.
     lambda_prewarm: bool = True
+    # Pending TCP connections the listener queues (a local choice, not an AWS quota).
+    listen_backlog: int = 1024
     # stop(): how long connections get to finish their close handshake (1001).
     shutdown_timeout_s: float = 5.0
     # Upper bound of the idle/duration reaper's period (it runs at a quarter of the

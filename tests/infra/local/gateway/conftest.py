@@ -64,9 +64,9 @@ class EventLog:
         return [e["event"] for e in self.entries()]
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+        self, predicate: Callable[[dict[str, Any]], bool], limit_s: float = 30.0
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + limit_s
         while True:
             for entry in self.entries():
                 if predicate(entry):

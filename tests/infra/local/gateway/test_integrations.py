@@ -1,0 +1,152 @@
+"""AWS service (VTL request template -> backend), MOCK and HTTP proxy integrations."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import aiohttp
+from aiohttp import web
+
+from infra.local.gateway import RecordingService
+from infra.local.gateway.model import Authorizer, Integration, Route
+
+PUT_RECORD = (
+    '#set($record = "{""v"":1,""conn"":""$context.connectionId"",""route"":""$context.routeKey""}")\n'
+    '{"StreamName": "actions", "Data": "$util.base64Encode($input.body)", '
+    '"PartitionKey": "$context.authorizer.playerId"}'
+)
+
+
+def _kinesis(template: str = PUT_RECORD) -> Integration:
+    return Integration(
+        "AWS",
+        uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecord",
+        request_templates={"$default": template},
+        template_selection_expression="\\$default",
+    )
+
+
+class FailingKinesis:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        if self.status == 0:
+            raise ConnectionError("stream unreachable")
+        return self.status, b'{"__type": "ProvisionedThroughputExceededException"}'
+
+
+def _authorized_api(kit, *routes: Route):
+    auth = Authorizer(
+        "auth", kit.function("auth", "authorizer"), ("route.request.querystring.token",)
+    )
+    connect = Route("$connect", None, authorization_type="CUSTOM", authorizer=auth)
+    return kit.api_with(connect, *routes)
+
+
+async def test_kinesis_put_record_template_reaches_the_backend(kit, event_log):
+    recorder = RecordingService()
+    api = _authorized_api(kit, Route("input", _kinesis()))
+    async with (
+        kit.running(api, aws_services={"kinesis": recorder}) as gw,
+        aiohttp.ClientSession() as s,
+    ):
+        async with s.ws_connect(gw.ws_url + "?token=allow-m1") as ws:
+            cid = await kit.connection_id_of(ws)
+            await ws.send_str('{"action":"input","seq":1}')
+            await ws.send_str('{"action":"input","seq":2}')
+            await ws.send_str('{"action":"input","seq":3}')
+            await kit.connection_id_of(ws)  # a round trip: the puts above are done
+    assert [c.action for c in recorder.calls] == ["PutRecord"] * 3
+    request = recorder.calls[0].json()
+    assert request["StreamName"] == "actions"
+    assert request["PartitionKey"] == "m1"  # authorizer context, as a string
+    assert base64.b64decode(request["Data"]) == b'{"action":"input","seq":1}'
+    assert cid
+
+
+async def test_failing_service_gives_error_frame_and_failed_connect(kit, event_log):
+    for backend in (FailingKinesis(400), FailingKinesis(0)):
+        api = kit.api_with(Route("input", _kinesis()))
+        async with (
+            kit.running(api, aws_services={"kinesis": backend}) as gw,
+            aiohttp.ClientSession() as s,
+        ):
+            async with s.ws_connect(gw.ws_url) as ws:
+                await ws.send_str('{"action":"input"}')
+                msg = json.loads((await ws.receive(timeout=10)).data)
+                assert msg["message"] == "Internal server error"
+        api = kit.api_with(Route("$connect", _kinesis()))
+        async with (
+            kit.running(api, aws_services={"kinesis": backend}) as gw,
+            aiohttp.ClientSession() as s,
+        ):
+            try:
+                await s.ws_connect(gw.ws_url)
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == 500
+            else:
+                raise AssertionError("connected through a failing $connect")
+
+
+async def test_default_recorder_and_stage_variables(kit):
+    template = '{"stage": "$stageVariables.env", "body": $input.json(\'$\')}'
+    api = kit.api_with(Route("input", _kinesis(template)))
+    api = type(api)(
+        name=api.name,
+        routes=api.routes,
+        stage=type(api.stage)(name="local", stage_variables={"env": "dev"}),
+    )
+    async with kit.running(api) as gw, aiohttp.ClientSession() as s:
+        async with s.ws_connect(gw.ws_url) as ws:
+            await ws.send_str('{"action":"input","n":5}')
+            await kit.connection_id_of(ws)
+        call = gw.integrations.recorder.calls[0]
+        assert call.json() == {"stage": "dev", "body": {"action": "input", "n": 5}}
+
+
+async def test_mock_connect_status_from_template(kit):
+    for status, ok in ((200, True), (403, False)):
+        mock = Integration("MOCK", request_templates={"$default": f'{{"statusCode": {status}}}'})
+        async with (
+            kit.running(kit.api_with(Route("$connect", mock))) as gw,
+            aiohttp.ClientSession() as s,
+        ):
+            try:
+                ws = await s.ws_connect(gw.ws_url)
+                await ws.close()
+                assert ok
+            except aiohttp.WSServerHandshakeError as exc:
+                assert not ok and exc.status == status
+
+
+async def test_http_proxy_posts_the_message(kit, unused_port):
+    received: list[bytes] = []
+
+    async def backend(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="backend says hi")
+
+    app = web.Application()
+    app.router.add_post("/hook", backend)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_port).start()
+    try:
+        hook = Integration("HTTP_PROXY", uri=f"http://127.0.0.1:{unused_port}/hook")
+        api = kit.api_with(
+            Route(
+                "ask",
+                hook,
+                route_response_selection_expression="$default",
+                route_response_keys=("$default",),
+            )
+        )
+        async with kit.running(api) as gw, aiohttp.ClientSession() as s:
+            async with s.ws_connect(gw.ws_url) as ws:
+                await ws.send_str('{"action":"ask"}')
+                assert (await ws.receive(timeout=10)).data == "backend says hi"
+        assert received == [b'{"action":"ask"}']
+    finally:
+        await runner.cleanup()
