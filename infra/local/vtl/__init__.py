@@ -27,14 +27,10 @@ from typing import Any
 import airspeed
 from airspeed import operators as _ops
 
-from infra.local.vtl.compiler import (
-    Unsupported,
-    Writer,
-    apply_velocity_truthiness,
-    compile_template,
-)
+from infra.local.vtl.compiler import Unsupported, Writer, compile_template
 from infra.local.vtl.errors import TemplateRenderError, TemplateSyntaxError, VtlError
 from infra.local.vtl.runtime import UTIL, Input, JavaMap, escape_javascript, java_str, to_java
+from infra.local.vtl.semantics import apply_velocity_truthiness
 
 __all__ = [
     "RequestTemplate",
