@@ -50,7 +50,9 @@ def build() -> Engine[Command]:
     return eng
 
 
-def timed(eng: Engine[Command], saved: dict[str, np.ndarray], steps: int, loop: bool) -> tuple[float, str]:
+def timed(
+    eng: Engine[Command], saved: dict[str, np.ndarray], steps: int, loop: bool
+) -> tuple[float, str]:
     for name, arr in saved.items():
         eng.world.cols[name][...] = arr
     world = eng.world
@@ -85,11 +87,19 @@ def main(argv: list[str] | None = None) -> int:
         vec.append(v)
         base.append(b)
     mv, mb = statistics.median(vec), statistics.median(base)
-    print(f"P5 engine tick: {MATCHES} matches x {PLAYERS} players, {live} projectiles in flight, {steps} steps x {reps} reps")
-    print(f"  vectorised (all matches at once): median {mv:.3f} ms  (min {min(vec):.3f}, max {max(vec):.3f})")
-    print(f"  baseline (match by match loop):   median {mb:.3f} ms  (min {min(base):.3f}, max {max(base):.3f})")
+    print(
+        f"P5 engine tick: {MATCHES} matches x {PLAYERS} players, {live} projectiles in flight, {steps} steps x {reps} reps"
+    )
+    print(
+        f"  vectorised (all matches at once): median {mv:.3f} ms  (min {min(vec):.3f}, max {max(vec):.3f})"
+    )
+    print(
+        f"  baseline (match by match loop):   median {mb:.3f} ms  (min {min(base):.3f}, max {max(base):.3f})"
+    )
     print(f"  speed-up: {mb / mv:.1f}x  (target >= 4x)")
-    print(f"  share of a {TICK_BUDGET_MS:.0f} ms tick: {mv / TICK_BUDGET_MS * 100:.2f}%  (target < 5%)")
+    print(
+        f"  share of a {TICK_BUDGET_MS:.0f} ms tick: {mv / TICK_BUDGET_MS * 100:.2f}%  (target < 5%)"
+    )
     rates(eng, reps)
     return 0
 
@@ -116,11 +126,12 @@ def rates(eng: Engine[Command], reps: int) -> None:
         tick_ms.append((t1 - t0) * 1e3)
         frame_ms.append((t2 - t1) * 1e3)
     t, f = statistics.median(tick_ms), statistics.median(frame_ms)
-    print(f"  engine tick with {per_tick} inputs applied: median {t:.3f} ms; frames for one send: median {f:.3f} ms")
+    print(
+        f"  engine tick with {per_tick} inputs applied: median {t:.3f} ms; frames for one send: median {f:.3f} ms"
+    )
     for sim, send in ((30, 20), (30, 30), (60, 20), (60, 60)):
         share = (t * sim + f * send) / 10
         print(f"  {sim} Hz simulation + {send} Hz send: {share:.1f}% of one core")
-
 
 
 if __name__ == "__main__":

@@ -341,7 +341,9 @@ class Arena:
         y += world["q_vy"]
         ttl = world["q_ttl"]
         ttl -= on.astype(np.int16)
-        gone = (ttl <= 0) | (x < 0) | (y < 0) | (x > self.settings.width) | (y > self.settings.height)
+        gone = (
+            (ttl <= 0) | (x < 0) | (y < 0) | (x > self.settings.width) | (y > self.settings.height)
+        )
         for x0, y0, x1, y1 in self._walls:
             gone |= (x > x0) & (x < x1) & (y > y0) & (y < y1)
         self._drop_projectiles(world, on & gone)
@@ -410,16 +412,25 @@ class Arena:
         cuts = np.cumsum(counts)[:-1]
         n_p, n_q = alive.shape[1], q_on.shape[1]
 
-        def gather(p_col: npt.NDArray[Any], q_col: npt.NDArray[Any], dtype: Any) -> list[npt.NDArray[Any]]:
-            both = np.concatenate([p_col.astype(dtype, copy=False), q_col.astype(dtype, copy=False)], axis=1)
+        def gather(
+            p_col: npt.NDArray[Any], q_col: npt.NDArray[Any], dtype: Any
+        ) -> list[npt.NDArray[Any]]:
+            both = np.concatenate(
+                [p_col.astype(dtype, copy=False), q_col.astype(dtype, copy=False)], axis=1
+            )
             return np.split(both[mask], cuts)
 
         turn = F32(256.0 / (2.0 * math.pi))
         p_ang = np.arctan2(world["p_ay"][r], world["p_ax"][r]) * turn
         q_ang = np.arctan2(world["q_vy"][r], world["q_vx"][r]) * turn
-        angle = (np.round(np.concatenate([p_ang, q_ang], axis=1)).astype(np.int64) % 256).astype(np.uint8)
+        angle = (np.round(np.concatenate([p_ang, q_ang], axis=1)).astype(np.int64) % 256).astype(
+            np.uint8
+        )
         kinds = np.concatenate(
-            [np.full((r.size, n_p), KIND_PLAYER, np.uint8), np.full((r.size, n_q), KIND_PROJECTILE, np.uint8)],
+            [
+                np.full((r.size, n_p), KIND_PLAYER, np.uint8),
+                np.full((r.size, n_q), KIND_PROJECTILE, np.uint8),
+            ],
             axis=1,
         )
         ids = gather(world["p_eid"][r], world["q_eid"][r], np.uint32)

@@ -37,7 +37,9 @@ class LeaseObserver:
         if lease.owner is None:
             return True
         last = self.seen.get(lease.shard_id)
-        return last is not None and last[0] == lease.counter and now - last[1] >= self.lease_duration
+        return (
+            last is not None and last[0] == lease.counter and now - last[1] >= self.lease_duration
+        )
 
 
 def _eligible(lease: Lease, by_shard: dict[str, Lease]) -> bool:
@@ -65,14 +67,13 @@ def plan_takes(
     need = target - load[me]
     if need <= 0:
         return []
-    free = [
-        lease for lease in live
-        if lease.shard_id not in held and observer.expired(lease, now)
-    ]
+    free = [lease for lease in live if lease.shard_id not in held and observer.expired(lease, now)]
     if free:
         return free[:need]
     busiest, count = max(
-        ((w, n) for w, n in load.items() if w != me), key=lambda wn: (wn[1], wn[0]), default=(None, 0)
+        ((w, n) for w, n in load.items() if w != me),
+        key=lambda wn: (wn[1], wn[0]),
+        default=(None, 0),
     )
     if busiest is None or count <= target:
         return []

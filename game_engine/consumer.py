@@ -153,7 +153,9 @@ class ShardReader:
                 continue
             except StreamError as exc:
                 self.errors += 1
-                log.warning("get_records on %s failed: %r; retrying in %.1fs", self.shard_id, exc, backoff)
+                log.warning(
+                    "get_records on %s failed: %r; retrying in %.1fs", self.shard_id, exc, backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, s.backoff_max)
                 continue

@@ -119,7 +119,9 @@ class Engine(Generic[C]):
         self._empty_limit = max(1, round(self.settings.empty_timeout * self.settings.tick_rate))
 
     # -- intake ---------------------------------------------------------------------------
-    def submit(self, event: Event, shard_id: str | None = None, sequence: str | None = None) -> bool:
+    def submit(
+        self, event: Event, shard_id: str | None = None, sequence: str | None = None
+    ) -> bool:
         """Queue one record for the next tick. ``False``: the match's queue is full, hold it."""
         seq = int(sequence) if sequence is not None else -1
         match = self.matches.get(event.match)
@@ -249,12 +251,16 @@ class Engine(Generic[C]):
             out.extend(self._frame(m, v) for m, v in zip(matches, views, strict=True))
         return out
 
-    def _frame(self, match: Match, view: MatchView | None = None, ended: bool = False) -> MatchFrame:
+    def _frame(
+        self, match: Match, view: MatchView | None = None, ended: bool = False
+    ) -> MatchFrame:
         if view is None:
             view = self.rules.views(self.world, [match.row])[0]
         entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
         players = tuple(
-            PlayerSlot(m.player_id, m.connection_id, entity[m.slot], m.last_seq, vx[m.slot], vy[m.slot])
+            PlayerSlot(
+                m.player_id, m.connection_id, entity[m.slot], m.last_seq, vx[m.slot], vy[m.slot]
+            )
             for m in sorted(match.members.values(), key=lambda m: m.slot)
         )
         return MatchFrame(
@@ -302,9 +308,7 @@ class Engine(Generic[C]):
     def pending_min(self, shard_id: str) -> int | None:
         """The lowest sequence number of ``shard_id`` still waiting in a queue."""
         heads = [
-            m.queue[0][2]
-            for m in self.matches.values()
-            if m.queue and m.queue[0][1] == shard_id
+            m.queue[0][2] for m in self.matches.values() if m.queue and m.queue[0][1] == shard_id
         ]
         return min(heads) if heads else None
 
@@ -324,7 +328,9 @@ class Engine(Generic[C]):
             shard_id=match.shard_id,
             through=match.through,
             empty_ticks=match.empty_ticks,
-            members=[(m.player_id, m.connection_id, m.slot, m.last_seq) for m in match.members.values()],
+            members=[
+                (m.player_id, m.connection_id, m.slot, m.last_seq) for m in match.members.values()
+            ],
             columns=self.world.row(match.row),
         )
 

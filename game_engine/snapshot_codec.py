@@ -76,9 +76,7 @@ def decode_snapshot(data: bytes, *, rules: str) -> Snapshot:
         for name, (dtype, shape, raw) in doc["cols"].items():
             arr = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
             columns[str(name)] = arr
-        members = tuple(
-            (str(p), str(c), int(s), int(q)) for p, c, s, q in doc["members"]
-        )
+        members = tuple((str(p), str(c), int(s), int(q)) for p, c, s, q in doc["members"])
         through = int(doc["through"]) if doc["through"] is not None else -1
         return Snapshot(
             match_id=str(doc["match"]),

@@ -126,8 +126,14 @@ class Worker(Generic[C]):
         await self._lease_round()
         self._tasks = [
             asyncio.create_task(self._tick_loop(), name=f"{self.worker_id}-tick"),
-            asyncio.create_task(self._every(self.settings.renew_interval, self._lease_round), name=f"{self.worker_id}-leases"),
-            asyncio.create_task(self._every(self.settings.checkpoint_interval, self._checkpoint_all), name=f"{self.worker_id}-checkpoints"),
+            asyncio.create_task(
+                self._every(self.settings.renew_interval, self._lease_round),
+                name=f"{self.worker_id}-leases",
+            ),
+            asyncio.create_task(
+                self._every(self.settings.checkpoint_interval, self._checkpoint_all),
+                name=f"{self.worker_id}-checkpoints",
+            ),
         ]
 
     async def run(self) -> None:
@@ -135,7 +141,9 @@ class Worker(Generic[C]):
         await self.start()
         stopped = asyncio.create_task(self._stopped.wait())
         try:
-            done, _ = await asyncio.wait([stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED
+            )
             for task in done:
                 if task is not stopped and not task.cancelled() and task.exception():
                     await self.abandon()
@@ -299,10 +307,18 @@ class Worker(Generic[C]):
             with contextlib.suppress(LeaseError):
                 await self.leases.release(lease)
             return
-        reader = ShardReader(self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader)
+        reader = ShardReader(
+            self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader
+        )
         self._owned[lease.shard_id] = _Owned(lease, reader)
         reader.start()
-        log.info("%s: took %s at %s (%d matches restored)", self.worker_id, lease.shard_id, lease.checkpoint, len(self.engine.matches_of(lease.shard_id)))
+        log.info(
+            "%s: took %s at %s (%d matches restored)",
+            self.worker_id,
+            lease.shard_id,
+            lease.checkpoint,
+            len(self.engine.matches_of(lease.shard_id)),
+        )
 
     async def _restore(self, shard_id: str, matches: list[str]) -> None:
         for match_id in dict.fromkeys(matches):
@@ -325,14 +341,18 @@ class Worker(Generic[C]):
         await owned.reader.stop()
         dropped = self.engine.drop_shard(shard_id)
         self.counters["lease.lost"] += 1
-        log.warning("%s: lost the lease of %s; dropped %d matches", self.worker_id, shard_id, len(dropped))
+        log.warning(
+            "%s: lost the lease of %s; dropped %d matches", self.worker_id, shard_id, len(dropped)
+        )
 
     async def _finish_ended_shards(self) -> None:
         """A shard read to its end (reshard) gets a final SHARD_END checkpoint; its matches
         go to whoever takes the children (they restore from this checkpoint's list)."""
         for shard_id, owned in list(self._owned.items()):
             reader = owned.reader
-            if not (reader.ended and not reader.buffer and self.engine.pending_min(shard_id) is None):
+            if not (
+                reader.ended and not reader.buffer and self.engine.pending_min(shard_id) is None
+            ):
                 continue
             if await self._checkpoint(shard_id, owned, final=True):
                 self.engine.drop_shard(shard_id)
@@ -352,7 +372,9 @@ class Worker(Generic[C]):
             if self._owned.get(shard_id) is not owned:
                 return False
             progress = owned.reader.progress
-            candidate = SHARD_END if final else progress.candidate(self.engine.pending_min(shard_id))
+            candidate = (
+                SHARD_END if final else progress.candidate(self.engine.pending_min(shard_id))
+            )
             if candidate is None:
                 return False
             # Built synchronously, so the snapshots and the candidate are of one moment.

@@ -76,7 +76,9 @@ class DynamoLeaseTable:
     def _key(self, shard_id: str) -> dict[str, Any]:
         return {self.key: {"S": shard_id}}
 
-    async def _update(self, lease: Lease, expr: str, values: dict[str, Any], *, owner: bool = True) -> Lease:
+    async def _update(
+        self, lease: Lease, expr: str, values: dict[str, Any], *, owner: bool = True
+    ) -> Lease:
         cond, cvalues = _condition(lease, owner=owner)
         names = {k: v for k, v in _NAMES.items() if k in expr or k in cond}
         try:
@@ -91,7 +93,9 @@ class DynamoLeaseTable:
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                raise LeaseLost(f"lease {lease.shard_id}: expected counter {lease.counter}") from exc
+                raise LeaseLost(
+                    f"lease {lease.shard_id}: expected counter {lease.counter}"
+                ) from exc
             raise LeaseError(f"update {lease.shard_id}: {_code(exc)}") from exc
         except BotoCoreError as exc:
             raise LeaseError(f"update {lease.shard_id}: {exc}") from exc
@@ -282,7 +286,10 @@ class DynamoTables:
 
     async def ensure_tables(self) -> None:
         """Create both tables (PAY_PER_REQUEST) if absent, and wait until they exist."""
-        for table, key in ((self.leases.name, self.leases.key), (self.snapshots.name, self.snapshots.key)):
+        for table, key in (
+            (self.leases.name, self.leases.key),
+            (self.snapshots.name, self.snapshots.key),
+        ):
             try:
                 await self.client.create_table(
                     TableName=table,

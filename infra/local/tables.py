@@ -36,8 +36,10 @@ class EmbeddedLeaseTable:
 
     def _check(self, lease: Lease, *, owner: bool = True) -> Lease:
         current = self._items.get(lease.shard_id)
-        if current is None or current.counter != lease.counter or (
-            owner and current.owner != lease.owner
+        if (
+            current is None
+            or current.counter != lease.counter
+            or (owner and current.owner != lease.owner)
         ):
             raise LeaseLost(f"lease {lease.shard_id}: expected counter {lease.counter}")
         return current
@@ -101,6 +103,8 @@ class EmbeddedSnapshotStore:
 class EmbeddedTables:
     """The embedded lease table and snapshot store, shared by the workers of one process."""
 
-    def __init__(self, lease_table: str = "tickwire-leases", snapshot_table: str = "tickwire-snapshots") -> None:
+    def __init__(
+        self, lease_table: str = "tickwire-leases", snapshot_table: str = "tickwire-snapshots"
+    ) -> None:
         self.leases = EmbeddedLeaseTable(lease_table)
         self.snapshots = EmbeddedSnapshotStore(self.leases, snapshot_table)

@@ -69,7 +69,11 @@ def _conn(out: list[Batch], batch: Batch, m: int, p: int) -> str:
 
 def engine(score_limit: int = 0) -> Engine:
     # Small arena so players meet and shoot each other within a few seconds.
-    rules = Arena(ArenaSettings(width=500.0, height=500.0, walls=((200, 200, 260, 240),), score_limit=score_limit))
+    rules = Arena(
+        ArenaSettings(
+            width=500.0, height=500.0, walls=((200, 200, 260, 240),), score_limit=score_limit
+        )
+    )
     return Engine(rules, EngineSettings(empty_timeout=5.0))
 
 

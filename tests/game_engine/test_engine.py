@@ -127,7 +127,11 @@ def test_deterministic_replay_under_three_hash_seeds() -> None:
     for hashseed in ("0", "1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hashseed}
         proc = subprocess.run(
-            [sys.executable, str(script), "5"], env=env, capture_output=True, text=True, timeout=120,
+            [sys.executable, str(script), "5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
             cwd=str(Path(__file__).parents[2]),
         )
         assert proc.returncode == 0, proc.stderr
@@ -226,7 +230,13 @@ def test_100k_inputs_each_delivered_twice_none_applied_twice() -> None:
         for t in range(1, ticks + 1):
             for m in range(matches):
                 for p in range(players):
-                    ev = Input(f"m{m}", f"p{p}", "c", t, {"move": [((t + p) % 3) - 1, (t % 5) / 5], "fire": t % 7 == 0})
+                    ev = Input(
+                        f"m{m}",
+                        f"p{p}",
+                        "c",
+                        t,
+                        {"move": [((t + p) % 3) - 1, (t % 5) / 5], "fire": t % 7 == 0},
+                    )
                     for _ in range(copies):
                         n += 1
                         eng.submit(ev, shard, str(n))

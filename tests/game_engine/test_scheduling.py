@@ -83,9 +83,17 @@ def test_checkpoint_candidates_never_pass_a_pending_record_or_the_last_delivered
 
 async def test_a_reader_recovers_from_expired_iterators_without_losing_records() -> None:
     now = [0.0]
-    kinesis = EmbeddedKinesis(EmbeddedStreamSettings(iterator_ttl=1.0, recover_expired=False, clock=lambda: now[0]))
+    kinesis = EmbeddedKinesis(
+        EmbeddedStreamSettings(iterator_ttl=1.0, recover_expired=False, clock=lambda: now[0])
+    )
     stream = kinesis.create_stream("s", 1)
-    reader = ShardReader(stream, "shardId-000000000000", None, SetAside(), ReaderSettings(min_get_interval=0.0, get_wait=0.05))
+    reader = ShardReader(
+        stream,
+        "shardId-000000000000",
+        None,
+        SetAside(),
+        ReaderSettings(min_get_interval=0.0, get_wait=0.05),
+    )
     reader.start()
     try:
         for i in range(5):
@@ -94,6 +102,8 @@ async def test_a_reader_recovers_from_expired_iterators_without_losing_records()
             async with asyncio.timeout(10):
                 while len(reader.buffer) < i + 1:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
-        assert [ev.player for _, ev in reader.buffer if ev is not None] == [f"p{i}" for i in range(5)]
+        assert [ev.player for _, ev in reader.buffer if ev is not None] == [
+            f"p{i}" for i in range(5)
+        ]
     finally:
         await reader.stop()

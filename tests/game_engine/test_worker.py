@@ -54,14 +54,21 @@ class Players:
             for match, player in self.ids:
                 self.seq[(match, player)] += 1
                 s = self.seq[(match, player)]
-                payload = {"action": "input", "seq": s, "move": [1.0 if r % 2 else -1.0, 0.5], "fire": r % 3 == 0}
+                payload = {
+                    "action": "input",
+                    "seq": s,
+                    "move": [1.0 if r % 2 else -1.0, 0.5],
+                    "fire": r % 3 == 0,
+                }
                 await self.stream.put_record(
                     match, encode(InputRecord(match, player, f"c-{player}", 0, s, payload))
                 )
             await asyncio.sleep(0.01)
 
 
-def worker(stream: EmbeddedStream, tables: EmbeddedTables, name: str, sink: Any = None) -> Worker[Any]:
+def worker(
+    stream: EmbeddedStream, tables: EmbeddedTables, name: str, sink: Any = None
+) -> Worker[Any]:
     return Worker(
         stream=stream,
         leases=tables.leases,
@@ -98,7 +105,9 @@ def stream() -> EmbeddedStream:
     return EmbeddedKinesis().create_stream("actions", 1)
 
 
-async def test_a_worker_applies_the_stream_publishes_frames_and_sets_poison_aside(stream: EmbeddedStream) -> None:
+async def test_a_worker_applies_the_stream_publishes_frames_and_sets_poison_aside(
+    stream: EmbeddedStream,
+) -> None:
     tables = EmbeddedTables()
     sink = RecordingSink()
     w = worker(stream, tables, "w1", sink)
@@ -121,7 +130,9 @@ async def test_a_worker_applies_the_stream_publishes_frames_and_sets_poison_asid
     await w.stop()  # harmless
 
 
-async def test_graceful_stop_hands_the_matches_over_with_their_state(stream: EmbeddedStream) -> None:
+async def test_graceful_stop_hands_the_matches_over_with_their_state(
+    stream: EmbeddedStream,
+) -> None:
     tables = EmbeddedTables()
     a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
     await a.start()
@@ -151,7 +162,9 @@ async def test_graceful_stop_hands_the_matches_over_with_their_state(stream: Emb
     await b.stop()
 
 
-async def test_a_crashed_worker_is_replaced_and_nothing_is_lost_or_applied_twice(stream: EmbeddedStream) -> None:
+async def test_a_crashed_worker_is_replaced_and_nothing_is_lost_or_applied_twice(
+    stream: EmbeddedStream,
+) -> None:
     tables = EmbeddedTables()
     a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
     await a.start()
@@ -211,7 +224,9 @@ async def test_two_workers_share_two_shards() -> None:
     await b.stop()
 
 
-async def test_after_a_split_parents_finish_before_children_and_matches_carry_on(stream: EmbeddedStream) -> None:
+async def test_after_a_split_parents_finish_before_children_and_matches_carry_on(
+    stream: EmbeddedStream,
+) -> None:
     tables = EmbeddedTables()
     a = worker(stream, tables, "a")
     await a.start()
@@ -249,7 +264,9 @@ async def test_after_a_merge_the_child_waits_for_both_parents() -> None:
     await a.stop()
 
 
-async def test_an_unreadable_snapshot_is_counted_and_the_shard_still_starts(stream: EmbeddedStream) -> None:
+async def test_an_unreadable_snapshot_is_counted_and_the_shard_still_starts(
+    stream: EmbeddedStream,
+) -> None:
     tables = EmbeddedTables()
     shard = "shardId-000000000000"
     await tables.leases.create(shard)

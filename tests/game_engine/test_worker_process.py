@@ -23,10 +23,27 @@ ROOT = Path(__file__).parents[2]
 def spawn(endpoint: str, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "tickwire", "worker",
-            "--stream", "actions", "--endpoint-url", endpoint, "--region", "us-east-1",
-            "--create", "--worker-id", name, "--lease-duration", "2",
-            "--checkpoint-interval", "0.3", "--stats-interval", "0", "--log-level", "WARNING",
+            sys.executable,
+            "-m",
+            "tickwire",
+            "worker",
+            "--stream",
+            "actions",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--create",
+            "--worker-id",
+            name,
+            "--lease-duration",
+            "2",
+            "--checkpoint-interval",
+            "0.3",
+            "--stats-interval",
+            "0",
+            "--log-level",
+            "WARNING",
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -35,7 +52,9 @@ def spawn(endpoint: str, name: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def acked_in_snapshots(tables: DynamoTables, matches: list[str]) -> dict[tuple[str, str], int]:
+async def acked_in_snapshots(
+    tables: DynamoTables, matches: list[str]
+) -> dict[tuple[str, str], int]:
     eng: Engine[Any] = Engine(Arena())
     for mid in matches:
         data = await tables.snapshots.get(mid)
@@ -54,7 +73,9 @@ async def wait_for(check: Any, within: float = 60.0) -> Any:
 
 
 async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) -> None:
-    stream = await KinesisStream.open("actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1)
+    stream = await KinesisStream.open(
+        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
+    )
     tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
     await tables.start()
     await tables.ensure_tables()
@@ -69,7 +90,9 @@ async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) 
                 seq[(match, player)] += 1
                 s = seq[(match, player)]
                 body = {"action": "input", "seq": s, "move": [1, 0], "fire": True}
-                await stream.put_record(match, encode(InputRecord(match, player, f"c-{player}", 0, s, body)))
+                await stream.put_record(
+                    match, encode(InputRecord(match, player, f"c-{player}", 0, s, body))
+                )
 
     async def owner() -> str | None:
         lease = await tables.leases.get("shardId-000000000000")
@@ -103,7 +126,9 @@ async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) 
 
 
 async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: str) -> None:
-    stream = await KinesisStream.open("actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1)
+    stream = await KinesisStream.open(
+        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
+    )
     tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
     await tables.start()
     await tables.ensure_tables()
@@ -127,15 +152,21 @@ async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: st
         b = spawn(moto_reset, "healthy")
         await stream.put_record("m1", encode(JoinRecord("m1", "dana", "c-dana", 0)))
         await send(3)
-        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 3}))
+        assert await wait_for(
+            lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 3})
+        )
         a.send_signal(signal.SIGSTOP)  # past its 2 s lease
         assert await wait_for(lambda: _is(owner, "healthy"))
         await send(3)
-        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 6}))
+        assert await wait_for(
+            lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 6})
+        )
         a.send_signal(signal.SIGCONT)
         await asyncio.sleep(3.0)  # the zombie wakes up with stale leases and tries to write
         await send(3)
-        assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 9}))
+        assert await wait_for(
+            lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 9})
+        )
         assert await owner() == "healthy"
         a.send_signal(signal.SIGTERM)
         assert a.wait(30) == 0

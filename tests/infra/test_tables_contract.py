@@ -26,7 +26,10 @@ async def tables(request: pytest.FixtureRequest) -> AsyncIterator[tuple[LeaseTab
         return
     endpoint = request.getfixturevalue("moto_reset")
     async with DynamoTables(
-        lease_table="leases-test", snapshot_table="snaps-test", endpoint_url=endpoint, region_name="us-east-1"
+        lease_table="leases-test",
+        snapshot_table="snaps-test",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
     ) as d:
         await d.ensure_tables()
         yield d.leases, d.snapshots
@@ -74,14 +77,22 @@ async def test_checkpoints_only_move_forward_and_need_the_lease(tables: Any) -> 
     leases, _ = tables
     await leases.create("s")
     mine = await leases.take(await leases.get("s"), "w1")
-    mine = await leases.checkpoint(mine, "49590338271490256608559692538361571095921575989136588898", ["m1"])
+    mine = await leases.checkpoint(
+        mine, "49590338271490256608559692538361571095921575989136588898", ["m1"]
+    )
     assert mine.matches == ("m1",)
-    mine = await leases.checkpoint(mine, "49590338271490256608559692538361571095921575989136588898", ["m1"])
+    mine = await leases.checkpoint(
+        mine, "49590338271490256608559692538361571095921575989136588898", ["m1"]
+    )
     with pytest.raises(CheckpointError):
-        await leases.checkpoint(mine, "49590338271490256608559692538361571095921575989136588897", [])
+        await leases.checkpoint(
+            mine, "49590338271490256608559692538361571095921575989136588897", []
+        )
     with pytest.raises(CheckpointError):
         await leases.checkpoint(mine, "not-a-number", [])
-    mine = await leases.checkpoint(mine, "49590338271490256608559692538361571095921575989136588999", ["m1", "m2"])
+    mine = await leases.checkpoint(
+        mine, "49590338271490256608559692538361571095921575989136588999", ["m1", "m2"]
+    )
     mine = await leases.checkpoint(mine, SHARD_END, ["m2"])
     assert (await leases.get("s")).checkpoint == SHARD_END
     with pytest.raises(CheckpointError):
@@ -154,7 +165,9 @@ class LeaseMachine(RuleBasedStateMachine):
             pass
 
     @precondition(lambda self: bool(self.views))
-    @rule(data=st.data(), op=st.sampled_from(["renew", "release", "checkpoint"]), back=st.booleans())
+    @rule(
+        data=st.data(), op=st.sampled_from(["renew", "release", "checkpoint"]), back=st.booleans()
+    )
     def write(self, data: st.DataObject, op: str, back: bool) -> None:
         w, s = data.draw(st.sampled_from(sorted(self.views)))
         view = self.views[(w, s)]
@@ -176,9 +189,12 @@ class LeaseMachine(RuleBasedStateMachine):
             current = self.run(self.table.get(s))
             # A worker "holds" a shard when its next owner-write would succeed.
             holders = [
-                w for w in self.workers
+                w
+                for w in self.workers
                 if (v := self.views.get((w, s))) is not None
-                and v.owner == w and v.counter == current.counter and current.owner == w
+                and v.owner == w
+                and v.counter == current.counter
+                and current.owner == w
             ]
             assert len(holders) <= 1
 

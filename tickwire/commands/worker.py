@@ -42,7 +42,12 @@ ENV = {
 
 # Defaults shown in --help come from the settings themselves (slots dataclasses: read
 # them from instances).
-_ENGINE, _ARENA, _WORKER, _READER = EngineSettings(), ArenaSettings(), WorkerSettings(), ReaderSettings()
+_ENGINE, _ARENA, _WORKER, _READER = (
+    EngineSettings(),
+    ArenaSettings(),
+    WorkerSettings(),
+    ReaderSettings(),
+)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -57,27 +62,85 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--stream", default=_env("stream"), help="Kinesis stream name [TICKWIRE_STREAM]")
-    p.add_argument("--lease-table", default=_env("lease_table", "tickwire-leases"), help="lease/checkpoint table, key shard_id [TICKWIRE_LEASE_TABLE] (tickwire-leases)")
-    p.add_argument("--snapshot-table", default=_env("snapshot_table", "tickwire-snapshots"), help="snapshot table, key match_id [TICKWIRE_SNAPSHOT_TABLE] (tickwire-snapshots)")
-    p.add_argument("--endpoint-url", default=_env("endpoint_url"), help="Kinesis + DynamoDB endpoint, e.g. http://127.0.0.1:5000 [TICKWIRE_ENDPOINT_URL] (AWS)")
-    p.add_argument("--region", default=_env("region") or os.environ.get("AWS_DEFAULT_REGION"), help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
-    p.add_argument("--connections-endpoint", default=_env("connections_endpoint"), help="@connections endpoint https://{api}.execute-api.{region}.amazonaws.com/{stage} [TICKWIRE_CONNECTIONS_ENDPOINT]")
-    p.add_argument("--worker-id", default=_env("worker_id"), help="lease owner name (random) [TICKWIRE_WORKER_ID]")
-    p.add_argument("--create", action="store_true", help="create the stream and tables if missing (local endpoints)")
-    p.add_argument("--shards", type=int, default=1, help="shard count when --create makes the stream (1)")
-    p.add_argument("--tick-rate", type=float, default=_ENGINE.tick_rate, help="simulation rate, Hz (30)")
-    p.add_argument("--send-rate", type=float, default=_ENGINE.send_rate, help="state send rate, Hz (20)")
-    p.add_argument("--max-players", type=int, default=_ARENA.max_players, help="players per match (16)")
-    p.add_argument("--lease-duration", type=float, default=_WORKER.lease_duration, help="seconds without renewal before a lease expires (10)")
-    p.add_argument("--checkpoint-interval", type=float, default=_WORKER.checkpoint_interval, help="seconds between snapshots+checkpoint (5)")
-    p.add_argument("--min-get-interval", type=float, default=_READER.min_get_interval, help="seconds between GetRecords per shard (0.2: Kinesis's 5/s)")
-    p.add_argument("--stats-interval", type=float, default=10.0, help="seconds between JSON stats log lines (10; 0: never)")
+    p.add_argument(
+        "--lease-table",
+        default=_env("lease_table", "tickwire-leases"),
+        help="lease/checkpoint table, key shard_id [TICKWIRE_LEASE_TABLE] (tickwire-leases)",
+    )
+    p.add_argument(
+        "--snapshot-table",
+        default=_env("snapshot_table", "tickwire-snapshots"),
+        help="snapshot table, key match_id [TICKWIRE_SNAPSHOT_TABLE] (tickwire-snapshots)",
+    )
+    p.add_argument(
+        "--endpoint-url",
+        default=_env("endpoint_url"),
+        help="Kinesis + DynamoDB endpoint, e.g. http://127.0.0.1:5000 [TICKWIRE_ENDPOINT_URL] (AWS)",
+    )
+    p.add_argument(
+        "--region",
+        default=_env("region") or os.environ.get("AWS_DEFAULT_REGION"),
+        help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]",
+    )
+    p.add_argument(
+        "--connections-endpoint",
+        default=_env("connections_endpoint"),
+        help="@connections endpoint https://{api}.execute-api.{region}.amazonaws.com/{stage} [TICKWIRE_CONNECTIONS_ENDPOINT]",
+    )
+    p.add_argument(
+        "--worker-id",
+        default=_env("worker_id"),
+        help="lease owner name (random) [TICKWIRE_WORKER_ID]",
+    )
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create the stream and tables if missing (local endpoints)",
+    )
+    p.add_argument(
+        "--shards", type=int, default=1, help="shard count when --create makes the stream (1)"
+    )
+    p.add_argument(
+        "--tick-rate", type=float, default=_ENGINE.tick_rate, help="simulation rate, Hz (30)"
+    )
+    p.add_argument(
+        "--send-rate", type=float, default=_ENGINE.send_rate, help="state send rate, Hz (20)"
+    )
+    p.add_argument(
+        "--max-players", type=int, default=_ARENA.max_players, help="players per match (16)"
+    )
+    p.add_argument(
+        "--lease-duration",
+        type=float,
+        default=_WORKER.lease_duration,
+        help="seconds without renewal before a lease expires (10)",
+    )
+    p.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=_WORKER.checkpoint_interval,
+        help="seconds between snapshots+checkpoint (5)",
+    )
+    p.add_argument(
+        "--min-get-interval",
+        type=float,
+        default=_READER.min_get_interval,
+        help="seconds between GetRecords per shard (0.2: Kinesis's 5/s)",
+    )
+    p.add_argument(
+        "--stats-interval",
+        type=float,
+        default=10.0,
+        help="seconds between JSON stats log lines (10; 0: never)",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     if not args.stream:
         print("tickwire worker: --stream (or TICKWIRE_STREAM) is required", file=sys.stderr)
         return 2
@@ -137,10 +200,16 @@ async def serve(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(worker.stop())))
+            loop.add_signal_handler(
+                sig, lambda: stopping.append(asyncio.ensure_future(worker.stop()))
+            )
         emf = _emf_exporter(worker, broadcaster)
         stats = asyncio.create_task(_log_stats(worker, args.stats_interval, emf))
-        log.info(json.dumps({"event": "worker_started", "worker": worker.worker_id, "stream": args.stream}))
+        log.info(
+            json.dumps(
+                {"event": "worker_started", "worker": worker.worker_id, "stream": args.stream}
+            )
+        )
         try:
             await worker.run()
         finally:
