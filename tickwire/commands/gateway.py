@@ -1,0 +1,158 @@
+"""``tickwire gateway``: run a WebSocket API on the local API Gateway stand-in.
+
+The API comes from ``--api module:attribute`` (a
+:class:`~infra.local.gateway.model.WebSocketApi` object) or, when the CloudFormation
+loader is installed, from ``--template FILE`` (then ``--api`` names the API's logical id
+if the template has several). :func:`load_api` is the one place that decides; every
+:class:`~infra.local.gateway.settings.GatewaySettings` field is a flag
+(``--idle-timeout-s 30``, ``--account-burst 100``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.local.gateway.model import WebSocketApi
+from infra.local.gateway.services import AwsServiceBackend
+from infra.local.gateway.settings import GatewaySettings
+
+__all__ = ["build_settings", "load_api", "load_services", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "gateway",
+        help="run a WebSocket API locally (API Gateway stand-in)",
+        description="Serve a WebSocket API and its @connections API on one port of "
+        "127.0.0.1, with API Gateway's behaviour and quotas; with --tls-port also over "
+        "HTTPS/WSS with a local CA (export the printed AWS_CA_BUNDLE line).",
+        conflict_handler="resolve",
+    )
+    try:  # the CloudFormation loader's flags (--template, --parameter, --code-path, ...)
+        from infra.local.cfn.cli import add_template_arguments
+    except ImportError:  # pragma: no cover - the loader ships with tickwire
+        pass
+    else:
+        add_template_arguments(parser)
+    parser.add_argument(
+        "--api",
+        default=None,
+        help="module:attribute of a WebSocketApi object; with --template, the logical id "
+        "of the API to run when the template has several",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="plain HTTP/WS port (8080)")
+    parser.add_argument("--tls-port", type=int, default=None, help="HTTPS/WSS port (off)")
+    parser.add_argument("--stage", default=None, help="override the API's stage name")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="where the local CA lives (~/.tickwire)"
+    )
+    parser.add_argument("--log-level", default="INFO")
+    quotas = parser.add_argument_group("quotas and limits (defaults: AWS's values)")
+    for f in dataclasses.fields(GatewaySettings):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            quotas.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"(default {default})")  # fmt: skip
+        else:
+            quotas.add_argument(flag, type=type(default), default=None, metavar="N",
+                                help=f"(default {default})")  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def build_settings(args: argparse.Namespace) -> GatewaySettings:
+    """GatewaySettings with every flag that was given."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(GatewaySettings)
+        if getattr(args, f.name, None) is not None
+    }
+    return GatewaySettings(**given)
+
+
+def load_api(args: argparse.Namespace) -> WebSocketApi:
+    """The API to serve: ``--template`` (CloudFormation) or ``--api module:attribute``."""
+    template = getattr(args, "template", None)
+    if template is not None:
+        from infra.local.cfn.cli import describe, load_from_args, pick_api
+
+        loaded = load_from_args(args)
+        assert loaded is not None
+        api = pick_api(loaded, args.api)
+        for line in describe(loaded, api):
+            print(line, file=sys.stderr)
+    else:
+        if not args.api or ":" not in args.api:
+            raise ValueError("give --api module:attribute (or --template FILE)")
+        module_name, _, attribute = args.api.partition(":")
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+        if callable(value) and not isinstance(value, WebSocketApi):
+            value = value()
+        if not isinstance(value, WebSocketApi):
+            raise ValueError(f"{args.api} is not a WebSocketApi")
+        api = value
+    if args.stage:
+        api = dataclasses.replace(api, stage=dataclasses.replace(api.stage, name=args.stage))
+    return api
+
+
+def load_services(args: argparse.Namespace, api: WebSocketApi) -> Mapping[str, AwsServiceBackend]:
+    """AWS service backends for the API's AWS integrations (none: the recorder answers)."""
+    return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = build_settings(args)
+        api = load_api(args)
+        services = load_services(args, api)
+    except Exception as exc:  # bad flags or model: one clear line, exit 2
+        print(f"tickwire gateway: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - Windows
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_serve(api, settings, services, args))
+
+
+async def _serve(
+    api: WebSocketApi,
+    settings: GatewaySettings,
+    services: Mapping[str, AwsServiceBackend],
+    args: argparse.Namespace,
+) -> int:
+    from infra.local.gateway.server import Gateway
+
+    gateway = Gateway(api, settings, services, state_dir=args.state_dir)
+    await gateway.start(args.host, args.port, args.tls_port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
+    print(f"WebSocket:   {gateway.ws_url}", flush=True)
+    print(f"@connections endpoint_url: {gateway.management_url}", flush=True)
+    if gateway.wss_url is not None:
+        print(f"WebSocket (TLS): {gateway.wss_url}", flush=True)
+        print(f"@connections endpoint_url (TLS): {gateway.tls_management_url}", flush=True)
+        assert gateway.ca is not None
+        print(gateway.ca.export_line(), flush=True)
+    print(f"metrics:     {gateway.url}/metrics", flush=True)
+    await gateway.run()
+    print(gateway.metrics.summary(), flush=True)
+    return 0
