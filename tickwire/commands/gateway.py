@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="module:attribute of a WebSocketApi object; with --template, the logical id "
         "of the API to run when the template has several",
     )
+    parser.add_argument("--app-dir", default=".", help="folder to import --api from (.)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="plain HTTP/WS port (8080)")
     parser.add_argument("--tls-port", type=int, default=None, help="HTTPS/WSS port (off)")
@@ -95,6 +96,9 @@ def load_api(args: argparse.Namespace) -> WebSocketApi:
         if not args.api or ":" not in args.api:
             raise ValueError("give --api module:attribute (or --template FILE)")
         module_name, _, attribute = args.api.partition(":")
+        app_dir = str(Path(getattr(args, "app_dir", ".")).resolve())
+        if app_dir not in sys.path:  # like `python -m`: modules of the current folder import
+            sys.path.insert(0, app_dir)
         value: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             value = getattr(value, part)
@@ -153,6 +157,5 @@ async def _serve(
         assert gateway.ca is not None
         print(gateway.ca.export_line(), flush=True)
     print(f"metrics:     {gateway.url}/metrics", flush=True)
-    await gateway.run()
-    print(gateway.metrics.summary(), flush=True)
+    await gateway.run()  # stop() logs the metering summary
     return 0
