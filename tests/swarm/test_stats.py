@@ -62,3 +62,16 @@ def test_merged_percentile_is_not_an_average_of_percentiles() -> None:
     # 1 % of all values are 500 ms: the p99.9 sees them, the p50 does not
     assert merged.percentiles("ack")["p99.9"] >= 499
     assert merged.percentiles("ack")["p50"] < 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 50_000_000), min_size=1, max_size=300),
+       st.lists(st.floats(0, 100), min_size=1, max_size=6))
+def test_vectorised_percentiles_and_mean_equal_hdrhistograms_own(values: list[int], ps: list[float]) -> None:
+    from swarm.stats import mean_value, new_histogram, values_at_percentiles
+
+    h = new_histogram()
+    for v in values:
+        h.record_value(v)
+    assert values_at_percentiles(h, ps) == [h.get_value_at_percentile(p) for p in ps]
+    assert abs(mean_value(h) - h.get_mean_value()) <= 1e-6 * max(1.0, h.get_mean_value())
