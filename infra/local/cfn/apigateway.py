@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from infra.local.cfn.errors import TemplateError, UnsupportedResource
+from infra.local.cfn.props import Props
 from infra.local.gateway.model import (
     DEFAULT_INTEGRATION_TIMEOUT_MS,
     Authorizer,
     Integration,
+    IntegrationType,
     LambdaFunction,
     Route,
     Stage,
@@ -43,8 +45,9 @@ class ApiResources:
     by_type: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def of(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return self.by_type.get(f"AWS::ApiGatewayV2::{resource_type}", {})
+    def of(self, resource_type: str) -> dict[str, Props]:
+        found = self.by_type.get(f"AWS::ApiGatewayV2::{resource_type}", {})
+        return {logical_id: Props(logical_id, values) for logical_id, values in found.items()}
 
 
 def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
@@ -52,10 +55,10 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
     apis: dict[str, WebSocketApi] = {}
     api_by_id = {res.refs[lid]: lid for lid in res.of("Api")}
     for logical_id, props in res.of("Api").items():
-        if props.get("ProtocolType") != "WEBSOCKET":
+        if props.raw("ProtocolType") != "WEBSOCKET":
             raise UnsupportedResource(
                 logical_id,
-                f"ProtocolType {props.get('ProtocolType')!r}: only WEBSOCKET APIs run locally",
+                f"ProtocolType {props.raw('ProtocolType')!r}: only WEBSOCKET APIs run locally",
             )
         for unsupported in ("Body", "BodyS3Location", "Target"):
             if unsupported in props:
@@ -68,7 +71,7 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
         integrations = _integrations(res, children["Integration"].get(logical_id, {}),
                                      children["IntegrationResponse"].get(logical_id, {}))  # fmt: skip
         authorizers = _authorizers(res, children["Authorizer"].get(logical_id, {}))
-        route_keys = _route_response_keys(res, children["RouteResponse"].get(logical_id, {}))
+        route_keys = _route_response_keys(children["RouteResponse"].get(logical_id, {}))
         routes: dict[str, Route] = {}
         for route_id, route in children["Route"].get(logical_id, {}).items():
             built = _route(res, route_id, route, integrations, authorizers, route_keys)
@@ -77,36 +80,36 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
             routes[built.key] = built
         stage = _stage(res, logical_id, children["Stage"].get(logical_id, {}))
         apis[logical_id] = WebSocketApi(
-            name=str(props.get("Name") or logical_id),
-            route_selection_expression=str(
-                props.get("RouteSelectionExpression") or "$request.body.action"
+            name=props.text("Name", logical_id),
+            route_selection_expression=props.text(
+                "RouteSelectionExpression", "$request.body.action"
             ),
             routes=routes,
             stage=stage,
             api_id=str(res.refs[logical_id]),
             region=res.region,
             account_id=res.account_id,
-            api_key_selection_expression=props.get("ApiKeySelectionExpression"),
+            api_key_selection_expression=props.string("ApiKeySelectionExpression"),
         )
     return apis
 
 
 def _by_api(
     res: ApiResources, kind: str, api_by_id: Mapping[Any, str]
-) -> dict[str, dict[str, dict[str, Any]]]:
-    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+) -> dict[str, dict[str, Props]]:
+    grouped: dict[str, dict[str, Props]] = {}
     for logical_id, props in res.of(kind).items():
-        api = api_by_id.get(props.get("ApiId"))
+        api = api_by_id.get(props.string("ApiId"))
         if api is None:
             raise TemplateError(
-                logical_id, f"ApiId {props.get('ApiId')!r} is not an Api of this template"
+                logical_id, f"ApiId {props.raw('ApiId')!r} is not an Api of this template"
             )
         grouped.setdefault(api, {})[logical_id] = props
     return grouped
 
 
-def _function_for(res: ApiResources, logical_id: str, uri: Any, what: str) -> LambdaFunction:
-    match = _FUNCTION_IN_URI.search(str(uri or ""))
+def _function_for(res: ApiResources, logical_id: str, uri: str | None, what: str) -> LambdaFunction:
+    match = _FUNCTION_IN_URI.search(uri or "")
     if match is None or match.group(1) not in res.functions:
         raise UnsupportedResource(
             logical_id, f"{what} {uri!r} does not name a Lambda function of this template"
@@ -116,132 +119,125 @@ def _function_for(res: ApiResources, logical_id: str, uri: Any, what: str) -> La
 
 def _integrations(
     res: ApiResources,
-    resources: Mapping[str, dict[str, Any]],
-    responses: Mapping[str, dict[str, Any]],
+    resources: Mapping[str, Props],
+    responses: Mapping[str, Props],
 ) -> dict[Any, Integration]:
-    response_for: dict[Any, dict[str, Any]] = {}
+    response_for: dict[Any, Props] = {}
     for response_id, props in responses.items():
-        if props.get("IntegrationResponseKey") != "$default":
+        if props.string("IntegrationResponseKey") != "$default":
             res.notes.append(
-                f"{response_id}: IntegrationResponseKey {props.get('IntegrationResponseKey')!r} is not used locally (only $default)"
+                f"{response_id}: IntegrationResponseKey {props.raw('IntegrationResponseKey')!r} is not used locally (only $default)"
             )
             continue
-        response_for[props.get("IntegrationId")] = props
+        response_for[props.string("IntegrationId")] = props
     built: dict[Any, Integration] = {}
     for logical_id, props in resources.items():
-        kind = props.get("IntegrationType")
+        kind = props.string("IntegrationType")
         if kind not in ("AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"):
             raise UnsupportedResource(logical_id, f"IntegrationType {kind!r}")
-        if props.get("ConnectionType", "INTERNET") != "INTERNET":
+        if props.text("ConnectionType", "INTERNET") != "INTERNET":
             raise UnsupportedResource(logical_id, "VPC_LINK integrations cannot run locally")
-        uri = props.get("IntegrationUri")
+        uri = props.string("IntegrationUri")
         function = None
-        if kind == "AWS_PROXY" or (kind == "AWS" and ":lambda:" in str(uri)):
+        if kind == "AWS_PROXY" or (kind == "AWS" and ":lambda:" in (uri or "")):
             function = _function_for(res, logical_id, uri, "IntegrationUri")
-        response = response_for.get(res.refs[logical_id], {})
+        response = response_for.get(res.refs[logical_id], Props(logical_id, {}))
         built[res.refs[logical_id]] = Integration(
-            integration_type=kind,
-            uri=None if uri is None else str(uri),
+            integration_type=cast(IntegrationType, kind),
+            uri=uri,
             function=function,
-            integration_method=str(props.get("IntegrationMethod") or "POST"),
-            request_templates=dict(props.get("RequestTemplates") or {}),
-            template_selection_expression=props.get("TemplateSelectionExpression"),
-            request_parameters={
-                str(k): str(v) for k, v in (props.get("RequestParameters") or {}).items()
-            },
-            passthrough_behavior=str(props.get("PassthroughBehavior") or "WHEN_NO_MATCH"),
-            credentials_arn=props.get("CredentialsArn"),
-            timeout_ms=int(props.get("TimeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS),
-            response_templates=dict(response.get("ResponseTemplates") or {}),
-            response_selection_expression=response.get("TemplateSelectionExpression"),
+            integration_method=props.text("IntegrationMethod", "POST"),
+            request_templates=props.string_map("RequestTemplates"),
+            template_selection_expression=props.string("TemplateSelectionExpression"),
+            request_parameters=props.string_map("RequestParameters"),
+            passthrough_behavior=props.text("PassthroughBehavior", "WHEN_NO_MATCH"),
+            credentials_arn=props.string("CredentialsArn"),
+            timeout_ms=props.integer("TimeoutInMillis", DEFAULT_INTEGRATION_TIMEOUT_MS),
+            response_templates=response.string_map("ResponseTemplates"),
+            response_selection_expression=response.string("TemplateSelectionExpression"),
         )
     return built
 
 
-def _authorizers(
-    res: ApiResources, resources: Mapping[str, dict[str, Any]]
-) -> dict[Any, Authorizer]:
+def _authorizers(res: ApiResources, resources: Mapping[str, Props]) -> dict[Any, Authorizer]:
     built: dict[Any, Authorizer] = {}
     for logical_id, props in resources.items():
-        if props.get("AuthorizerType") != "REQUEST":
+        if props.string("AuthorizerType") != "REQUEST":
             raise UnsupportedResource(
                 logical_id,
-                f"AuthorizerType {props.get('AuthorizerType')!r}: WebSocket APIs take REQUEST authorizers",
+                f"AuthorizerType {props.raw('AuthorizerType')!r}: WebSocket APIs take REQUEST authorizers",
             )
         built[res.refs[logical_id]] = Authorizer(
-            name=str(props.get("Name") or logical_id),
-            function=_function_for(res, logical_id, props.get("AuthorizerUri"), "AuthorizerUri"),
-            identity_sources=tuple(str(s) for s in props.get("IdentitySource") or ()),
+            name=props.text("Name", logical_id),
+            function=_function_for(res, logical_id, props.string("AuthorizerUri"), "AuthorizerUri"),
+            identity_sources=props.strings("IdentitySource"),
         )
     return built
 
 
-def _route_response_keys(
-    res: ApiResources, resources: Mapping[str, dict[str, Any]]
-) -> dict[Any, tuple[str, ...]]:
+def _route_response_keys(resources: Mapping[str, Props]) -> dict[Any, tuple[str, ...]]:
     keys: dict[Any, list[str]] = {}
     for props in resources.values():
-        keys.setdefault(props.get("RouteId"), []).append(str(props.get("RouteResponseKey")))
+        keys.setdefault(props.string("RouteId"), []).append(props.require("RouteResponseKey"))
     return {route: tuple(values) for route, values in keys.items()}
 
 
 def _route(
     res: ApiResources,
     logical_id: str,
-    props: Mapping[str, Any],
+    props: Props,
     integrations: Mapping[Any, Integration],
     authorizers: Mapping[Any, Authorizer],
     route_keys: Mapping[Any, tuple[str, ...]],
 ) -> Route:
     integration = None
-    target = props.get("Target")
+    target = props.string("Target")
     if target is not None:
-        match = _INTEGRATION_TARGET.match(str(target))
+        match = _INTEGRATION_TARGET.match(target)
         if match is None or match.group(1) not in integrations:
             raise TemplateError(
                 logical_id, f"Target {target!r} is not 'integrations/<an Integration of this API>'"
             )
         integration = integrations[match.group(1)]
-    authorization = str(props.get("AuthorizationType") or "NONE")
+    authorization = props.text("AuthorizationType", "NONE")
     authorizer = None
     if authorization == "CUSTOM":
-        authorizer = authorizers.get(props.get("AuthorizerId"))
+        authorizer = authorizers.get(props.string("AuthorizerId"))
         if authorizer is None:
             raise TemplateError(
                 logical_id,
-                f"AuthorizerId {props.get('AuthorizerId')!r} is not an Authorizer of this API",
+                f"AuthorizerId {props.raw('AuthorizerId')!r} is not an Authorizer of this API",
             )
     elif authorization not in ("NONE", "AWS_IAM"):
         raise UnsupportedResource(logical_id, f"AuthorizationType {authorization!r}")
-    if props.get("ApiKeyRequired"):
+    if props.raw("ApiKeyRequired"):
         raise UnsupportedResource(logical_id, "ApiKeyRequired is not emulated locally")
-    if props.get("RequestModels"):
+    if props.raw("RequestModels"):
         res.notes.append(f"{logical_id}: RequestModels are not validated locally")
     return Route(
-        key=str(props.get("RouteKey")),
+        key=props.require("RouteKey"),
         integration=integration,
         authorization_type=authorization,  # type: ignore[arg-type]
         authorizer=authorizer,
-        route_response_selection_expression=props.get("RouteResponseSelectionExpression"),
+        route_response_selection_expression=props.string("RouteResponseSelectionExpression"),
         route_response_keys=route_keys.get(res.refs[logical_id], ()),
     )
 
 
-def _stage(res: ApiResources, api_logical_id: str, stages: Mapping[str, dict[str, Any]]) -> Stage:
+def _stage(res: ApiResources, api_logical_id: str, stages: Mapping[str, Props]) -> Stage:
     if not stages:
         res.notes.append(f"{api_logical_id}: no Stage; the local stage is 'local'")
         return Stage()
     logical_id, props = next(iter(stages.items()))
     if len(stages) > 1:
         res.notes.append(f"{api_logical_id}: several stages; the local gateway serves {logical_id}")
-    if props.get("AccessLogSettings"):
+    if props.raw("AccessLogSettings"):
         res.notes.append(f"{logical_id}: AccessLogSettings are not written locally")
-    throttle = props.get("DefaultRouteSettings") or {}
-    burst = throttle.get("ThrottlingBurstLimit")
-    rate = throttle.get("ThrottlingRateLimit")
+    throttle = props.mapping("DefaultRouteSettings")
+    burst = throttle.integer("ThrottlingBurstLimit", -1)
     return Stage(
-        name=str(props.get("StageName")),
-        stage_variables={str(k): str(v) for k, v in (props.get("StageVariables") or {}).items()},
-        throttling_burst_limit=None if burst is None else int(burst),
-        throttling_rate_limit=None if rate is None else float(rate),
+        name=props.require("StageName"),
+        stage_variables=props.string_map("StageVariables"),
+        throttling_burst_limit=None if burst < 0 else burst,
+        throttling_rate_limit=throttle.number("ThrottlingRateLimit"),
     )

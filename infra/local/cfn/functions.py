@@ -19,78 +19,76 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.cfn.errors import UnsupportedResource
+from infra.local.cfn.props import Props
 from infra.local.gateway.model import LambdaFunction
 
 __all__ = ["build_function", "merge_globals"]
 
 # Lambda's defaults when a template gives none (CreateFunction API reference).
-DEFAULT_TIMEOUT_S = 3.0
+DEFAULT_TIMEOUT_S = 3
 DEFAULT_MEMORY_MB = 128
 
 
 def merge_globals(properties: Mapping[str, Any], globals_: Mapping[str, Any]) -> dict[str, Any]:
     """SAM's Globals: the function's own value wins; Environment variables are merged."""
     merged = {**globals_, **properties}
-    global_env = (globals_.get("Environment") or {}).get("Variables") or {}
-    own_env = (properties.get("Environment") or {}).get("Variables") or {}
-    if global_env or own_env:
-        merged["Environment"] = {"Variables": {**global_env, **own_env}}
+    variables: dict[str, Any] = {}
+    for source in (globals_, properties):
+        environment = source.get("Environment")
+        if isinstance(environment, Mapping) and isinstance(environment.get("Variables"), Mapping):
+            variables.update(environment["Variables"])
+    if variables:
+        merged["Environment"] = {"Variables": variables}
     return merged
 
 
 def build_function(
-    logical_id: str,
     resource_type: str,
-    properties: Mapping[str, Any],
+    props: Props,
     *,
     name: str,
     template_dir: Path | None,
     code_path: Path | None,
 ) -> LambdaFunction:
     """The local function for a resolved Lambda resource."""
-    runtime = str(properties.get("Runtime") or "")
-    image = properties.get("PackageType") == "Image"
+    logical_id = props.logical_id
+    runtime = props.text("Runtime", "")
+    image = props.string("PackageType") == "Image"
     if not image and runtime and not runtime.startswith("python"):
         raise UnsupportedResource(logical_id, f"runtime {runtime} cannot run locally (Python only)")
-    handler = properties.get("Handler")
+    handler = props.string("Handler")
     if image:
-        command = (properties.get("ImageConfig") or {}).get("Command") or []
+        command = props.mapping("ImageConfig").strings("Command")
         if not command:
             raise UnsupportedResource(
                 logical_id,
                 "an Image function needs ImageConfig.Command (the handler) to run locally",
             )
         handler = command[0]
-    if not isinstance(handler, str) or "." not in handler:
+    if handler is None or "." not in handler:
         raise UnsupportedResource(logical_id, f"Handler must be 'module.function', got {handler!r}")
     path = code_path
     if path is None and not image:
-        path = _code_folder(logical_id, resource_type, properties, handler, template_dir)
-    environment = (properties.get("Environment") or {}).get("Variables") or {}
+        path = _code_folder(resource_type, props, handler, template_dir)
     return LambdaFunction(
         name=name,
         handler=handler,
         code_path=path,
-        environment={str(k): _env_text(v) for k, v in environment.items()},
-        timeout_s=float(properties.get("Timeout") or DEFAULT_TIMEOUT_S),
-        memory_mb=int(properties.get("MemorySize") or DEFAULT_MEMORY_MB),
+        environment=props.mapping("Environment").string_map("Variables"),
+        timeout_s=float(props.integer("Timeout", DEFAULT_TIMEOUT_S)),
+        memory_mb=props.integer("MemorySize", DEFAULT_MEMORY_MB),
     )
 
 
-def _code_folder(
-    logical_id: str,
-    resource_type: str,
-    properties: Mapping[str, Any],
-    handler: str,
-    template_dir: Path | None,
-) -> Path:
-    inline = properties.get("InlineCode")
-    code = properties.get("Code")
-    if isinstance(code, Mapping) and "ZipFile" in code:
-        inline = code["ZipFile"]
-    if isinstance(inline, str):
+def _code_folder(resource_type: str, props: Props, handler: str, template_dir: Path | None) -> Path:
+    logical_id = props.logical_id
+    inline = props.string("InlineCode")
+    code = props.mapping("Code")
+    if "ZipFile" in code:
+        inline = code.string("ZipFile")
+    if inline is not None:
         return _write_inline(handler, inline)
-    code_uri = properties.get("CodeUri")
+    code_uri = props.raw("CodeUri")
     if resource_type == "AWS::Serverless::Function" and isinstance(code_uri, str):
         if code_uri.startswith("s3://"):
             raise UnsupportedResource(
@@ -117,9 +115,3 @@ def _write_inline(handler: str, source: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(source, encoding="utf-8")
     return folder
-
-
-def _env_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

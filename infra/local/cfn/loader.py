@@ -24,6 +24,7 @@ from infra.local.cfn.errors import (
 )
 from infra.local.cfn.functions import build_function, merge_globals
 from infra.local.cfn.intrinsics import NO_VALUE, Resolver
+from infra.local.cfn.props import Props
 from infra.local.cfn.resources import IGNORED_TYPE_PREFIXES, RUN_TYPES, Naming
 from infra.local.cfn.yaml_source import parse_template_text, read_template
 from infra.local.gateway.model import LambdaFunction, WebSocketApi
@@ -115,6 +116,7 @@ class _Loader:
         naming: Naming,
         ignore_unknown: bool,
     ) -> None:
+        _check_sections(document)
         self.document = document
         self.code_paths = {k: Path(v) for k, v in code_paths.items()}
         self.template_dir = template_dir
@@ -247,9 +249,8 @@ class _Loader:
             resolved.setdefault(kind, {})[logical_id] = resolved_properties
         functions = {
             logical_id: build_function(
-                logical_id,
                 kind,
-                props,
+                Props(logical_id, props),
                 name=self._name(logical_id),
                 template_dir=self.template_dir,
                 code_path=self.code_paths.get(logical_id),
@@ -278,13 +279,13 @@ class _Loader:
         return LoadedTemplate(
             apis=apis,
             streams={
-                self._name(lid): _shards(lid, p)
+                self._name(lid): _shards(Props(lid, p))
                 for lid, p in resolved.get("AWS::Kinesis::Stream", {}).items()
             },
             tables={
                 t.name: t
                 for t in (
-                    _table(lid, self._name(lid), p)
+                    _table(self._name(lid), Props(lid, p))
                     for lid, p in resolved.get("AWS::DynamoDB::Table", {}).items()
                 )
             },
@@ -294,6 +295,26 @@ class _Loader:
             ignored=ignored,
             notes=tuple(api_resources.notes),
         )
+
+
+_SECTIONS_OF_MAPPINGS = ("Resources", "Parameters", "Outputs")
+_MAPPING_SECTIONS = ("Conditions", "Mappings", "Globals")
+
+
+def _check_sections(document: Mapping[str, Any]) -> None:
+    """The template's sections have the shapes CloudFormation requires."""
+    for section in _SECTIONS_OF_MAPPINGS + _MAPPING_SECTIONS:
+        value = document.get(section)
+        if value is not None and not isinstance(value, Mapping):
+            raise TemplateError(section, "must be a mapping")
+    for section in _SECTIONS_OF_MAPPINGS:
+        for name, entry in (document.get(section) or {}).items():
+            if not isinstance(entry, Mapping):
+                raise TemplateError(str(name), f"({section}) must be a mapping")
+    for name, resource in (document.get("Resources") or {}).items():
+        properties = resource.get("Properties")
+        if properties is not None and not isinstance(properties, Mapping):
+            raise TemplateError(str(name), "Properties must be a mapping")
 
 
 def _refuse_dynamic_references(logical_id: str, value: Any) -> None:
@@ -313,27 +334,28 @@ def _refuse_dynamic_references(logical_id: str, value: Any) -> None:
             _refuse_dynamic_references(logical_id, item)
 
 
-def _shards(logical_id: str, props: Mapping[str, Any]) -> int:
-    mode = (props.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
-    if mode == "ON_DEMAND":
+def _shards(props: Props) -> int:
+    if props.mapping("StreamModeDetails").string("StreamMode") == "ON_DEMAND":
         return ON_DEMAND_SHARDS
-    count = int(props.get("ShardCount") or 1)
+    count = props.integer("ShardCount", 1)
     if count < 1:
-        raise TemplateError(logical_id, f"ShardCount {count} must be at least 1")
+        raise TemplateError(props.logical_id, f"ShardCount {count} must be at least 1")
     return count
 
 
-def _table(logical_id: str, name: str, props: Mapping[str, Any]) -> TableSpec:
-    keys = {k.get("KeyType"): k.get("AttributeName") for k in props.get("KeySchema") or ()}
-    if "HASH" not in keys:
-        raise TemplateError(logical_id, "KeySchema has no HASH key")
+def _table(name: str, props: Props) -> TableSpec:
+    keys = {k.string("KeyType"): k.string("AttributeName") for k in props.mappings("KeySchema")}
+    partition_key = keys.get("HASH")
+    if partition_key is None:
+        raise TemplateError(props.logical_id, "KeySchema has no HASH key")
     return TableSpec(
-        logical_id=logical_id,
+        logical_id=props.logical_id,
         name=name,
-        partition_key=str(keys["HASH"]),
+        partition_key=partition_key,
         sort_key=keys.get("RANGE"),
         attribute_types={
-            a["AttributeName"]: a["AttributeType"] for a in props.get("AttributeDefinitions") or ()
+            a.require("AttributeName"): a.require("AttributeType")
+            for a in props.mappings("AttributeDefinitions")
         },
-        billing_mode=str(props.get("BillingMode") or "PROVISIONED"),
+        billing_mode=props.text("BillingMode", "PROVISIONED"),
     )
