@@ -60,6 +60,9 @@ class Connection:
     close_code: int | None = None
     close_reason: str = ""
     inflight: asyncio.Semaphore | None = None
+    # Frames queued in this loop iteration, written together by the gateway's flush.
+    pending: list[bytes] | None = None
+    pending_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.last_active_mono = self.connected_mono

@@ -5,11 +5,15 @@ API Gateway closes a connection with 1009 when one frame exceeds 32 KB even thou
 message may reach 128 KB in several frames. :class:`FrameScanner` reads only frame headers
 (RFC 6455 section 5.2) from the bytes a client sends, before aiohttp parses them, and says
 when a frame or a message is too big. It keeps a few integers of state and copies nothing.
+:func:`encode_server_frame` builds the frames the gateway sends (no masking, no
+fragmentation, no compression: the gateway never negotiates permessage-deflate).
 """
 
 from __future__ import annotations
 
-__all__ = ["FrameScanner", "FrameTooBig"]
+import struct
+
+__all__ = ["FrameScanner", "FrameTooBig", "encode_server_frame"]
 
 _CONTINUATION = 0x0
 _CONTROL_MIN = 0x8
@@ -76,3 +80,18 @@ class FrameScanner:
             pos += need + length
         if pos > end:
             self._skip = pos - end
+
+
+_PACK16 = struct.Struct("!BBH").pack
+_PACK64 = struct.Struct("!BBQ").pack
+
+
+def encode_server_frame(data: bytes, opcode: int) -> bytes:
+    """One unfragmented, unmasked server-to-client frame (RFC 6455 5.2) of ``data``."""
+    n = len(data)
+    first = 0x80 | opcode
+    if n < 126:
+        return bytes((first, n)) + data
+    if n < 65536:
+        return _PACK16(first, 126, n) + data
+    return _PACK64(first, 127, n) + data

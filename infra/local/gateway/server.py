@@ -10,6 +10,10 @@ The in-process send path :meth:`Gateway.post_to_connection` makes exactly the ch
 ``POST /@connections/{id}`` (account throttle, 410, 413, full client buffer 429) and
 meters the same way; the HTTP handler calls it.
 
+Frames to a client are queued per connection and written with one ``transport.write``
+per event-loop iteration (write coalescing: a burst of posts to one connection costs one
+system call, not one each); order is kept, and a server-side close flushes first.
+
 Backpressure: each connection's unsent bytes are bounded by
 ``settings.client_buffer_bytes``: past it, posts answer 429 instead of queueing (the
 transport's high-water mark is set to the same value, so a send never waits on a slow
@@ -39,6 +43,7 @@ from .errors import (
     LimitExceededException,
     PayloadTooLargeException,
 )
+from .frames import encode_server_frame
 from .integrations import Integrations
 from .lambdas import LambdaRuntime
 from .management import ManagementApi
@@ -55,8 +60,8 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
+_TEXT = int(WSMsgType.TEXT)
+_BINARY = int(WSMsgType.BINARY)
 _OPEN = ConnectionState.OPEN
 _UNIT = 32 * 1024
 
@@ -115,6 +120,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
         self._sessions = WebSocketSessions(self)
         self._management = ManagementApi(self)
         self._app = self._build_app(list(extra_routes))
@@ -160,6 +166,7 @@ class Gateway:
             raise RuntimeError("Gateway already started")
         settings = self.settings
         self._host = host
+        self._loop = asyncio.get_running_loop()
         if tls_port is not None:
             self.ca = load_or_create_ca(self.state_dir)
             # Handlers that build https://{domainName}/{stage} trust the local CA.
@@ -352,7 +359,7 @@ class Gateway:
         transport = conn.transport
         if transport is None or transport.is_closing():
             raise GoneException(f"Connection {connection_id} is gone")
-        if transport.get_write_buffer_size() > self._buffer_limit:  # type: ignore[attr-defined]
+        if transport.get_write_buffer_size() + conn.pending_bytes > self._buffer_limit:  # type: ignore[attr-defined]
             self.metrics.throttled["buffer"] += 1
             raise LimitExceededException("Client buffer is full")
         kind = self._frame_type
@@ -364,17 +371,34 @@ class Gateway:
                 opcode = _BINARY
         else:
             opcode = _TEXT if kind == "text" else _BINARY
-        ws = conn.ws
-        assert ws is not None
-        try:
-            await ws.send_frame(data, opcode)
-        except (ConnectionError, RuntimeError) as exc:
-            raise GoneException(f"Connection {connection_id} is gone") from exc
-        conn.last_active_mono = time.monotonic()
+        self.queue_frame(conn, encode_server_frame(data, opcode))
         metrics = self.metrics
         metrics.messages_out += 1
         metrics.bytes_out += size
         metrics.units_out += (size + _UNIT - 1) // _UNIT or 1
+
+    def queue_frame(self, conn: Connection, frame: bytes) -> None:
+        """Queue an encoded frame for ``conn``; written at the end of this loop iteration."""
+        pending = conn.pending
+        if pending is None:
+            conn.pending = [frame]
+            self._loop.call_soon(self.flush, conn)
+        else:
+            pending.append(frame)
+        conn.pending_bytes += len(frame)
+        conn.last_active_mono = time.monotonic()
+
+    def flush(self, conn: Connection) -> None:
+        """Write ``conn``'s queued frames now (one system call)."""
+        pending = conn.pending
+        if pending is None:
+            return
+        conn.pending = None
+        conn.pending_bytes = 0
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return  # the connection is going: its frames go with it, as on AWS
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))  # type: ignore[attr-defined]
 
     def get_connection(self, connection_id: str) -> dict[str, Any]:
         """GetConnection: connectedAt, identity, lastActiveAt (410 unless OPEN)."""
@@ -406,6 +430,7 @@ class Gateway:
             return
         conn.transition(ConnectionState.CLOSING)
         conn.close_code, conn.close_reason = code, reason
+        self.flush(conn)  # frames posted before the close reach the client first
         try:
             # Bounded: a client that reads nothing cannot hold the close (or stop()) up.
             await asyncio.wait_for(

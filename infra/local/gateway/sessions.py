@@ -40,7 +40,7 @@ from .events import (
     request_context,
     template_context,
 )
-from .frames import FrameScanner, FrameTooBig
+from .frames import FrameScanner, FrameTooBig, encode_server_frame
 from .ids import new_connection_id, new_request_id
 from .metering import metered_units
 from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
@@ -54,6 +54,7 @@ __all__ = ["CloseReason", "WebSocketSessions"]
 log = logging.getLogger(__name__)
 
 
+_TEXT = int(WSMsgType.TEXT)
 # aiohttp's writer awaits a drain once this many bytes were written; effectively never.
 _NO_WRITER_DRAIN = 1 << 62
 
@@ -366,17 +367,14 @@ class WebSocketSessions:
 
     async def send_text(self, conn: Connection, text: str) -> None:
         """Send a gateway-made frame (error frames, route responses) to a client."""
-        ws = conn.ws
-        if ws is None or conn.state is not ConnectionState.OPEN:
+        if conn.state is not ConnectionState.OPEN:
             return
-        try:
-            await ws.send_str(text)
-        except (ConnectionError, RuntimeError):
-            return
-        conn.touch()
+        data = text.encode()
+        # Through the gateway's queue, so it keeps its order with posted frames.
+        self.gw.queue_frame(conn, encode_server_frame(data, _TEXT))
         metrics = self.gw.metrics
         metrics.messages_out += 1
-        nbytes = len(text.encode())
+        nbytes = len(data)
         metrics.bytes_out += nbytes
         metrics.units_out += metered_units(nbytes)
 
