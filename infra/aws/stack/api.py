@@ -9,6 +9,8 @@ the JWT authorizer first (identity source: the ``token`` query parameter). There
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from infra.aws.stack.intrinsics import get_att, join, ref, sub
@@ -35,6 +37,11 @@ ACCESS_LOG_FORMAT = (
     '"playerId":"$context.authorizer.playerId","error":"$context.error.message",'
     '"integrationError":"$context.integrationErrorMessage"}'
 )
+
+
+def _digest(resources: dict[str, Any]) -> str:
+    text = json.dumps(resources, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def request_template_value(record_type: RecordType, stream_logical_id: str) -> dict[str, Any]:
@@ -117,7 +124,11 @@ def api_resources() -> dict[str, Any]:
             route.update(AuthorizationType="CUSTOM", AuthorizerId=ref("Authorizer"))
         resources[f"{prefix}Route"] = {"Type": "AWS::ApiGatewayV2::Route", "Properties": route}
         route_ids.append(f"{prefix}Route")
-    resources["Deployment"] = {
+    # A WebSocket stage serves a deployment, a snapshot of the routes: CloudFormation only
+    # makes a new one when the Deployment resource is replaced, so its logical id carries
+    # a digest of everything deployed and changes whenever the API does.
+    deployment = "Deployment" + _digest(resources)
+    resources[deployment] = {
         "Type": "AWS::ApiGatewayV2::Deployment",
         "DependsOn": route_ids,
         "Properties": {"ApiId": ref("WebSocketApi")},
@@ -129,7 +140,7 @@ def api_resources() -> dict[str, Any]:
         "Properties": {
             "ApiId": ref("WebSocketApi"),
             "StageName": ref("StageName"),
-            "DeploymentId": ref("Deployment"),
+            "DeploymentId": ref(deployment),
             "Description": "tickwire stage",
             "AccessLogSettings": {
                 "DestinationArn": get_att("AccessLogGroup", "Arn"),

@@ -260,7 +260,8 @@ def worker_resources(*, tables: tuple[str, ...], command: tuple[str, ...]) -> di
                 "Cluster": ref("Cluster"),
                 "TaskDefinition": ref("WorkerTaskDefinition"),
                 "LaunchType": "FARGATE",
-                "DesiredCount": ref("MinWorkers"),
+                # no DesiredCount: the scalable target owns it (MinWorkers..MaxWorkers), and
+                # a DesiredCount here would reset the running count on every stack update
                 "NetworkConfiguration": {
                     "AwsvpcConfiguration": {
                         "Subnets": ref("Subnets"),

@@ -232,7 +232,10 @@ def test_moto_creates_the_stack(template: dict[str, Any]) -> None:
     services = ecs.describe_services(
         cluster=outputs["ClusterName"], services=[physical["WorkerService"]]
     )
-    assert services["services"][0]["desiredCount"] == 1
+    service = services["services"][0]
+    # (no DesiredCount in the template: AWS then starts 1 task and the scalable target keeps
+    # MinWorkers..MaxWorkers; moto starts 0, so only the wiring is checked here)
+    assert service["taskDefinition"] == physical["WorkerTaskDefinition"]
 
     logs = boto3.client("logs", region_name=REGION)
     groups = {
@@ -245,3 +248,24 @@ def test_moto_creates_the_stack(template: dict[str, Any]) -> None:
         "/live"
     )
     assert outputs["ConnectionsUrl"].startswith("https://")
+
+
+def test_deployment_is_replaced_when_the_api_changes(template: dict[str, Any]) -> None:
+    from infra.aws.stack.api import api_resources
+
+    deployments = [k for k in template["Resources"] if k.startswith("Deployment")]
+    assert len(deployments) == 1
+    stage = template["Resources"]["Stage"]["Properties"]
+    assert stage["DeploymentId"] == {"Ref": deployments[0]}
+    assert deployments == [k for k in render_stack()["Resources"] if k.startswith("Deployment")]
+    changed = api_resources()
+    assert [k for k in changed if k.startswith("Deployment")] == deployments
+    import infra.aws.stack.api as api_module
+
+    original = api_module.ROUTES
+    try:
+        api_module.ROUTES = {**original, "ping": ("Ping", "input")}
+        other = [k for k in api_resources() if k.startswith("Deployment")]
+    finally:
+        api_module.ROUTES = original
+    assert other != deployments
