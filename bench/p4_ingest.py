@@ -199,11 +199,13 @@ async def gateway(conns: int, per_conn: int) -> float:
         # the figure counts only if every record is in the stream and decodes
         n = 0
         for shard in await stream.list_shards():
-            it = await stream.get_shard_iterator(shard.shard_id, "TRIM_HORIZON")
-            records = (await stream.get_records(it)).records
-            for r in records:
-                decode(r.data)
-            n += len(records)
+            it: str | None = await stream.get_shard_iterator(shard.shard_id, "TRIM_HORIZON")
+            while it is not None:
+                result = await stream.get_records(it)
+                for r in result.records:
+                    decode(r.data)
+                n += len(result.records)
+                it = result.next_iterator if result.records else None
         assert n >= conns + total, (n, conns + total)
     finally:
         await gw.stop()
