@@ -58,12 +58,9 @@ def test_decodes_each_type() -> None:
 
 def test_encode_is_the_template_shape() -> None:
     data = encode_raw("input", "m1", "p1", "c=", 5, '{"action":"input","seq":2,"é":"ü/"}')
-    assert (
-        data
-        == (
-            b'{"v":1,"type":"input","match":"m1","player":"p1","conn":"c=","t":5,'
-            b'"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"\\u00E9\\":\\"\\u00FC\\/\\"}"}'
-        )
+    assert data == (
+        b'{"v":1,"type":"input","match":"m1","player":"p1","conn":"c=","t":5,'
+        b'"body":"{\\"action\\":\\"input\\",\\"seq\\":2,\\"\\u00E9\\":\\"\\u00FC\\/\\"}"}'
     )
     assert encode(JoinRecord("m", "p", "c", 1)) == (
         b'{"v":1,"type":"join","match":"m","player":"p","conn":"c","t":1,"body":""}'
