@@ -1,21 +1,31 @@
 """Command-line flags for running a template locally (``tickwire gateway --template``).
 
-The gateway command calls :func:`add_template_arguments` on its parser and
-:func:`load_from_args` in its ``load_api(args)`` hook; :func:`describe` gives the lines to
-print at startup, so what the template declares but the local run does not do is said.
+The gateway command calls :func:`add_template_arguments` on its parser,
+:func:`load_from_args` in its ``load_api(args)`` hook and :func:`services_from_args` in its
+``load_services`` hook; :func:`describe` gives the lines to print at startup, so what the
+template declares but the local run does not do is said.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from infra.local.cfn.errors import TemplateError
 from infra.local.cfn.loader import LoadedTemplate, load_template
 from infra.local.gateway.model import WebSocketApi
+from infra.local.gateway.services import AwsServiceBackend
 
-__all__ = ["add_template_arguments", "describe", "load_from_args", "parse_pairs", "pick_api"]
+__all__ = [
+    "add_template_arguments",
+    "create_streams",
+    "describe",
+    "load_from_args",
+    "parse_pairs",
+    "pick_api",
+    "services_from_args",
+]
 
 
 def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
@@ -39,6 +49,10 @@ def add_template_arguments(parser: argparse.ArgumentParser) -> None:
                        help="local code folder of a Lambda function (repeatable)")  # fmt: skip
     group.add_argument("--api", default=None, metavar="LOGICAL_ID",
                        help="which API to run when the template has several")  # fmt: skip
+    group.add_argument("--kinesis-endpoint-url", default=None, metavar="URL",
+                       help="send the template's Kinesis integrations to this Kinesis endpoint "
+                       "(e.g. a moto_server on 127.0.0.1), creating its streams there; "
+                       "without it the gateway's recording backend answers them")  # fmt: skip
     group.add_argument("--stack-name", default="tickwire-local",
                        help="stack name for AWS::StackName and generated names (tickwire-local)")  # fmt: skip
 
@@ -83,3 +97,34 @@ def describe(loaded: LoadedTemplate, api: WebSocketApi) -> list[str]:
         )
     lines.extend(f"note: {note}" for note in loaded.notes)
     return lines
+
+
+def create_streams(streams: Mapping[str, int], *, endpoint_url: str, region: str) -> None:
+    """Create the template's streams (name -> shard count) at a Kinesis endpoint, unless
+    they exist, and wait until they are active."""
+    import boto3
+
+    client = boto3.client("kinesis", endpoint_url=endpoint_url, region_name=region)
+    for name, shards in streams.items():
+        try:
+            client.create_stream(StreamName=name, ShardCount=shards)
+        except client.exceptions.ResourceInUseException:
+            continue  # already there (its shard count is the endpoint's business)
+        client.get_waiter("stream_exists").wait(
+            StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+
+
+def services_from_args(args: argparse.Namespace) -> dict[str, AwsServiceBackend]:
+    """AWS service backends for ``--template`` with ``--kinesis-endpoint-url``: Kinesis
+    calls go to that endpoint, where the template's streams are created. Otherwise none
+    (the gateway's recording backend answers)."""
+    endpoint = getattr(args, "kinesis_endpoint_url", None)
+    loaded = load_from_args(args) if endpoint is not None else None
+    if loaded is None or endpoint is None:
+        return {}
+    from infra.local.kinesis_service import RemoteKinesisService
+
+    region = pick_api(loaded, args.api).region
+    create_streams(loaded.streams, endpoint_url=endpoint, region=region)
+    return {"kinesis": RemoteKinesisService(endpoint, region)}

@@ -98,3 +98,60 @@ async def test_connect_without_a_valid_token_is_refused(
                 await session.ws_connect(f"{gw.ws_url}{query}", timeout=TIMEOUT)
             assert refused.value.status == 401
     assert not kinesis.calls
+
+
+async def test_records_reach_a_kinesis_endpoint(moto_reset: str, tmp_path: Any) -> None:
+    """With --kinesis-endpoint-url the template's stream is created at the endpoint (here
+    moto_server) and the routes' PutRecord calls land there, readable with the real SDK."""
+    import argparse
+    import asyncio
+
+    import boto3
+
+    from infra.aws.stack import dump_stack, render_stack
+    from infra.local.cfn.cli import (
+        add_template_arguments,
+        load_from_args,
+        pick_api,
+        services_from_args,
+    )
+
+    stack = tmp_path / "stack.json"
+    stack.write_text(dump_stack(render_stack(), "json"))
+    parser = argparse.ArgumentParser()
+    add_template_arguments(parser)
+    args = parser.parse_args(
+        ["--template", str(stack), "--kinesis-endpoint-url", moto_reset]
+        + [f"--parameter={p}" for p in ("ImageUri=i", "VpcId=v", "Subnets=s", f"JwtSecret={SECRET}",
+                                          "StreamMode=PROVISIONED", "ShardCount=2")]
+    )  # fmt: skip
+    loaded = load_from_args(args)
+    assert loaded is not None
+    services = await asyncio.to_thread(services_from_args, args)
+    gw = Gateway(pick_api(loaded, None), GatewaySettings(lambda_workers_per_function=1), services)
+    await gw.start("127.0.0.1", 0)
+    try:
+        token = mint(SECRET, match="m-9", player="p-1")
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{gw.ws_url}?token={token}", timeout=TIMEOUT) as ws:
+                await ws.send_str(TRICKY[1])
+                await ws.send_str('{"action":"dance"}')  # answered only after the input
+                assert (
+                    json.loads((await ws.receive(timeout=TIMEOUT)).data)["message"] == "Forbidden"
+                )
+    finally:
+        await gw.stop()
+        await services["kinesis"].close()  # type: ignore[attr-defined]
+    (stream,) = loaded.streams
+    kinesis = boto3.client("kinesis", endpoint_url=moto_reset, region_name="us-east-1")
+    shards = kinesis.list_shards(StreamName=stream)["Shards"]
+    assert len(shards) == 2
+    records = []
+    for shard in shards:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert {r["PartitionKey"] for r in records} == {"m-9"}
+    kinds = sorted(type(decode(r["Data"])).__name__ for r in records)
+    assert kinds == ["InputRecord", "JoinRecord", "LeaveRecord"]
