@@ -114,6 +114,12 @@ def load_api(args: argparse.Namespace) -> WebSocketApi:
 
 def load_services(args: argparse.Namespace, api: WebSocketApi) -> Mapping[str, AwsServiceBackend]:
     """AWS service backends for the API's AWS integrations (none: the recorder answers)."""
+    # -- stack engineer: with --template, the loader's --kinesis-endpoint-url backend --
+    if getattr(args, "template", None) is not None:
+        from infra.local.cfn.cli import services_from_args
+
+        return services_from_args(args)
+    # -- end --
     return {}
 
 

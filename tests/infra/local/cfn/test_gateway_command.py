@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import boto3
 import pytest
 
 from ingest.tokens import mint
@@ -29,7 +30,7 @@ async def _url_from(process: asyncio.subprocess.Process) -> str:
             return line.split()[-1]
 
 
-async def test_gateway_runs_the_rendered_stack(tmp_path: Path) -> None:
+async def test_gateway_runs_the_rendered_stack(tmp_path: Path, moto_reset: str) -> None:
     stack = tmp_path / "stack.yaml"
     assert main(["template", "-o", str(stack)]) == 0
     process = await asyncio.create_subprocess_exec(
@@ -37,7 +38,7 @@ async def test_gateway_runs_the_rendered_stack(tmp_path: Path) -> None:
         "--parameter", "ImageUri=local", "--parameter", "VpcId=vpc-1",
         "--parameter", "Subnets=subnet-1", "--parameter", f"JwtSecret={SECRET}",
         "--parameter", "StageName=play", "--port", "0", "--state-dir", str(tmp_path),
-        "--lambda-workers-per-function", "1",
+        "--lambda-workers-per-function", "1", "--kinesis-endpoint-url", moto_reset,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -50,9 +51,13 @@ async def test_gateway_runs_the_rendered_stack(tmp_path: Path) -> None:
                 await session.ws_connect(url, timeout=TIMEOUT)
             assert refused.value.status == 401  # no token: the identity source is missing
             async with session.ws_connect(f"{url}?token={token}", timeout=TIMEOUT) as ws:
+                await ws.send_str('{"action":"input","seq":1,"move":[1,0]}')
                 await ws.send_str('{"action":"dance"}')
                 reply = json.loads((await ws.receive(timeout=TIMEOUT)).data)
                 assert reply["message"] == "Forbidden"
+        # $disconnect runs after the close: wait for its record before stopping
+        types = await _record_types(moto_reset, expected=3)
+        assert types == ["input", "join", "leave"]
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
@@ -60,6 +65,25 @@ async def test_gateway_runs_the_rendered_stack(tmp_path: Path) -> None:
     assert "routes $connect, $disconnect, input" in text
     assert "stream tickwire-local-ActionStream: 4 shard(s)" in text
     assert process.returncode == 0, text
+
+
+async def _record_types(endpoint: str, *, expected: int) -> list[str]:
+    """The record types in the stack's stream at ``endpoint`` once ``expected`` are there."""
+    kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1")
+    stream = "tickwire-local-ActionStream"
+    shards = kinesis.list_shards(StreamName=stream)["Shards"]
+    assert len(shards) == 4  # on-demand: the loader's starting shard count
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        records = []
+        for shard in shards:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records += kinesis.get_records(ShardIterator=iterator)["Records"]
+        if len(records) >= expected or asyncio.get_running_loop().time() > deadline:
+            return sorted(json.loads(r["Data"])["type"] for r in records)
+        await asyncio.sleep(0.1)
 
 
 def test_gateway_reports_template_errors(
