@@ -104,7 +104,9 @@ async def bare_fanout(clients: int, seconds: float) -> float:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    child = ctx.Process(target=_count_clients, args=(f"ws://127.0.0.1:{port}/", clients, seconds, out))
+    child = ctx.Process(
+        target=_count_clients, args=(f"ws://127.0.0.1:{port}/", clients, seconds, out)
+    )
     child.start()
     loop = asyncio.get_running_loop()
     try:
@@ -174,11 +176,14 @@ async def main(args: argparse.Namespace) -> int:
     measure = args.measure
     reps = args.reps
     if args.quick:
-        steps = steps[:2] if args.steps != DEFAULT_STEPS else [100, 250]
+        steps = steps[:2] if args.steps != DEFAULT_STEPS else [64, 160]
         measure, reps = 6.0, 2
+        args.refine = min(args.refine, 1)
     print(f"P7 capacity: steps {steps}, {measure:g} s measured per step", flush=True)
     baseline_clients = min(steps[-1], 1000)
-    ceilings = [await bare_fanout(baseline_clients, 3.0 if args.quick else 5.0) for _ in range(reps)]
+    ceilings = [
+        await bare_fanout(baseline_clients, 3.0 if args.quick else 5.0) for _ in range(reps)
+    ]
     ceiling = statistics.median(ceilings)
     print(
         f"baseline (P1 bare fan-out, {baseline_clients} clients, {STATE_BYTES} B): "
@@ -186,7 +191,11 @@ async def main(args: argparse.Namespace) -> int:
         flush=True,
     )
     best: dict[str, Any] | None = None
-    for bots in steps:
+    failed: int | None = None
+    queue = list(steps)
+    refine = args.refine
+    while queue:
+        bots = queue.pop(0)
         report = await step(args, bots, measure)
         s = report["summary"]
         ack = s["latency_ms"]["ack"]
@@ -198,11 +207,19 @@ async def main(args: argparse.Namespace) -> int:
             flush=True,
         )
         if args.report_dir:
-            Path(args.report_dir).mkdir(parents=True, exist_ok=True)
             write_report(report, Path(args.report_dir) / f"p7-{bots}.json")
-        if not ok:
-            break
-        best = report
+        if ok:
+            best = report
+        else:
+            failed = bots
+            queue = []
+        # Bisect between the last pass and the first failure, in whole matches.
+        if not queue and failed is not None and refine > 0:
+            low = best["summary"]["bots"] if best else 0
+            mid = (low + failed) // 2 // MATCH_SIZE * MATCH_SIZE
+            if low < mid < failed:
+                refine -= 1
+                queue = [mid]
     if best is None:
         print("P7: no step passed")
         return 1
@@ -214,29 +231,47 @@ async def main(args: argparse.Namespace) -> int:
         f"{players * SEND_HZ:,.0f} state msg/s = {ratio:.2f} x the bare fan-out ceiling"
     )
     if args.json:
-        print(json.dumps({"players": players, "players_per_core": players,
-                          "baseline_msgs_per_s": ceiling, "ratio": round(ratio, 3)}))
+        print(
+            json.dumps(
+                {
+                    "players": players,
+                    "players_per_core": players,
+                    "baseline_msgs_per_s": ceiling,
+                    "ratio": round(ratio, 3),
+                }
+            )
+        )
     return 0
 
 
-DEFAULT_STEPS = "250,500,1000,1500,2000,2500,3000"
+DEFAULT_STEPS = "100,250,500,1000,1500,2000,2500,3000"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="finish in about a minute")
     p.add_argument("--steps", default=DEFAULT_STEPS)
+    p.add_argument("--refine", type=int, default=3, help="bisection steps after a failure")
     p.add_argument("--measure", type=float, default=20.0, help="measured seconds per step")
     p.add_argument("--reps", type=int, default=3, help="baseline repetitions")
     p.add_argument("--url", help="an already running server (else EmbeddedGame in-process)")
     p.add_argument("--secret", help="its JWT secret (with --url)")
     p.add_argument("--tick-hz", type=float, default=30.0, help="the server's simulation rate")
-    p.add_argument("--account-rate", type=float, default=1_000_000.0,
-                   help="the local gateway's account throttle for the run (requests/s)")
+    p.add_argument(
+        "--account-rate",
+        type=float,
+        default=1_000_000.0,
+        help="the local gateway's account throttle for the run (requests/s)",
+    )
     p.add_argument("--report-dir", help="write each step's swarm report here")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(parse())))
+    arguments = parse()
+    if arguments.report_dir:
+        Path(arguments.report_dir).mkdir(parents=True, exist_ok=True)
+    sys.exit(asyncio.run(main(arguments)))

@@ -82,12 +82,16 @@ async def main(args: argparse.Namespace) -> int:
     seen = [r["bot_view_per_player_s"] for r in runs]
     units = [r["units_per_message"] for r in runs]
     med = statistics.median(calls)
-    print(f"P8 ({args.bots} bots, {args.measure:g} s, {args.reps} reps; baseline = send rate {SEND_HZ:g} Hz)")
+    print(
+        f"P8 ({args.bots} bots, {args.measure:g} s, {args.reps} reps; baseline = send rate {SEND_HZ:g} Hz)"
+    )
     print(
         f"  @connections calls per player per s: {med:.2f} (spread {min(calls):.2f}..{max(calls):.2f}) "
         f"= {med / SEND_HZ:.3f} x the send rate; bots saw {statistics.median(seen):.2f}/s"
     )
-    print(f"  metered 32 KB units per message: {statistics.median(units):.4f} (max {max(units):.4f})")
+    print(
+        f"  metered 32 KB units per message: {statistics.median(units):.4f} (max {max(units):.4f})"
+    )
     ok = abs(med / SEND_HZ - 1.0) <= TOLERANCE and max(units) == 1.0
     errors = sum(r["errors"] for r in runs)
     kinds = [r["error_kinds"] for r in runs if r["error_kinds"]]
@@ -96,7 +100,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--bots", type=int, default=200)
     p.add_argument("--measure", type=float, default=20.0)

@@ -100,13 +100,13 @@ class Bot:
         session: aiohttp.ClientSession,
         url: str,
         tokens: TokenSource,
-        timeout: float,
+        connect_timeout: float,
         sample: Callable[[], Sample],
     ) -> bool:
         """Open the WebSocket; on failure count the error by kind and return False."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(connect_timeout):
                 token = await tokens.token(match=self.match, player=self.player)
                 self.ws = await session.ws_connect(
                     url,

@@ -60,7 +60,9 @@ class SwarmConfig:
         if self.bots < 1:
             raise ConfigError(f"bots must be >= 1, got {self.bots}")
         if not 1 <= self.matches <= self.bots:
-            raise ConfigError(f"matches must be between 1 and bots ({self.bots}), got {self.matches}")
+            raise ConfigError(
+                f"matches must be between 1 and bots ({self.bots}), got {self.matches}"
+            )
         if self.duration_s <= 0:
             raise ConfigError(f"duration must be > 0 s, got {self.duration_s}")
         if self.duration_s + self.ramp_s > CONNECTION_DURATION_LIMIT_S:

@@ -163,9 +163,7 @@ class Fleet:
             self.bots.append(bot)
             self._lives.add(group.create_task(self._life(bot, session, tokens)))
 
-    async def _life(
-        self, bot: Bot, session: aiohttp.ClientSession, tokens: TokenSource
-    ) -> None:
+    async def _life(self, bot: Bot, session: aiohttp.ClientSession, tokens: TokenSource) -> None:
         c = self.config
         if not await bot.connect(session, c.url, tokens, c.connect_timeout_s, self._current):
             return

@@ -21,11 +21,11 @@ _COLOURS = ("#1b6ca8", "#e07b00", "#c0392b", "#2e8b57")
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    step = 10 ** len(str(int(value))) / 10
-    for mult in (1, 2, 2.5, 5, 10):
+    step = 10.0 ** len(str(int(value))) / 10.0
+    for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= step * mult:
             return step * mult
-    return value
+    return float(value)
 
 
 def svg_chart(
@@ -49,8 +49,7 @@ def svg_chart(
         return _PAD_T + ph * (1.0 - y / ymax)
 
     parts = [
-        f'<svg viewBox="0 0 {_W} {_H}" role="img" '
-        f'aria-label="{escape(title)}" class="chart">',
+        f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(title)}" class="chart">',
         f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{pw}" height="{ph}" class="plot"/>',
     ]
     for i in range(5):
@@ -61,9 +60,7 @@ def svg_chart(
         )
     for i in range(5):
         x = xmax * i / 4
-        parts.append(
-            f'<text x="{px(x):.1f}" y="{_H - 8}" text-anchor="middle">{x:.3g} s</text>'
-        )
+        parts.append(f'<text x="{px(x):.1f}" y="{_H - 8}" text-anchor="middle">{x:.3g} s</text>')
     parts.append(f'<text x="{_PAD_L}" y="12" class="unit">{escape(unit)}</text>')
     if shade_until:
         parts.append(
@@ -74,12 +71,12 @@ def svg_chart(
         colour = _COLOURS[n % len(_COLOURS)]
         run: list[str] = []
         runs: list[list[str]] = [run]
-        for x, y in zip(xs, ys, strict=True):
-            if y is None:
+        for x, value in zip(xs, ys, strict=True):
+            if value is None:
                 run = []
                 runs.append(run)
             else:
-                run.append(f"{px(x):.1f},{py(y):.1f}")
+                run.append(f"{px(x):.1f},{py(value):.1f}")
         for points in runs:
             if len(points) == 1:
                 cx, cy = points[0].split(",")
@@ -150,7 +147,9 @@ def render_html(report: dict[str, Any]) -> str:
         "per s / bots",
         ramp_end,
     )
-    pct_head = "".join(f"<th>{k}</th>" for k in ("count", "p50", "p90", "p95", "p99", "p99.9", "max"))
+    pct_head = "".join(
+        f"<th>{k}</th>" for k in ("count", "p50", "p90", "p95", "p99", "p99.9", "max")
+    )
     labels = {"connect": "connect", "ack": "input→ack", "delay": "tick-to-receive"}
     pct_rows = "".join(
         f"<tr><td>{label}</td>"
@@ -162,51 +161,66 @@ def render_html(report: dict[str, Any]) -> str:
         for name, label in labels.items()
     )
     errors = s["errors"]
-    error_rows = (
-        _kv_table(sorted(errors.items())) if errors else "<p>No errors.</p>"
-    )
+    error_rows = _kv_table(sorted(errors.items())) if errors else "<p>No errors.</p>"
     verdict = "PASS" if cap["passed"] else "FAIL"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>tickwire swarm report {escape(str(c['run_id']))}</title>
+<title>tickwire swarm report {escape(str(c["run_id"]))}</title>
 <style>{_CSS}</style></head><body>
 <h1>tickwire swarm report</h1>
-<p>Run <code>{escape(str(c['run_id']))}</code> started {escape(report['started_at'])} against
-<code>{escape(str(c['url']))}</code>: {c['bots']:,} bots in {c['matches']:,} matches,
-{escape(str(c['behaviour']))} behaviour, {c['input_hz']:g} inputs/s per bot, {c['procs']} process(es).
-Verdict: <span class="{verdict.lower()}">{verdict}</span> (p99 input→ack ≤ {cap['p99_limit_ms']:g} ms,
+<p>Run <code>{escape(str(c["run_id"]))}</code> started {escape(report["started_at"])} against
+<code>{escape(str(c["url"]))}</code>: {c["bots"]:,} bots in {c["matches"]:,} matches,
+{escape(str(c["behaviour"]))} behaviour, {c["input_hz"]:g} inputs/s per bot, {
+        c["procs"]
+    } process(es).
+Verdict: <span class="{verdict.lower()}">{verdict}</span> (p99 input→ack ≤ {
+        cap["p99_limit_ms"]:g} ms,
 no errors, all bots connected).</p>
 <h2>Latency (ms, measured phase; connect over the whole run)</h2>
 <table><tr><th></th>{pct_head}</tr>{pct_rows}</table>
 {latency}
 <h2>Throughput</h2>
-{_kv_table([
-    ("measured seconds", s["steady_seconds"]),
-    ("bots connected (min..max)", f"{s['connected_min']}..{s['connected_max']}"),
-    ("state messages in /s", s["msgs_in_per_s"]),
-    ("input messages out /s", s["msgs_out_per_s"]),
-    ("bytes in", s["bytes_in"]),
-    ("bytes out", s["bytes_out"]),
-])}
+{
+        _kv_table(
+            [
+                ("measured seconds", s["steady_seconds"]),
+                ("bots connected (min..max)", f"{s['connected_min']}..{s['connected_max']}"),
+                ("state messages in /s", s["msgs_in_per_s"]),
+                ("input messages out /s", s["msgs_out_per_s"]),
+                ("bytes in", s["bytes_in"]),
+                ("bytes out", s["bytes_out"]),
+            ]
+        )
+    }
 {throughput}
 <h2>Errors</h2>
 {error_rows}
 <h2>AWS bill and quota view</h2>
-<p>What API Gateway would meter for the measured traffic (prices of {escape(a['prices_as_of'])},
+<p>What API Gateway would meter for the measured traffic (prices of {escape(a["prices_as_of"])},
 us-east-1, from <code>swarm/prices.json</code>).</p>
-{_kv_table([
-    ("client → gateway messages", a["messages_client_to_gateway"]),
-    ("@connections calls (gateway → client)", a["messages_gateway_to_client"]),
-    ("metered 32 KB units", a["metered_units"]),
-    ("units per message", a["units_per_message"]),
-    ("connection minutes", a["connection_minutes"]),
-    ("requests/s, mean", a["requests_per_s_mean"]),
-    ("requests/s, peak interval", a["requests_per_s_peak"]),
-    ("share of the account throttle at peak", f"{100 * a['throttle_share_peak']:.2f} % of {a['account_throttle_rps']:,.0f}/s"),
-    ("@connections calls per player per second", a["connections_calls_per_player_per_s"]),
-    ("cost of this run (USD)", f"{a['cost_usd']:.6f}"),
-    ("cost per month if sustained (USD)", a["cost_usd_per_month_if_sustained"]),
-])}
+{
+        _kv_table(
+            [
+                ("client → gateway messages", a["messages_client_to_gateway"]),
+                ("@connections calls (gateway → client)", a["messages_gateway_to_client"]),
+                ("metered 32 KB units", a["metered_units"]),
+                ("units per message", a["units_per_message"]),
+                ("connection minutes", a["connection_minutes"]),
+                ("requests/s, mean", a["requests_per_s_mean"]),
+                ("requests/s, peak interval", a["requests_per_s_peak"]),
+                (
+                    "share of the account throttle at peak",
+                    f"{100 * a['throttle_share_peak']:.2f} % of {a['account_throttle_rps']:,.0f}/s",
+                ),
+                (
+                    "@connections calls per player per second",
+                    a["connections_calls_per_player_per_s"],
+                ),
+                ("cost of this run (USD)", f"{a['cost_usd']:.6f}"),
+                ("cost per month if sustained (USD)", a["cost_usd_per_month_if_sustained"]),
+            ]
+        )
+    }
 </body></html>
 """
 

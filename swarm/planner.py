@@ -89,7 +89,10 @@ class Workload:
             raise ConfigError("occupancy and shard utilisation must be in (0, 1]")
         if min(self.record_bytes, self.state_bytes, self.snapshot_bytes) < 1:
             raise ConfigError("sizes must be >= 1 byte")
-        if min(self.snapshot_interval_s, self.lease_renew_s, self.task_vcpu, self.task_memory_gb) <= 0:
+        if (
+            min(self.snapshot_interval_s, self.lease_renew_s, self.task_vcpu, self.task_memory_gb)
+            <= 0
+        ):
             raise ConfigError("intervals and task sizes must be > 0")
 
 
@@ -190,7 +193,9 @@ def plan(w: Workload, prices: Prices) -> Plan:
     cost["dynamodb_writes"] = (
         writes_per_s * online_s / 1e6 * prices["dynamodb_on_demand_write_per_million"]
     )
-    cost["dynamodb_reads"] = reads_per_s * online_s / 1e6 * prices["dynamodb_on_demand_read_per_million"]
+    cost["dynamodb_reads"] = (
+        reads_per_s * online_s / 1e6 * prices["dynamodb_on_demand_read_per_million"]
+    )
     if prices.unconfirmed:
         notes.append(
             f"{len(prices.unconfirmed)} of the prices (as of {prices.as_of}) could not be "

@@ -115,11 +115,7 @@ def build_report(
     if result.crashes:  # a bot process that died is an error of the run, not a pass
         errors["process:crash"] = len(result.crashes)
     per_s = (lambda n: round(n / seconds, 1)) if seconds > 0 else (lambda n: 0.0)
-    ok = (
-        passed(steady, p99_limit_ms)
-        and min(connected, default=0) == c.bots
-        and not result.crashes
-    )
+    ok = passed(steady, p99_limit_ms) and min(connected, default=0) == c.bots and not result.crashes
     summary = {
         "bots": c.bots,
         "connected_min": min(connected, default=0),

@@ -66,9 +66,7 @@ class SwarmResult:
 class Aggregator:
     """Merges per-process interval samples; pure apart from calling ``on_interval``."""
 
-    def __init__(
-        self, procs: int, on_interval: Callable[[Interval], None] | None = None
-    ) -> None:
+    def __init__(self, procs: int, on_interval: Callable[[Interval], None] | None = None) -> None:
         self.procs = procs
         self.on_interval = on_interval
         self._parts: dict[int, list[dict[str, Any]]] = {}

@@ -97,7 +97,9 @@ def values_at_percentiles(hist: HdrHistogram, percentiles: Sequence[float]) -> l
             continue
         value = hist.get_value_from_index(idx)
         out.append(
-            hist.get_highest_equivalent_value(value) if p else hist.get_lowest_equivalent_value(value)
+            hist.get_highest_equivalent_value(value)
+            if p
+            else hist.get_lowest_equivalent_value(value)
         )
     return out
 

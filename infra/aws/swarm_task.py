@@ -138,12 +138,21 @@ def render_task_template(argv: Sequence[str] = ()) -> dict[str, Any]:
                             "EntryPoint": ["tickwire"],
                             "Command": command,
                             "Ulimits": [
-                                {"Name": "nofile", "SoftLimit": NOFILE_LIMIT, "HardLimit": NOFILE_LIMIT}
+                                {
+                                    "Name": "nofile",
+                                    "SoftLimit": NOFILE_LIMIT,
+                                    "HardLimit": NOFILE_LIMIT,
+                                }
                             ],
                             "Secrets": {
                                 "Fn::If": [
                                     "HasSecret",
-                                    [{"Name": "TICKWIRE_JWT_SECRET", "ValueFrom": {"Ref": "JwtSecretArn"}}],
+                                    [
+                                        {
+                                            "Name": "TICKWIRE_JWT_SECRET",
+                                            "ValueFrom": {"Ref": "JwtSecretArn"},
+                                        }
+                                    ],
                                     {"Ref": "AWS::NoValue"},
                                 ]
                             },

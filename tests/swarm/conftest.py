@@ -25,8 +25,13 @@ SECRET = "swarm-test-secret-of-at-least-32-bytes"
 
 def mint(match: str, player: str, secret: str = SECRET) -> str:
     return jwt.encode(
-        {"sub": player, "match": match, "aud": "tickwire", "iss": "tickwire",
-         "exp": int(time.time()) + 600},
+        {
+            "sub": player,
+            "match": match,
+            "aud": "tickwire",
+            "iss": "tickwire",
+            "exp": int(time.time()) + 600,
+        },
         secret,
         algorithm="HS256",
     )
@@ -91,8 +96,11 @@ class AckServer:
             return web.Response(status=self.refuse_status, text="refused")
         try:
             claims = jwt.decode(
-                request.query.get("token", ""), SECRET, algorithms=["HS256"],
-                audience="tickwire", issuer="tickwire",
+                request.query.get("token", ""),
+                SECRET,
+                algorithms=["HS256"],
+                audience="tickwire",
+                issuer="tickwire",
             )
         except jwt.InvalidTokenError:
             self.refused += 1

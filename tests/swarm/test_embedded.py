@@ -22,8 +22,16 @@ async def game() -> AsyncIterator[Any]:
 
 
 async def test_short_swarm_against_tickwire_up(game: Any) -> None:
-    config = SwarmConfig(url=game.ws_url, bots=20, matches=2, duration_s=3.0, interval_s=1.0,
-                         secret=game.jwt_secret, seed=7, behaviour="mix")
+    config = SwarmConfig(
+        url=game.ws_url,
+        bots=20,
+        matches=2,
+        duration_s=3.0,
+        interval_s=1.0,
+        secret=game.jwt_secret,
+        seed=7,
+        behaviour="mix",
+    )
     report = build_report(await run_swarm(config), p99_limit_ms=5000)
     s = report["summary"]
     assert s["error_count"] == 0, s["errors"]
@@ -39,15 +47,29 @@ async def test_short_swarm_against_tickwire_up(game: Any) -> None:
 
 
 async def test_token_url_mode_against_the_local_token_route(game: Any) -> None:
-    config = SwarmConfig(url=game.ws_url, bots=4, matches=1, duration_s=1.0, interval_s=1.0,
-                         token_url=f"{game.http_url}/token", seed=8)
+    config = SwarmConfig(
+        url=game.ws_url,
+        bots=4,
+        matches=1,
+        duration_s=1.0,
+        interval_s=1.0,
+        token_url=f"{game.http_url}/token",
+        seed=8,
+    )
     result = await run_swarm(config)
     assert result.overall.error_count == 0, result.overall.errors
     assert result.overall.counters["connects"] == 4
 
 
 async def test_wrong_secret_is_refused_by_the_authorizer(game: Any) -> None:
-    config = SwarmConfig(url=game.ws_url, bots=3, matches=1, duration_s=1.0, interval_s=1.0,
-                         secret="not-the-secret-" + "x" * 32, seed=9)
+    config = SwarmConfig(
+        url=game.ws_url,
+        bots=3,
+        matches=1,
+        duration_s=1.0,
+        interval_s=1.0,
+        secret="not-the-secret-" + "x" * 32,
+        seed=9,
+    )
     result = await run_swarm(config)
     assert result.overall.errors == {"refused:401": 3}

@@ -10,8 +10,15 @@ from swarm.runner import run_swarm
 
 def cfg(server: Any, **kw: Any) -> SwarmConfig:
     base: dict[str, Any] = dict(
-        url=server.url, bots=6, matches=2, duration_s=2.0, interval_s=1.0,
-        token_url=server.token_url, tick_hz=20.0, seed=2, connect_timeout_s=5.0,
+        url=server.url,
+        bots=6,
+        matches=2,
+        duration_s=2.0,
+        interval_s=1.0,
+        token_url=server.token_url,
+        tick_hz=20.0,
+        seed=2,
+        connect_timeout_s=5.0,
     )
     base.update(kw)
     return SwarmConfig(**base)
@@ -64,7 +71,13 @@ async def test_inputs_never_acked_time_out(ack_server: Any) -> None:
 
 
 async def test_nothing_listening_is_a_connect_error(unused_port: int) -> None:
-    config = SwarmConfig(url=f"ws://127.0.0.1:{unused_port}/x", bots=3, matches=1,
-                         duration_s=1.0, interval_s=1.0, token_url=f"http://127.0.0.1:{unused_port}/t")
+    config = SwarmConfig(
+        url=f"ws://127.0.0.1:{unused_port}/x",
+        bots=3,
+        matches=1,
+        duration_s=1.0,
+        interval_s=1.0,
+        token_url=f"http://127.0.0.1:{unused_port}/t",
+    )
     result = await run_swarm(config)
     assert result.overall.errors == {"token:ClientConnectorError": 3}

@@ -45,8 +45,17 @@ def test_500_players_fit_the_throttle_at_20_hz_without_inputs() -> None:
 
 
 def test_reference_workload_by_hand() -> None:
-    w = Workload(players=2000, match_size=16, send_hz=20, input_hz=10, players_per_core=500,
-                 record_bytes=300, state_bytes=300, task_vcpu=1, task_memory_gb=2)
+    w = Workload(
+        players=2000,
+        match_size=16,
+        send_hz=20,
+        input_hz=10,
+        players_per_core=500,
+        record_bytes=300,
+        state_bytes=300,
+        task_vcpu=1,
+        task_memory_gb=2,
+    )
     p = plan(w, PRICES)
     assert p.matches == 125  # 2000 / 16
     assert p.input_records_per_s == 20_000
@@ -56,7 +65,9 @@ def test_reference_workload_by_hand() -> None:
     assert p.account_requests_per_s == 60_000 and p.quota_increase_to == 60_000
     m = p.monthly_usd
     assert m["api_gateway_messages"] == pytest.approx(60_000 * MONTH_S / 1e6 * 1.0, abs=0.01)
-    assert m["api_gateway_connection_minutes"] == pytest.approx(2000 * 730 * 60 * 0.25 / 1e6, abs=0.01)
+    assert m["api_gateway_connection_minutes"] == pytest.approx(
+        2000 * 730 * 60 * 0.25 / 1e6, abs=0.01
+    )
     assert m["kinesis_shard_hours"] == pytest.approx(25 * 730 * 0.015, abs=0.01)  # 273.75
     assert m["kinesis_put_payload_units"] == pytest.approx(20_000 * MONTH_S * 0.014 / 1e6, abs=0.01)
     assert m["fargate"] == pytest.approx(4 * 730 * (0.04 + 2 * 0.004), abs=0.01)  # 140.16
@@ -66,7 +77,9 @@ def test_reference_workload_by_hand() -> None:
 
 
 def test_on_demand_kinesis_by_hand() -> None:
-    w = Workload(players=160, match_size=16, input_hz=10, record_bytes=1500, kinesis_mode="on-demand")
+    w = Workload(
+        players=160, match_size=16, input_hz=10, record_bytes=1500, kinesis_mode="on-demand"
+    )
     p = plan(w, PRICES)
     gb = 1600 * MONTH_S * 2 / 1024**2  # 1,500 B rounds up to 2 KB per record
     assert p.monthly_usd["kinesis_stream_hours"] == pytest.approx(730 * 0.04)
@@ -85,13 +98,20 @@ def test_shards_never_fewer_than_workers_and_big_matches_flagged() -> None:
 def test_occupancy_scales_traffic_costs_not_fixed_ones() -> None:
     full = plan(Workload(players=100, match_size=10), PRICES)
     half = plan(Workload(players=100, match_size=10, occupancy=0.5), PRICES)
-    assert half.monthly_usd["api_gateway_messages"] == pytest.approx(full.monthly_usd["api_gateway_messages"] / 2, abs=0.01)
+    assert half.monthly_usd["api_gateway_messages"] == pytest.approx(
+        full.monthly_usd["api_gateway_messages"] / 2, abs=0.01
+    )
     assert half.monthly_usd["fargate"] == full.monthly_usd["fargate"]
 
 
 def test_bad_workloads_are_refused_with_a_reason() -> None:
-    for kw in (dict(players=0), dict(send_hz=0), dict(players_per_core=0),
-               dict(kinesis_mode="x"), dict(occupancy=2)):
+    for kw in (
+        dict(players=0),
+        dict(send_hz=0),
+        dict(players_per_core=0),
+        dict(kinesis_mode="x"),
+        dict(occupancy=2),
+    ):
         args = dict(players=10, match_size=5)
         args.update(kw)
         with pytest.raises(ConfigError):

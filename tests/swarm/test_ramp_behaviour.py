@@ -54,7 +54,8 @@ def test_chase_bots_of_a_match_converge_on_one_waypoint() -> None:
     for i in range(400):
         t = i * 0.1
         inp = a.next_input(random.Random(0), t)
-        assert inp is not None and abs(inp.move[0] ** 2 + inp.move[1] ** 2 - 1) < 1e-6 or inp.fire
+        assert inp is not None
+        assert inp.fire or abs(inp.move[0] ** 2 + inp.move[1] ** 2 - 1) < 1e-6
         fired |= inp.fire
     assert fired  # it reached the waypoint (by dead reckoning) and fired
 
@@ -72,7 +73,13 @@ def test_input_frame_is_the_contract_json() -> None:
     import json
 
     body = json.loads(encode_input(7, (0.5, -1.0), (1.0, 0.0), True))
-    assert body == {"action": "input", "seq": 7, "move": [0.5, -1.0], "aim": [1.0, 0.0], "fire": True}
+    assert body == {
+        "action": "input",
+        "seq": 7,
+        "move": [0.5, -1.0],
+        "aim": [1.0, 0.0],
+        "fire": True,
+    }
 
 
 def test_config_assigns_each_bot_a_match_and_process() -> None:
@@ -80,8 +87,15 @@ def test_config_assigns_each_bot_a_match_and_process() -> None:
     assert sorted([*c.bots_of(0), *c.bots_of(1)]) == list(range(10))
     assert {c.match_of(i) for i in range(10)} == {c.match_of(0), c.match_of(1), c.match_of(2)}
     assert len({c.player_of(i) for i in range(10)}) == 10
-    for bad in (dict(url="http://x"), dict(matches=11), dict(secret=None), dict(procs=11),
-                dict(input_hz=1000), dict(behaviour="x"), dict(duration_s=0)):
+    for bad in (
+        dict(url="http://x"),
+        dict(matches=11),
+        dict(secret=None),
+        dict(procs=11),
+        dict(input_hz=1000),
+        dict(behaviour="x"),
+        dict(duration_s=0),
+    ):
         kw = dict(url="ws://h/s", bots=10, matches=3, duration_s=1.0, secret="s")
         kw.update(bad)
         with pytest.raises(ConfigError):

@@ -19,8 +19,16 @@ from tickwire.cli import main
 
 @pytest.fixture
 async def report(ack_server: Any) -> dict[str, Any]:
-    config = SwarmConfig(url=ack_server.url, bots=16, matches=1, duration_s=2.0, interval_s=1.0,
-                         token_url=ack_server.token_url, tick_hz=20.0, seed=3)
+    config = SwarmConfig(
+        url=ack_server.url,
+        bots=16,
+        matches=1,
+        duration_s=2.0,
+        interval_s=1.0,
+        token_url=ack_server.token_url,
+        tick_hz=20.0,
+        seed=3,
+    )
     return build_report(await run_swarm(config), server_cores=2.0, p99_limit_ms=2000)
 
 
@@ -30,15 +38,22 @@ def test_report_schema(report: dict[str, Any], tmp_path: Path) -> None:
     assert s["bots"] == 16 and s["connected_min"] == 16 and s["error_count"] == 0
     for name in ("connect", "ack", "delay"):
         assert set(s["latency_ms"][name]) >= {"p50", "p95", "p99", "p99.9", "max", "count"}
-    assert all({"t", "phase", "connected", "msgs_in", "ack_ms"} <= set(i) for i in report["intervals"])
+    assert all(
+        {"t", "phase", "connected", "msgs_in", "ack_ms"} <= set(i) for i in report["intervals"]
+    )
     assert {i["phase"] for i in report["intervals"]} == {"ramp", "steady"}
     a = report["aws"]
     assert a["units_per_message"] == 1.0
     assert a["metered_units"] == s["msgs_in"] + s["msgs_out"]
     # the test server sends 20 state messages per bot per second
     assert 15 <= a["connections_calls_per_player_per_s"] <= 21
-    assert report["capacity"] == {"p99_limit_ms": 2000, "passed": True, "players": 16,
-                                  "server_cores": 2.0, "players_per_core": 8.0}
+    assert report["capacity"] == {
+        "p99_limit_ms": 2000,
+        "passed": True,
+        "players": 16,
+        "server_cores": 2.0,
+        "players_per_core": 8.0,
+    }
     assert "secret" not in json.dumps(report["config"])
     path = tmp_path / "r.json"
     write_report(report, path)
@@ -49,7 +64,11 @@ def test_report_schema(report: dict[str, Any], tmp_path: Path) -> None:
 
 def test_bad_reports_are_refused(tmp_path: Path) -> None:
     p = tmp_path / "x.json"
-    for text in ("nope", json.dumps({"tickwire_swarm_report": 9}), json.dumps({"tickwire_swarm_report": 1})):
+    for text in (
+        "nope",
+        json.dumps({"tickwire_swarm_report": 9}),
+        json.dumps({"tickwire_swarm_report": 1}),
+    ):
         p.write_text(text)
         with pytest.raises(ReportError):
             load_report(p)
@@ -68,10 +87,17 @@ def test_html_escapes_what_it_prints(report: dict[str, Any]) -> None:
     assert "<script>" not in render_html(report)
 
 
-def test_plan_from_report(report: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_from_report(
+    report: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "r.json"
     write_report(report, path)
-    assert main(["plan", "--players", "80", "--match-size", "16", "--from-report", str(path), "--json"]) == 0
+    assert (
+        main(
+            ["plan", "--players", "80", "--match-size", "16", "--from-report", str(path), "--json"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["workload"]["players_per_core"] == 8.0 and out["cores"] == 10
     report["capacity"]["players_per_core"] = None

@@ -65,9 +65,13 @@ def test_merged_percentile_is_not_an_average_of_percentiles() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 50_000_000), min_size=1, max_size=300),
-       st.lists(st.floats(0, 100), min_size=1, max_size=6))
-def test_vectorised_percentiles_and_mean_equal_hdrhistograms_own(values: list[int], ps: list[float]) -> None:
+@given(
+    st.lists(st.integers(1, 50_000_000), min_size=1, max_size=300),
+    st.lists(st.floats(0, 100), min_size=1, max_size=6),
+)
+def test_vectorised_percentiles_and_mean_equal_hdrhistograms_own(
+    values: list[int], ps: list[float]
+) -> None:
     from swarm.stats import mean_value, new_histogram, values_at_percentiles
 
     h = new_histogram()

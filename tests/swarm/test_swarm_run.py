@@ -10,8 +10,14 @@ from swarm.runner import run_swarm
 
 def config(server: Any, **kw: object) -> SwarmConfig:
     base: dict[str, object] = dict(
-        url=server.url, bots=20, matches=2, duration_s=3.0, interval_s=1.0,
-        token_url=server.token_url, tick_hz=20.0, seed=1,
+        url=server.url,
+        bots=20,
+        matches=2,
+        duration_s=3.0,
+        interval_s=1.0,
+        token_url=server.token_url,
+        tick_hz=20.0,
+        seed=1,
     )
     base.update(kw)
     return SwarmConfig(**base)  # type: ignore[arg-type]
@@ -44,7 +50,14 @@ async def test_secret_mode_mints_a_token_per_bot_with_ingest_tokens(ack_server: 
 
 async def test_match_prefix_with_bad_characters_is_a_token_error(ack_server: Any) -> None:
     result = await run_swarm(
-        config(ack_server, token_url=None, secret=ack_server.secret, bots=2, matches=1,
-               duration_s=1.0, match_prefix="bad prefix")
+        config(
+            ack_server,
+            token_url=None,
+            secret=ack_server.secret,
+            bots=2,
+            matches=1,
+            duration_s=1.0,
+            match_prefix="bad prefix",
+        )
     )
     assert result.overall.errors == {"token:invalid-id": 2}

@@ -11,9 +11,26 @@ from infra.aws.swarm_task import TaskTemplateError, render_task_template
 from tickwire.cli import main
 
 
-def test_task_template_passes_cfn_lint_and_carries_the_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["swarm", "--render-task", "--url", "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
-                 "--bots", "4000", "--procs", "2", "--duration", "120"]) == 0
+def test_task_template_passes_cfn_lint_and_carries_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        main(
+            [
+                "swarm",
+                "--render-task",
+                "--url",
+                "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
+                "--bots",
+                "4000",
+                "--procs",
+                "2",
+                "--duration",
+                "120",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     template = json.loads(text)
     container = template["Resources"]["SwarmTask"]["Properties"]["ContainerDefinitions"][0]

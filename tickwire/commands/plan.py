@@ -22,16 +22,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--match-size", type=int, default=16)
     p.add_argument("--send-hz", type=float, default=20.0, help="state messages per player per s")
     p.add_argument("--input-hz", type=float, default=10.0, help="inputs per player per s")
-    p.add_argument("--players-per-core", type=float, default=None,
-                   help=f"measured worker capacity (default {DEFAULT_PLAYERS_PER_CORE:g})")
+    p.add_argument(
+        "--players-per-core",
+        type=float,
+        default=None,
+        help=f"measured worker capacity (default {DEFAULT_PLAYERS_PER_CORE:g})",
+    )
     p.add_argument("--from-report", help="take players per core from a passing swarm report")
     p.add_argument("--record-bytes", type=int, default=300)
     p.add_argument("--state-bytes", type=int, default=300)
     p.add_argument("--task-vcpu", type=float, default=1.0)
     p.add_argument("--task-memory-gb", type=float, default=2.0)
     p.add_argument("--kinesis-mode", choices=("provisioned", "on-demand"), default="provisioned")
-    p.add_argument("--occupancy", type=float, default=1.0,
-                   help="share of the month at this concurrency (0-1]")
+    p.add_argument(
+        "--occupancy", type=float, default=1.0, help="share of the month at this concurrency (0-1]"
+    )
     p.add_argument("--prices", default=None, help="price table JSON (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=run)

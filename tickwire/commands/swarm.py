@@ -24,9 +24,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--url", help="ws:// or wss:// URL of the API stage")
     p.add_argument("--bots", type=int, default=100)
-    p.add_argument("--matches", type=int, default=None, help="default: bots / 16 rounded up (the reference game admits 16 per match)")
+    p.add_argument(
+        "--matches",
+        type=int,
+        default=None,
+        help="default: bots / 16 rounded up (the reference game admits 16 per match)",
+    )
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds after ramp-up")
-    p.add_argument("--ramp", type=float, default=0.0, help="ramp-up seconds (the cap still applies)")
+    p.add_argument(
+        "--ramp", type=float, default=0.0, help="ramp-up seconds (the cap still applies)"
+    )
     p.add_argument("--input-hz", type=float, default=10.0)
     p.add_argument("--procs", type=int, default=1, help="bot processes (one per core)")
     tokens = p.add_mutually_exclusive_group()
