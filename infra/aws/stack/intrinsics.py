@@ -1,10 +1,11 @@
-"""Small builders for CloudFormation's intrinsic functions (long form, valid JSON and YAML)."""
+"""Small builders for CloudFormation's intrinsic functions (long form, valid JSON and YAML)
+and the IAM documents the stack repeats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["get_att", "if_", "join", "ref", "sub"]
+__all__ = ["assume_role_policy", "get_att", "if_", "inline_policy", "join", "ref", "sub"]
 
 NO_VALUE: dict[str, str] = {"Ref": "AWS::NoValue"}
 
@@ -27,3 +28,21 @@ def join(parts: list[Any], delimiter: str = "") -> dict[str, Any]:
 
 def if_(condition: str, when_true: Any, when_false: Any) -> dict[str, Any]:
     return {"Fn::If": [condition, when_true, when_false]}
+
+
+def assume_role_policy(service: str) -> dict[str, Any]:
+    """A trust policy letting ``service`` (e.g. ``lambda.amazonaws.com``) assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def inline_policy(name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """An entry of a role's ``Policies``."""
+    return {
+        "PolicyName": name,
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+    }

@@ -20,7 +20,15 @@ from typing import Any, Literal
 import yaml
 
 from infra.aws.stack.api import api_resources
-from infra.aws.stack.intrinsics import NO_VALUE, get_att, if_, ref, sub
+from infra.aws.stack.intrinsics import (
+    NO_VALUE,
+    assume_role_policy,
+    get_att,
+    if_,
+    inline_policy,
+    ref,
+    sub,
+)
 from infra.aws.stack.workers import authorizer_resources, worker_resources
 
 __all__ = ["LOG_RETENTION_DAYS", "StackOptions", "dump_stack", "render_stack"]
@@ -173,30 +181,18 @@ def _data_resources(options: StackOptions) -> dict[str, Any]:
         "ApiGatewayRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "apigateway.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": assume_role_policy("apigateway.amazonaws.com"),
                 "Policies": [
-                    {
-                        "PolicyName": "put-records",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {
-                                    "Effect": "Allow",
-                                    "Action": "kinesis:PutRecord",
-                                    "Resource": get_att("ActionStream", "Arn"),
-                                }
-                            ],
-                        },
-                    }
+                    inline_policy(
+                        "put-records",
+                        [
+                            {
+                                "Effect": "Allow",
+                                "Action": "kinesis:PutRecord",
+                                "Resource": get_att("ActionStream", "Arn"),
+                            }
+                        ],
+                    )
                 ],
             },
         },
@@ -214,16 +210,7 @@ def _data_resources(options: StackOptions) -> dict[str, Any]:
         "ApiGatewayCloudWatchRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "apigateway.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": assume_role_policy("apigateway.amazonaws.com"),
                 "ManagedPolicyArns": [
                     sub(
                         "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.aws.stack.intrinsics import get_att, if_, ref, sub
+from infra.aws.stack.intrinsics import (
+    assume_role_policy,
+    get_att,
+    if_,
+    inline_policy,
+    ref,
+    sub,
+)
 
 __all__ = ["WORKER_ENVIRONMENT", "authorizer_resources", "worker_resources"]
 
@@ -38,22 +45,6 @@ WORKER_ENVIRONMENT = {
 }
 
 
-def _assume(service: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
-def _policy(name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "PolicyName": name,
-        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-    }
-
-
 def authorizer_resources() -> dict[str, Any]:
     """The $connect authorizer function, its role and its log group."""
     return {
@@ -69,9 +60,9 @@ def authorizer_resources() -> dict[str, Any]:
         "AuthorizerRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": _assume("lambda.amazonaws.com"),
+                "AssumeRolePolicyDocument": assume_role_policy("lambda.amazonaws.com"),
                 "Policies": [
-                    _policy(
+                    inline_policy(
                         "write-own-logs",
                         [
                             {
@@ -142,7 +133,7 @@ def worker_resources(*, tables: tuple[str, ...], command: tuple[str, ...]) -> di
         "TaskExecutionRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
+                "AssumeRolePolicyDocument": assume_role_policy("ecs-tasks.amazonaws.com"),
                 "ManagedPolicyArns": [
                     sub(
                         "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -153,9 +144,9 @@ def worker_resources(*, tables: tuple[str, ...], command: tuple[str, ...]) -> di
         "WorkerRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
+                "AssumeRolePolicyDocument": assume_role_policy("ecs-tasks.amazonaws.com"),
                 "Policies": [
-                    _policy(
+                    inline_policy(
                         "read-action-stream",
                         [
                             {
@@ -171,7 +162,7 @@ def worker_resources(*, tables: tuple[str, ...], command: tuple[str, ...]) -> di
                             }
                         ],
                     ),
-                    _policy(
+                    inline_policy(
                         "use-own-tables",
                         [
                             {
@@ -191,7 +182,7 @@ def worker_resources(*, tables: tuple[str, ...], command: tuple[str, ...]) -> di
                             }
                         ],
                     ),
-                    _policy(
+                    inline_policy(
                         "manage-connections",
                         [
                             {

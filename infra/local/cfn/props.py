@@ -51,27 +51,24 @@ class Props:
         """A string that has a default (empty counts as absent)."""
         return self.string(key) or default
 
-    def integer(self, key: str, default: int) -> int:
+    def _convert(self, key: str, kind: type[Any], expected: str) -> Any:
         value = self.values.get(key)
         if value is None:
-            return default
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self._fail(key, expected)
         try:
-            if isinstance(value, bool):
-                raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise self._fail(key, "an integer") from None
+            return kind(value)
+        except ValueError:
+            raise self._fail(key, expected) from None
+
+    def integer(self, key: str, default: int) -> int:
+        value = self._convert(key, int, "an integer")
+        return default if value is None else int(value)
 
     def number(self, key: str, default: float | None = None) -> float | None:
-        value = self.values.get(key)
-        if value is None:
-            return default
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
-            raise self._fail(key, "a number") from None
+        value = self._convert(key, float, "a number")
+        return default if value is None else float(value)
 
     def mapping(self, key: str) -> Props:
         value = self.values.get(key)

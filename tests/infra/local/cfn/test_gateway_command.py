@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 
 from ingest.tokens import mint
@@ -19,6 +19,7 @@ from tickwire.cli import main
 
 SECRET = "a-local-test-secret-of-at-least-32-bytes"
 TIMEOUT = 60.0
+STREAM = "tickwire-local-ActionStream"
 
 
 async def _url_from(process: asyncio.subprocess.Process) -> str:
@@ -30,7 +31,9 @@ async def _url_from(process: asyncio.subprocess.Process) -> str:
             return line.split()[-1]
 
 
-async def test_gateway_runs_the_rendered_stack(tmp_path: Path, moto_reset: str) -> None:
+async def test_gateway_runs_the_rendered_stack(
+    tmp_path: Path, moto_reset: str, read_stream: Any
+) -> None:
     stack = tmp_path / "stack.yaml"
     assert main(["template", "-o", str(stack)]) == 0
     process = await asyncio.create_subprocess_exec(
@@ -56,8 +59,9 @@ async def test_gateway_runs_the_rendered_stack(tmp_path: Path, moto_reset: str) 
                 reply = json.loads((await ws.receive(timeout=TIMEOUT)).data)
                 assert reply["message"] == "Forbidden"
         # $disconnect runs after the close: wait for its record before stopping
-        types = await _record_types(moto_reset, expected=3)
-        assert types == ["input", "join", "leave"]
+        shards, records = await read_stream(moto_reset, STREAM, at_least=3)
+        assert shards == 4  # on-demand: the loader's starting shard count
+        assert sorted(json.loads(r["Data"])["type"] for r in records) == ["input", "join", "leave"]
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
@@ -65,25 +69,6 @@ async def test_gateway_runs_the_rendered_stack(tmp_path: Path, moto_reset: str) 
     assert "routes $connect, $disconnect, input" in text
     assert "stream tickwire-local-ActionStream: 4 shard(s)" in text
     assert process.returncode == 0, text
-
-
-async def _record_types(endpoint: str, *, expected: int) -> list[str]:
-    """The record types in the stack's stream at ``endpoint`` once ``expected`` are there."""
-    kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1")
-    stream = "tickwire-local-ActionStream"
-    shards = kinesis.list_shards(StreamName=stream)["Shards"]
-    assert len(shards) == 4  # on-demand: the loader's starting shard count
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        records = []
-        for shard in shards:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            records += kinesis.get_records(ShardIterator=iterator)["Records"]
-        if len(records) >= expected or asyncio.get_running_loop().time() > deadline:
-            return sorted(json.loads(r["Data"])["type"] for r in records)
-        await asyncio.sleep(0.1)
 
 
 def test_gateway_reports_template_errors(

@@ -100,13 +100,13 @@ async def test_connect_without_a_valid_token_is_refused(
     assert not kinesis.calls
 
 
-async def test_records_reach_a_kinesis_endpoint(moto_reset: str, tmp_path: Any) -> None:
+async def test_records_reach_a_kinesis_endpoint(
+    moto_reset: str, tmp_path: Any, read_stream: Any
+) -> None:
     """With --kinesis-endpoint-url the template's stream is created at the endpoint (here
     moto_server) and the routes' PutRecord calls land there, readable with the real SDK."""
     import argparse
     import asyncio
-
-    import boto3
 
     from infra.aws.stack import dump_stack, render_stack
     from infra.local.cfn.cli import (
@@ -143,15 +143,8 @@ async def test_records_reach_a_kinesis_endpoint(moto_reset: str, tmp_path: Any) 
         await gw.stop()
         await services["kinesis"].close()  # type: ignore[attr-defined]
     (stream,) = loaded.streams
-    kinesis = boto3.client("kinesis", endpoint_url=moto_reset, region_name="us-east-1")
-    shards = kinesis.list_shards(StreamName=stream)["Shards"]
-    assert len(shards) == 2
-    records = []
-    for shard in shards:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records += kinesis.get_records(ShardIterator=iterator)["Records"]
+    shards, records = await read_stream(moto_reset, stream, at_least=3)
+    assert shards == 2
     assert {r["PartitionKey"] for r in records} == {"m-9"}
     kinds = sorted(type(decode(r["Data"])).__name__ for r in records)
     assert kinds == ["InputRecord", "JoinRecord", "LeaveRecord"]
