@@ -250,10 +250,37 @@ def _parse_path(path: str) -> tuple[object, ...]:
     return tuple(steps)
 
 
+class JsonArray(JavaList):
+    """A JSONPath array result: a Java list that prints as compact JSON (json-smart)."""
+
+    def __str__(self) -> str:
+        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return float(value) if isinstance(value, JavaDouble) else value
+
+
+def _jsonpath_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return JavaMap({k: _jsonpath_value(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return JsonArray(_jsonpath_value(v) for v in value)
+    if isinstance(value, float):
+        return JavaDouble(value)
+    return value
+
+
 def json_path(document: Any, path: str) -> Any:
     """Evaluate a JSONPath (``$``, ``.name``, ``['name']``, ``[0]``, ``[*]``) on parsed JSON;
     a missing member or index gives ``_MISSING`` (printed as nothing)."""
     current: Any = document
+    if document is _MISSING:
+        return _MISSING
     for step in _parse_path(path):
         if step is _WILDCARD:
             if isinstance(current, dict):
@@ -283,8 +310,10 @@ class Input:
 
     def _document(self) -> Any:
         if self._parsed is _MISSING:
+            if not self.body.strip():
+                return _MISSING  # no body: every path is missing (not an empty object)
             try:
-                self._parsed = json.loads(self.body) if self.body.strip() else JavaMap()
+                self._parsed = json.loads(self.body)
             except ValueError as exc:
                 raise TemplateRenderError(f"$input: the body is not JSON: {exc}") from exc
         return self._parsed
@@ -297,9 +326,13 @@ class Input:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     def path(self, path: str) -> Any:
-        """The value at ``path`` as an object (map, list, string, number); missing is null."""
+        """The value at ``path`` as an object (map, list, string, number); missing is null.
+
+        API Gateway evaluates JSONPath with Jayway JsonPath over json-smart: objects are
+        Java maps (``{a=1}``) but arrays are json-smart arrays, which print as JSON
+        (``[1,"x",{"c":5}]``), as LocalStack's AWS-validated tests record."""
         value = json_path(self._document(), java_str(path))
-        return None if value is _MISSING else to_java(value)
+        return None if value is _MISSING else _jsonpath_value(value)
 
     def params(self, name: str | None = None) -> Any:
         """WebSocket messages carry no path, query or header parameters."""

@@ -82,9 +82,13 @@ def test_java_printing_of_booleans_maps_lists_doubles() -> None:
     )
     assert out == "true false 1.0E20 0.5 {sourceIp=127.0.0.1, userAgent=test}"
     body = '{"a":{"b":[1,"x",true,null,2.5]},"c":false}'
-    assert render("$input.path('$')", body) == "{a={b=[1, x, true, null, 2.5]}, c=false}"
-    assert render("$input.path('$.a.b')", body) == "[1, x, true, null, 2.5]"
+    # JSONPath arrays are json-smart arrays on AWS: they print as JSON, maps as Java maps
+    assert render("$input.path('$')", body) == '{a={b=[1,"x",true,null,2.5]}, c=false}'
+    assert render("$input.path('$.a.b')", body) == '[1,"x",true,null,2.5]'
     assert render("$input.path('$.c')", body) == "false"
+    assert render("$input.path('$')", '{"a":1,"b":[{"c":5}]}') == '{a=1, b=[{"c":5}]}'
+    assert render("$input.path('$').b", '{"a":1,"b":[{"c":5}]}') == '[{"c":5}]'
+    assert render("$util.parseJson($input.body).b", '{"b":[{"c":5}]}') == "[{c=5}]"
 
 
 def test_stage_variables() -> None:
@@ -126,6 +130,8 @@ def test_missing_paths() -> None:
         == "[][][]"
     )
     assert render("[$input.json('$.nope')]", body) == "[]"
+    # no body at all: every path is missing (not an empty object)
+    assert render("[$input.path('$')][$input.json('$')][$input.body]", "") == "[][][]"
 
 
 def test_input_json_of_non_json_body_is_a_render_error() -> None:
