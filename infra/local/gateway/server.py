@@ -120,6 +120,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._dirty: list[Connection] = []  # connections with queued frames
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
         self._sessions = WebSocketSessions(self)
         self._management = ManagementApi(self)
@@ -364,11 +365,17 @@ class Gateway:
             raise LimitExceededException("Client buffer is full")
         kind = self._frame_type
         if kind == "auto":
-            try:
-                data.decode("utf-8")
+            first = data[0] if size else 0
+            if 0x80 <= first < 0xC2 or first > 0xF4:
+                opcode = _BINARY  # cannot start UTF-8 (msgpack maps/arrays start here)
+            elif data.isascii():
                 opcode = _TEXT
-            except UnicodeDecodeError:
-                opcode = _BINARY
+            else:
+                try:
+                    data.decode("utf-8")
+                    opcode = _TEXT
+                except UnicodeDecodeError:
+                    opcode = _BINARY
         else:
             opcode = _TEXT if kind == "text" else _BINARY
         self.queue_frame(conn, encode_server_frame(data, opcode))
@@ -382,11 +389,21 @@ class Gateway:
         pending = conn.pending
         if pending is None:
             conn.pending = [frame]
-            self._loop.call_soon(self.flush, conn)
+            dirty = self._dirty
+            dirty.append(conn)
+            if len(dirty) == 1:
+                self._loop.call_soon(self._flush_all)
         else:
             pending.append(frame)
         conn.pending_bytes += len(frame)
-        conn.last_active_mono = time.monotonic()
+
+    def _flush_all(self) -> None:
+        dirty = self._dirty
+        self._dirty = []
+        now = time.monotonic()
+        for conn in dirty:
+            conn.last_active_mono = now  # data sent: resets the idle timer
+            self.flush(conn)
 
     def flush(self, conn: Connection) -> None:
         """Write ``conn``'s queued frames now (one system call)."""
