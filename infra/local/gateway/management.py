@@ -19,7 +19,7 @@ from .errors import ApiError, ForbiddenException, PayloadTooLargeException
 if TYPE_CHECKING:
     from .server import Gateway
 
-__all__ = ["ManagementApi", "error_response"]
+__all__ = ["ManagementApi", "error_response", "is_sigv4_authorization"]
 
 _OPERATIONS = {"POST": "PostToConnection", "GET": "GetConnection", "DELETE": "DeleteConnection"}
 _EMPTY = b""
@@ -49,7 +49,7 @@ class ManagementApi:
         try:
             if request.match_info["stage"] != self.stage:
                 raise ForbiddenException("Forbidden")
-            if self.require_signature and not _signed(request.headers.get("Authorization")):
+            if self.require_signature and not is_sigv4_authorization(request.headers.get("Authorization")):
                 raise ForbiddenException("Missing Authentication Token")
             connection_id = request.match_info["id"]
             if method == "POST":
@@ -80,7 +80,7 @@ class ManagementApi:
         return response
 
 
-def _signed(header: str | None) -> bool:
+def is_sigv4_authorization(header: str | None) -> bool:
     """Does the request carry a SigV4 Authorization for the execute-api service?"""
     return (
         header is not None

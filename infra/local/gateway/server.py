@@ -46,7 +46,7 @@ from .errors import (
 from .frames import encode_server_frame
 from .integrations import Integrations
 from .lambdas import LambdaRuntime
-from .management import ManagementApi
+from .management import ManagementApi, is_sigv4_authorization
 from .metering import Metering
 from .model import WebSocketApi
 from .routing import compile_selection_expression
@@ -457,6 +457,11 @@ class Gateway:
             transport = conn.transport
             if transport is not None:
                 transport.abort()  # type: ignore[attr-defined]
+
+    def signed(self, headers: Mapping[str, list[str]]) -> bool:
+        """Does a request carry a SigV4 ``Authorization`` for execute-api (AWS_IAM routes)?"""
+        values = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        return bool(values) and is_sigv4_authorization(values[-1] if values else None)
 
     def _live_connections(self) -> tuple[int, int]:
         now = time.monotonic()

@@ -100,3 +100,17 @@ async def test_unknown_stage_and_plain_get(kit):
         assert info.value.status == 403
         async with session.get(gw.ws_url.replace("ws://", "http://")) as r:
             assert r.status == 426
+
+
+async def test_aws_iam_connect_needs_a_sigv4_signature(kit):
+    api = kit.api_with(Route("$connect", None, authorization_type="AWS_IAM"))
+    signed = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/execute-api/"
+        "aws4_request, SignedHeaders=host, Signature=0"
+    }
+    async with kit.running(api) as gw, aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(gw.ws_url)
+        assert info.value.status == 403
+        async with session.ws_connect(gw.ws_url, headers=signed) as ws:
+            assert not ws.closed
