@@ -58,13 +58,20 @@ async def test_camera_round_trips(game: Any, chromium: Any) -> None:
         page,
         """
         const canvas = { width: 960, height: 640 };
-        const cam = m.fitCamera(canvas, { width: 1600, height: 1600 }, { x: 300, y: 400 }, 900);
+        const arena = { width: 1600, height: 1600 };
+        const cam = m.fitCamera(canvas, arena, { x: 800, y: 700 }, 900);
         const [px, py] = m.toScreen(cam, canvas, 350, 380);
         const [wx, wy] = m.toWorld(cam, canvas, px, py);
-        const whole = m.fitCamera(canvas, { width: 1600, height: 1600 }, null, 900);
-        return { wx, wy, centre: m.toScreen(cam, canvas, 300, 400), whole: [whole.cx, whole.cy] };
+        const whole = m.fitCamera(canvas, arena, null, 900);
+        // Near a corner the camera stops at the arena's edge (plus a small margin).
+        const corner = m.fitCamera(canvas, arena, { x: 10, y: 1590 }, 900);
+        const [edgeX] = m.toScreen(corner, canvas, 0, 0);
+        return { wx, wy, centre: m.toScreen(cam, canvas, 800, 700), whole: [whole.cx, whole.cy],
+                 edgeX, cornerCy: corner.cy };
         """,
     )
     assert out["wx"] == pytest.approx(350) and out["wy"] == pytest.approx(380)
     assert out["centre"] == [480, 320]
     assert out["whole"] == [800, 800]
+    assert out["edgeX"] == pytest.approx(40 * 640 / 900)  # a 40-unit margin, in pixels
+    assert out["cornerCy"] < 1590

@@ -44,7 +44,15 @@ export function fitCamera(canvas, meta, centre, span) {
     const scale = Math.min(canvas.width / w, canvas.height / h) * 0.96;
     return { cx: w / 2, cy: h / 2, scale };
   }
-  return { cx: centre.x, cy: centre.y, scale: Math.min(canvas.width, canvas.height) / span };
+  const scale = Math.min(canvas.width, canvas.height) / span;
+  // Follow the centre, but never show more than a margin of the void outside the arena.
+  const clamp = (c, half, size) => (2 * half >= size ? size / 2 : Math.min(Math.max(c, half), size - half));
+  const margin = 40; // world units
+  return {
+    cx: clamp(centre.x, canvas.width / 2 / scale - margin, w),
+    cy: clamp(centre.y, canvas.height / 2 / scale - margin, h),
+    scale,
+  };
 }
 
 export function toScreen(cam, canvas, x, y) {
