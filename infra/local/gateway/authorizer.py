@@ -16,6 +16,7 @@ There is no result cache for WebSocket APIs: it runs on every connect.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 from collections.abc import Mapping
@@ -92,12 +93,15 @@ async def authorize(
     if missing_identity_source(authorizer.identity_sources, headers, query) is not None:
         return AuthDecision(401, "Unauthorized")
     try:
-        result = await runtime.invoke(authorizer.function, event, timeout_s)
+        # The timeout bounds the wait for a free worker as well as the call.
+        result = await asyncio.wait_for(
+            runtime.invoke(authorizer.function, event, timeout_s), timeout_s
+        )
     except FunctionError as exc:
         if exc.error_message == "Unauthorized":
             return AuthDecision(401, "Unauthorized")
         return AuthDecision(500, "Internal server error")
-    except (FunctionTimeout, LambdaError, OSError):
+    except (FunctionTimeout, LambdaError, OSError, TimeoutError):
         return AuthDecision(500, "Internal server error")
     try:
         if not isinstance(result, Mapping):

@@ -141,7 +141,8 @@ class Integrations:
                     self._aws(integration, template_context, body), timeout
                 )
             if kind == "AWS_PROXY":
-                return await self._lambda(integration, event, timeout)
+                # Bounds the wait for a free worker too (a busy function's queue).
+                return await asyncio.wait_for(self._lambda(integration, event, timeout), timeout)
             if kind == "MOCK":
                 return self._mock(integration, template_context, body)
             if kind in ("HTTP_PROXY", "HTTP"):
