@@ -174,6 +174,13 @@ function onMessage(data) {
     state.pending = state.pending.filter((p) => p.seq > ack);
   }
   if (state.window.tick0 < 0) state.window.tick0 = w.tick;
+  if (w.ended) {
+    // The last message of a match: stop here rather than reconnect into a finished match.
+    state.wanted = false;
+    setStatus(`match ${state.match} ended`);
+  } else if (state.mode === "playing") {
+    setStatus(state.selfId < 0 ? "waiting to respawn…" : `playing in ${state.match} as ${state.player}`);
+  }
   pushSnapshot(state.snapshots, { t: now, tick: w.tick, ents: entitiesOf(w) });
 }
 
