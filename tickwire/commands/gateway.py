@@ -59,9 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--log-level", default="INFO")
     quotas = parser.add_argument_group("quotas and limits (defaults: AWS's values)")
+    quotas.add_argument("--verify-sigv4", action="store_true",
+                        help="verify @connections signatures against this process's AWS credentials")  # fmt: skip
     for f in dataclasses.fields(GatewaySettings):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
+        if not isinstance(default, (bool, int, float, str)):
+            continue  # mappings (sigv4_secrets) have their own flag
         if isinstance(default, bool):
             quotas.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"(default {default})")  # fmt: skip
@@ -78,6 +82,14 @@ def build_settings(args: argparse.Namespace) -> GatewaySettings:
         for f in dataclasses.fields(GatewaySettings)
         if getattr(args, f.name, None) is not None
     }
+    if getattr(args, "verify_sigv4", False):
+        import boto3
+
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            raise ValueError("--verify-sigv4: no AWS credentials found")
+        frozen = credentials.get_frozen_credentials()
+        given["sigv4_secrets"] = {frozen.access_key: frozen.secret_key}
     return GatewaySettings(**given)
 
 

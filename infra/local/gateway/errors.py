@@ -7,7 +7,8 @@ Tree::
     │   ├── GoneException             410: unknown, closed or still-connecting connection
     │   ├── PayloadTooLargeException  413: a post over 131,072 bytes
     │   ├── LimitExceededException    429: throttled, or the client's buffer is full
-    │   └── ForbiddenException        403: unsigned call, wrong stage
+    │   ├── ForbiddenException        403: unsigned call, wrong stage
+    │   └── InvalidSignatureException 403: a signature that does not verify
     ├── ConfigurationError            the API model cannot be served as given
     ├── IntegrationError              an integration failed (.status for a $connect)
     └── LambdaError                   a local Lambda invocation failed
@@ -32,6 +33,7 @@ __all__ = [
     "GatewayError",
     "GoneException",
     "IntegrationError",
+    "InvalidSignatureException",
     "LambdaError",
     "LimitExceededException",
     "PayloadTooLargeException",
@@ -71,6 +73,11 @@ class LimitExceededException(ApiError):
 class ForbiddenException(ApiError):
     status = 403
     error_type = "ForbiddenException"
+
+
+class InvalidSignatureException(ApiError):
+    status = 403
+    error_type = "InvalidSignatureException"
 
 
 class ConfigurationError(GatewayError):

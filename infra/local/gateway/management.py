@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .errors import ApiError, ForbiddenException, PayloadTooLargeException
+from .errors import (
+    ApiError,
+    ForbiddenException,
+    InvalidSignatureException,
+    PayloadTooLargeException,
+)
+from .sigv4 import verify_sigv4
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -39,6 +45,7 @@ class ManagementApi:
         self.stage = gateway.api.stage.name
         self.require_signature = gateway.settings.require_signature
         self.max_post = gateway.settings.max_post_bytes
+        self.secrets = gateway.settings.sigv4_secrets
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
@@ -49,7 +56,9 @@ class ManagementApi:
         try:
             if request.match_info["stage"] != self.stage:
                 raise ForbiddenException("Forbidden")
-            if self.require_signature and not is_sigv4_authorization(request.headers.get("Authorization")):
+            if self.require_signature and not is_sigv4_authorization(
+                request.headers.get("Authorization")
+            ):
                 raise ForbiddenException("Missing Authentication Token")
             connection_id = request.match_info["id"]
             if method == "POST":
@@ -63,14 +72,17 @@ class ManagementApi:
                     body = await request.read()
                 except web.HTTPRequestEntityTooLarge:  # chunked body past client_max_size
                     raise PayloadTooLargeException(f"Payload exceeds {self.max_post}") from None
+                self._verify(request, body)
                 await self.gw.post_to_connection(connection_id, body)
                 response = web.Response(status=200, body=_EMPTY)
             elif method == "GET":
+                self._verify(request, b"")
                 info = self.gw.get_connection(connection_id)
                 response = web.Response(
                     status=200, body=json.dumps(info).encode(), content_type="application/json"
                 )
             else:
+                self._verify(request, b"")
                 await self.gw.delete_connection(connection_id)
                 response = web.Response(status=204)
         except ApiError as error:
@@ -78,6 +90,19 @@ class ManagementApi:
             return error_response(error)
         calls[(operation, response.status)] += 1
         return response
+
+    def _verify(self, request: web.Request, body: bytes) -> None:
+        if self.secrets is None:
+            return
+        reason = verify_sigv4(
+            method=request.method,
+            raw_path=request.raw_path,
+            headers=request.headers,
+            body=body,
+            secrets=self.secrets,
+        )
+        if reason is not None:
+            raise InvalidSignatureException(reason)
 
 
 def is_sigv4_authorization(header: str | None) -> bool:

@@ -8,6 +8,7 @@ the one the design note picks and the field's comment says "unconfirmed".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,6 +58,9 @@ class GatewaySettings:
     throttled_message: str = "Too Many Requests"
     # AWS answers unsigned @connections calls with 403; set False for raw benchmarks.
     require_signature: bool = True
+    # Access key id -> secret: when given, signatures are verified (InvalidSignatureException
+    # 403 on a mismatch); when None only the header's presence and scope are checked.
+    sigv4_secrets: Mapping[str, str] | None = None
     # Lambda-proxy and HTTP-proxy message integrations run as tasks; at most this many per
     # connection are in flight before its reader waits (TCP backpressure to the client).
     max_inflight_per_connection: int = 64

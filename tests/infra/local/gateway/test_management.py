@@ -175,3 +175,41 @@ async def test_slow_reader_fills_its_buffer_and_gets_429(kit):
             # Others are not affected.
             await gw.post_to_connection(other_id, b"still fine")
             assert (await other.receive(timeout=10)).data == "still fine"
+
+
+async def test_signatures_are_verified_when_secrets_are_given(kit):
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    settings = GatewaySettings(sigv4_secrets={"testing": "testing"})
+    async with kit.running(kit.api_with(), settings) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            cid = await kit.connection_id_of(ws)
+            good = kit.management_client(gw)  # the test environment's keys: testing/testing
+            await asyncio.to_thread(good.post_to_connection, ConnectionId=cid, Data=b"signed")
+            assert (await ws.receive(timeout=10)).data == "signed"
+            await asyncio.to_thread(good.get_connection, ConnectionId=cid)
+            async with aioboto3.Session().client(
+                "apigatewaymanagementapi", endpoint_url=gw.management_url, region_name="us-east-1"
+            ) as client:
+                await client.post_to_connection(ConnectionId=cid, Data=b"async signed")
+            assert (await ws.receive(timeout=10)).data == "async signed"
+            bad = boto3.client(
+                "apigatewaymanagementapi",
+                endpoint_url=gw.management_url,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="wrong",
+                config=Config(retries={"total_max_attempts": 1}),
+            )
+            with pytest.raises(ClientError) as info:
+                await asyncio.to_thread(bad.post_to_connection, ConnectionId=cid, Data=b"forged")
+            assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
+            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+            async with session.post(
+                f"{gw.url}/local/@connections/{cid}",
+                data=b"x",
+                headers={"Authorization": _FAKE_SIGV4},
+            ) as r:
+                assert r.status == 403
