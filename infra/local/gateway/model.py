@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "CONNECT_ROUTE",
@@ -109,6 +109,11 @@ class Route:
     authorizer: Authorizer | None = None
     route_response_selection_expression: str | None = None
     route_response_keys: tuple[str, ...] = ()
+    # RequestModels: model selection key -> JSON schema (draft 4, the AWS::ApiGatewayV2::Model
+    # Schema); ModelSelectionExpression picks the key (else "$default"). A message that
+    # fails its model gets the "Bad request body" frame.
+    request_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_selection_expression: str | None = None
 
     @property
     def two_way(self) -> bool:

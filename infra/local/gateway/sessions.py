@@ -45,6 +45,7 @@ from .ids import new_connection_id, new_request_id
 from .metering import metered_units
 from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
 from .routing import select_route
+from .validation import RequestValidator, bad_request_frame
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -121,6 +122,7 @@ class WebSocketSessions:
         api = gateway.api
         self.connect_route: Route | None = api.route(CONNECT_ROUTE)
         self.disconnect_route: Route | None = api.route(DISCONNECT_ROUTE)
+        self._validators: dict[str, RequestValidator] = {}
 
     # -- $connect ---------------------------------------------------------------------
 
@@ -322,6 +324,14 @@ class WebSocketSessions:
             await self.send_text(conn, _error_frame("Forbidden", conn, new_request_id()))
             return
         route = gw.api.routes[route_key]
+        if route.request_models:
+            validator = self._validators.get(route_key)
+            if validator is None:
+                validator = self._validators[route_key] = RequestValidator(route)
+            if not validator.valid(text):
+                gw.metrics.error_frames["Bad request body"] += 1
+                await self.send_text(conn, bad_request_frame(conn.connection_id, new_request_id()))
+                return
         integration = route.integration
         if integration is None:
             return

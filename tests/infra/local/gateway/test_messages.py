@@ -177,3 +177,26 @@ async def test_account_throttle_is_shared_with_management_calls(kit):
             else:
                 raise AssertionError("no 429")
     assert gw.metrics.throttled["message"] == 1 and gw.metrics.throttled["management"] == 1
+
+
+async def test_request_model_failure_gets_bad_request_body(kit, event_log):
+    schema = {
+        "type": "object",
+        "required": ["action", "seq"],
+        "properties": {"seq": {"type": "integer", "minimum": 1}},
+    }
+    api = kit.api_with(
+        Route("input", kit.proxy(kit.function("m", "ok")), request_models={"$default": schema})
+    )
+    bad = re.compile(
+        r'\{"message" : "Bad request body", "connectionId": "[A-Za-z0-9_=-]{16}", "messageId": "[A-Za-z0-9_=-]+"\}'
+    )
+    async with kit.running(api) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            for text in ('{"action": "input"}', '{"action": "input", "seq": 0}'):
+                await ws.send_str(text)
+                assert bad.fullmatch((await ws.receive(timeout=10)).data)
+            await ws.send_str('{"action": "input", "seq": 3}')
+            entry = await event_log.wait_for(lambda e: True)
+    assert entry["event"]["body"] == '{"action": "input", "seq": 3}'
+    assert len(event_log.entries()) == 1  # the invalid ones never reached the function
