@@ -114,3 +114,34 @@ async def test_aws_iam_connect_needs_a_sigv4_signature(kit):
         assert info.value.status == 403
         async with session.ws_connect(gw.ws_url, headers=signed) as ws:
             assert not ws.closed
+
+
+async def test_client_that_leaves_during_connect_leaves_no_trace(kit, event_log):
+    import base64
+    import os
+    import socket
+
+    api = kit.api_with(
+        Route("$connect", kit.proxy(kit.function("c", "slow_ok", SLEEP_S="1.0"))),
+        Route("$disconnect", kit.proxy(kit.function("d", "ok"))),
+    )
+    async with kit.running(api) as gw:
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET /local HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        sock = socket.create_connection(("127.0.0.1", gw.port))
+        sock.sendall(request)
+        await event_log.wait_for(lambda e: True)  # $connect is running
+        sock.close()
+        for _ in range(100):
+            if not gw.connections:
+                break
+            await asyncio.sleep(0.1)
+        assert gw.connections == {}
+        async with aiohttp.ClientSession() as session, session.ws_connect(gw.ws_url) as ws:
+            await kit.connection_id_of(ws)
+    # $disconnect runs only for connections that were connected (one: the client above).
+    types = [e["requestContext"]["eventType"] for e in event_log.events()]
+    assert types.count("DISCONNECT") == 1
