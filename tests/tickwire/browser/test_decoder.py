@@ -66,7 +66,7 @@ async def test_js_world_matches_python_world(game: Any, browser: Any) -> None:
             world.apply(bytes);
             const ents = world.entities();
             const plain = {};
-            for (const [id, e] of (ents instanceof Map ? ents : Object.entries(ents))) plain[String(id)] = e;
+            for (const [id, e] of ents) plain[String(id)] = e;
             out.push({ tick: world.tick, ack: world.ackSeq, self: world.selfId, ents: plain });
           }
           return out;

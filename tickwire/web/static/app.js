@@ -11,7 +11,7 @@
 // window.__tickwire is a read-only debug view of the page's state (used by the
 // end-to-end test and handy in the console).
 
-import * as protocol from "./protocol.js";
+import * as protocol from "./protocol.js"; // the broadcaster's decoder (docs/protocol.md)
 import {
   INTERP_DELAY_MS, KIND_PLAYER, drawScene, fitCamera, interpolate, pushSnapshot, toWorld,
 } from "./render.js";
@@ -55,16 +55,6 @@ window.__tickwire = debug;
 
 function setStatus(text) { $("status").textContent = text; }
 
-function newWorld() {
-  return new protocol.World();
-}
-
-// protocol.js world -> Map id -> {kind, x, y, hp, angle, score}
-function entitiesOf(world) {
-  const ents = world.entities();
-  return ents instanceof Map ? ents : new Map(Object.entries(ents).map(([k, v]) => [Number(k), v]));
-}
-
 async function fetchToken(match, player) {
   if (!state.config.tokens) {
     const typed = $("token").value.trim();
@@ -104,7 +94,7 @@ async function connect() {
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   state.ws = ws;
-  state.world = newWorld();
+  state.world = new protocol.World();
   state.snapshots = [];
   ws.onopen = () => {
     state.attempts = 0;
@@ -158,8 +148,8 @@ function onMessage(data) {
   state.window.bytes += bytes.length;
   if (changed === false) return; // a part of a split update: wait for the rest
   const w = state.world;
-  state.tick = w.tick; state.selfId = w.selfId ?? w.self_id; state.meta = w.meta ?? {};
-  const ack = w.ackSeq ?? w.ack_seq;
+  state.tick = w.tick; state.selfId = w.selfId; state.meta = w.meta;
+  const ack = w.ackSeq;
   if (ack > state.ack || ack > state.seq) {
     // An ack above anything sent: the server knows this player from an earlier page.
     if (ack > state.seq) state.seq = ack;
@@ -181,7 +171,8 @@ function onMessage(data) {
   } else if (state.mode === "playing") {
     setStatus(state.selfId < 0 ? "waiting to respawn…" : `playing in ${state.match} as ${state.player}`);
   }
-  pushSnapshot(state.snapshots, { t: now, tick: w.tick, ents: entitiesOf(w) });
+  // entities(): Map id -> {kind, x, y, hp, angle, score}, positions in world units.
+  pushSnapshot(state.snapshots, { t: now, tick: w.tick, ents: w.entities() });
 }
 
 function predictOwn(now) {
