@@ -23,6 +23,11 @@ from infra.local.vtl.semantics import index, member, replace_all, to_text, veloc
 
 __all__ = ["Expr", "Unsupported", "Writer", "compile_template"]
 
+# Java Map/List methods that change their receiver.
+MUTATING_METHODS = frozenset(
+    {"put", "putAll", "add", "addAll", "set", "remove", "removeAll", "clear"}
+)
+
 Expr = Callable[[dict[str, Any]], Any]
 Writer = Callable[[dict[str, Any], list[str]], None]
 
@@ -224,6 +229,10 @@ class _Compiler:
 
     def name_on(self, node: Any) -> Callable[[Any, dict[str, Any]], Any]:
         name = node.name
+        if node.parameters is not None and name in MUTATING_METHODS:
+            # the compiled form reads the caller's mappings without copying them; a template
+            # that changes a map or list is interpreted over a private copy instead
+            raise Unsupported(f"mutating call .{name}()")
         finish = self.finish(node)
         constant_args = self.constant_arguments(node)
         if name == "replaceAll" and constant_args is not None and len(constant_args) == 2:

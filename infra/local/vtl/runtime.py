@@ -139,10 +139,8 @@ def java_str(value: Any) -> str:
 
 
 def to_java(value: Any) -> Any:
-    """Deep-convert JSON-like Python data into the Java-printing types (a ``JavaMap`` or
-    ``JavaList`` is taken as already converted, so callers can convert once and reuse)."""
-    if type(value) is JavaMap or type(value) is JavaList:
-        return value
+    """Deep-copy JSON-like Python data into the Java-printing types (always a copy: the
+    interpreter may run templates that change what they are given)."""
     if isinstance(value, dict):
         return JavaMap({k: to_java(v) for k, v in value.items()})
     if isinstance(value, list | tuple):

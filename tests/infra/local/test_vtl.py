@@ -202,6 +202,15 @@ def test_foreach_falls_back_to_the_interpreter() -> None:
     assert render("#foreach($x in $input.path('$.l'))$x,#end", '{"l":[1,2]}') == "1,2,"
 
 
+def test_mutating_calls_never_change_the_callers_context() -> None:
+    source = "$context.authorizer.put('matchId', 'changed')$context.authorizer.matchId"
+    context = {"authorizer": {"matchId": "m-1"}}
+    template = compile_request_template(source)
+    assert not template.compiled  # interpreted over a private copy
+    assert template.render(context=context, body="", stage_variables={}) == "m-1changed"
+    assert context == {"authorizer": {"matchId": "m-1"}}
+
+
 def test_templates_compile_once() -> None:
     source = "$context.stage"
     assert compile_request_template(source) is compile_request_template(source)
