@@ -257,8 +257,11 @@ function frame() {
   const own = predictOwn(now);
   const last = state.snapshots[state.snapshots.length - 1];
   const serverOwn = last && state.selfId >= 0 ? last.ents.get(state.selfId) : undefined;
-  if (serverOwn) ents.set(state.selfId, { ...serverOwn, ...(own ?? {}) });
-  const ownPos = serverOwn ? (own ?? { x: serverOwn.x, y: serverOwn.y }) : null;
+  // The own entity is drawn predicted when the match says how fast players move, else
+  // interpolated like everyone else (smooth, 100 ms behind).
+  if (serverOwn && own) ents.set(state.selfId, { ...serverOwn, ...own });
+  const drawn = state.selfId >= 0 ? ents.get(state.selfId) : undefined;
+  const ownPos = drawn ? { x: drawn.x, y: drawn.y } : null;
   state.own = ownPos;
   maybeSendInput(now, ownPos);
   updateFigures(now);
