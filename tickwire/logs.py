@@ -95,9 +95,11 @@ def configure_logging(
 ) -> logging.Handler:
     """Send ``logger``'s records (the root by default) as JSON lines to ``stream``
     (stderr by default). Returns the handler so a caller can remove it."""
+    target = logging.getLogger(logger)
+    # "info" and "INFO" both work (command-line flags are typed in either case); an
+    # unknown level raises before anything is attached.
+    target.setLevel(level.upper() if isinstance(level, str) else level)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter())
-    target = logging.getLogger(logger)
     target.addHandler(handler)
-    target.setLevel(level)
     return handler

@@ -87,3 +87,19 @@ def test_any_message_is_one_json_line(message: str, match: object) -> None:
     text = out.getvalue()
     assert text.count("\n") == 1
     assert json.loads(text)["message"] == message
+
+
+def test_level_names_in_any_case() -> None:
+    out = io.StringIO()
+    handler = configure_logging("warning", out, logger="tickwire.case")
+    log = logging.getLogger("tickwire.case")
+    log.propagate = False
+    try:
+        log.info("dropped")
+        log.warning("kept")
+    finally:
+        log.removeHandler(handler)
+    assert [d["message"] for d in lines(out)] == ["kept"]
+    with pytest.raises(ValueError):
+        configure_logging("loud", io.StringIO(), logger="tickwire.case2")
+    assert logging.getLogger("tickwire.case2").handlers == []
