@@ -7,9 +7,10 @@ passes with p99 <= 100 ms and 0 errors (and every bot connected). The bot count 
 until a step fails; the figure is the largest passing step, and players per server core
 (the embedded game is one process: one core).
 
-Baseline, measured in the same run: P1's bare fan-out ceiling, a bare aiohttp server
-sending a state-sized binary message to the same number of clients as fast as it can
-(median of ``--reps``, spread printed). The figure is printed as a ratio against it:
+Baseline, measured in the same run: P1's bare fan-out ceiling, reused from
+``bench/p1_end_to_end.py``: a bare aiohttp server sending the reference game's state
+messages (as the broadcaster would build them) to 16 clients per match, as fast as the
+clients take them (median of ``--reps``, spread printed). The figure is printed as a ratio against it:
 (players x 20 Hz) / ceiling messages per second, i.e. the share of a bare server's
 fan-out that the whole stack (gateway, stream, engine, broadcaster) delivers at the
 latency target.
@@ -28,15 +29,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import aiohttp
-from aiohttp import web
 
 from swarm.config import SwarmConfig
 from swarm.report import build_report, render_table, write_report
@@ -46,85 +42,21 @@ MATCH_SIZE = 16
 SEND_HZ = 20.0
 INPUT_HZ = 10.0
 P99_LIMIT_MS = 100.0
-# A steady-state delta of a 16-player match is about this size (P6 targets <= 4 B per
-# moving entity plus the 27 B header/array framing).
-STATE_BYTES = 100
 
 
-# -- baseline: bare fan-out ---------------------------------------------------------------
+# -- baseline: P1's bare fan-out ----------------------------------------------------------
 
 
-def _count_clients(url: str, clients: int, seconds: float, out: Any) -> None:
-    """Child process: ``clients`` WebSockets that count what they receive."""
+async def bare_fanout(matches: int, ticks: int) -> float:
+    """P1's baseline, reused from bench/p1_end_to_end.py: a bare aiohttp server sending
+    the broadcaster's precomputed state messages of the reference game (``matches`` x 16
+    clients in a child process, ``ticks`` send ticks); messages delivered per second."""
+    import p1_end_to_end as p1  # bench/ is on sys.path: this file's folder
 
-    async def main() -> None:
-        counts = [0] * clients
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
-            sockets = [await s.ws_connect(url, max_msg_size=0) for _ in range(clients)]
-            out.put("ready")
+    from broadcaster.fanout import BroadcastSettings
 
-            async def read(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-                async for msg in ws:
-                    if msg.type is aiohttp.WSMsgType.BINARY:
-                        counts[i] += 1
-
-            tasks = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
-            await asyncio.sleep(seconds + 1.0)
-            for t in tasks:
-                t.cancel()
-            for ws in sockets:
-                await ws.close()
-        out.put(sum(counts))
-
-    asyncio.run(main())
-
-
-async def bare_fanout(clients: int, seconds: float) -> float:
-    """Messages/s a bare aiohttp server sends to ``clients`` sockets (one core)."""
-    payload = bytes(STATE_BYTES)
-    sockets: list[web.WebSocketResponse] = []
-    all_in = asyncio.Event()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        sockets.append(ws)
-        if len(sockets) == clients:
-            all_in.set()
-        async for _ in ws:
-            pass
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    child = ctx.Process(
-        target=_count_clients, args=(f"ws://127.0.0.1:{port}/", clients, seconds, out)
-    )
-    child.start()
-    loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(all_in.wait(), 60)
-        await loop.run_in_executor(None, out.get, True, 60)
-        sent = 0
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            for ws in sockets:
-                await ws.send_bytes(payload)
-            sent += len(sockets)
-            await asyncio.sleep(0)  # let the transport flush
-        received = await loop.run_in_executor(None, out.get, True, 60)
-    finally:
-        await loop.run_in_executor(None, child.join, 30)
-        await runner.cleanup()
-    # the client counts what arrived in the window (plus what was in flight at its end)
-    return float(min(sent, received)) / seconds
+    messages = p1.precompute(p1.record_frames(matches, ticks), BroadcastSettings())
+    return float(await p1.run_bare(messages, matches * MATCH_SIZE))
 
 
 # -- the stack under the swarm ------------------------------------------------------------
@@ -180,14 +112,13 @@ async def main(args: argparse.Namespace) -> int:
         measure, reps = 6.0, 2
         args.refine = min(args.refine, 1)
     print(f"P7 capacity: steps {steps}, {measure:g} s measured per step", flush=True)
-    baseline_clients = min(steps[-1], 1000)
-    ceilings = [
-        await bare_fanout(baseline_clients, 3.0 if args.quick else 5.0) for _ in range(reps)
-    ]
+    matches, ticks = (8, 60) if args.quick else (20, 100)  # P1's own sizes
+    ceilings = [await bare_fanout(matches, ticks) for _ in range(reps)]
     ceiling = statistics.median(ceilings)
     print(
-        f"baseline (P1 bare fan-out, {baseline_clients} clients, {STATE_BYTES} B): "
-        f"{ceiling:,.0f} msg/s median of {reps} (spread {min(ceilings):,.0f}..{max(ceilings):,.0f})",
+        f"baseline (P1 bare fan-out: {matches * MATCH_SIZE} clients, the reference game's "
+        f"state messages): {ceiling:,.0f} msg/s, median of {reps} "
+        f"(spread {min(ceilings):,.0f}..{max(ceilings):,.0f})",
         flush=True,
     )
     best: dict[str, Any] | None = None
