@@ -16,10 +16,12 @@ import {
   INTERP_DELAY_MS, KIND_PLAYER, drawScene, fitCamera, interpolate, pushSnapshot, toWorld,
 } from "./render.js";
 
-// Inputs are sent when they change, at most this often (ms); held inputs need no resend.
-const MIN_INPUT_INTERVAL_MS = 33;
-// An unchanged, non-idle input is re-sent this often (ms), so a lost-looking client is
-// visibly alive in the server's logs; the server keeps the last input anyway.
+// Inputs are sent when they change, at most this often (ms): the server's send rate
+// (20 Hz); every message is metered on AWS, so a moving mouse must not flood.
+const MIN_INPUT_INTERVAL_MS = 50;
+// The server holds the last input; an unchanged, non-idle one is still re-sent this often
+// (ms) so that an input the gateway failed to forward ("Internal server error" frame)
+// does not leave the player moving the wrong way for long.
 const KEEPALIVE_INPUT_MS = 1000;
 // Reconnect backoff: full jitter, capped (AWS closes connections after 2 h, idle after 10 min).
 const BACKOFF_BASE_MS = 250, BACKOFF_CAP_MS = 8000;
