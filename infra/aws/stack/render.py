@@ -81,6 +81,11 @@ def _parameters() -> dict[str, Any]:
             "Default": "",
             "Description": "Secrets Manager secret holding the JWT HMAC secret (preferred)",
         },
+        "JwtSecretVersionId": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Pin a version of JwtSecretArn; give the new version id after rotating it",
+        },
         "JwtSecret": {
             "Type": "String",
             "Default": "",
@@ -141,6 +146,7 @@ def _conditions() -> dict[str, Any]:
     return {
         "IsProvisioned": {"Fn::Equals": [ref("StreamMode"), "PROVISIONED"]},
         "UseSecretsManager": {"Fn::Not": [{"Fn::Equals": [ref("JwtSecretArn"), ""]}]},
+        "PinSecretVersion": {"Fn::Not": [{"Fn::Equals": [ref("JwtSecretVersionId"), ""]}]},
         "HasCustomDomain": {
             "Fn::And": [
                 {"Fn::Not": [{"Fn::Equals": [ref("DomainName"), ""]}]},

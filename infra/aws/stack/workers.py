@@ -97,7 +97,16 @@ def authorizer_resources() -> dict[str, Any]:
                         # the NoEcho parameter
                         "TICKWIRE_JWT_SECRET": if_(
                             "UseSecretsManager",
-                            sub("{{resolve:secretsmanager:${JwtSecretArn}:SecretString}}"),
+                            if_(
+                                "PinSecretVersion",
+                                # a new version id changes this value, so CloudFormation
+                                # updates the function and resolves the reference again
+                                sub(
+                                    "{{resolve:secretsmanager:${JwtSecretArn}:SecretString:::"
+                                    "${JwtSecretVersionId}}}"
+                                ),
+                                sub("{{resolve:secretsmanager:${JwtSecretArn}:SecretString}}"),
+                            ),
                             ref("JwtSecret"),
                         ),
                         "TICKWIRE_JWT_AUDIENCE": ref("JwtAudience"),

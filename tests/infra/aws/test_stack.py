@@ -269,3 +269,13 @@ def test_deployment_is_replaced_when_the_api_changes(template: dict[str, Any]) -
     finally:
         api_module.ROUTES = original
     assert other != deployments
+
+
+def test_jwt_secret_sources(template: dict[str, Any]) -> None:
+    env = template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    use_arn, (pin, pinned, latest), plain = env["TICKWIRE_JWT_SECRET"]["Fn::If"]
+    assert use_arn == "UseSecretsManager" and plain == {"Ref": "JwtSecret"}
+    assert pin == "PinSecretVersion"
+    assert pinned["Fn::Sub"].endswith(":SecretString:::${JwtSecretVersionId}}}")
+    assert latest["Fn::Sub"] == "{{resolve:secretsmanager:${JwtSecretArn}:SecretString}}"
+    assert template["Parameters"]["JwtSecret"]["NoEcho"] is True
