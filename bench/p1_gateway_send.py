@@ -169,14 +169,14 @@ async def measure(port: int, conns: int, rounds: int) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="3 reps of 60k messages (under a minute)"
+        "--quick", action="store_true", help="4 reps of 60k messages (under a minute)"
     )
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--conns", type=int, default=200, help="WebSocket clients (200)")
     parser.add_argument("--rounds", type=int, default=None, help="send ticks per burst")
     parser.add_argument("--profile", default=None, help="write the gateway's cProfile here")
     args = parser.parse_args()
-    reps = args.reps or (3 if args.quick else 7)
+    reps = args.reps or (4 if args.quick else 11)
     rounds = args.rounds or (300 if args.quick else 1000)
 
     ctx = mp.get_context("spawn")
@@ -190,7 +190,9 @@ def main() -> int:
     rates: dict[str, list[float]] = {"bare": [], "gateway": []}
     try:
         for rep in range(reps):
-            for kind in ("bare", "gateway"):
+            # Alternate which server goes first, so load drift on this shared machine
+            # does not favour one side.
+            for kind in ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare"):
                 rate, errors = asyncio.run(measure(servers[kind][2], args.conns, rounds))
                 note = f" ({errors} send errors)" if errors else ""
                 print(f"rep {rep + 1} {kind:8s} {rate:9.0f} msg/s{note}")

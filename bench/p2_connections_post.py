@@ -175,15 +175,15 @@ async def measure(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 reps of 2 s (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="6 reps of 1.5 s each (under a minute)")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--conns", type=int, default=4, help="keep-alive connections (4)")
     parser.add_argument("--window", type=int, default=32, help="pipelined requests each (32)")
     parser.add_argument("--profile", default=None, help="write the gateway's cProfile here")
     args = parser.parse_args()
-    reps = args.reps or (3 if args.quick else 7)
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    reps = args.reps or (6 if args.quick else 15)
+    seconds = args.seconds or (1.5 if args.quick else 2.0)
 
     ctx = mp.get_context("spawn")
     servers = {}
@@ -196,7 +196,9 @@ def main() -> int:
     rates: dict[str, list[float]] = {"bare": [], "gateway": []}
     try:
         for rep in range(reps):
-            for kind in ("bare", "gateway"):
+            # Alternate which server goes first, so load drift on this shared machine
+            # does not favour one side.
+            for kind in ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare"):
                 _, _, port = servers[kind]
                 ws_url = f"ws://127.0.0.1:{port}/{STAGE}" if kind == "gateway" else None
                 rate, bad, received = asyncio.run(

@@ -139,12 +139,12 @@ class Gateway:
                 raise ConfigurationError(f"extra route {path!r} would shadow the gateway's paths")
         # Bodies past the post limit never reach memory whole (413 from the handler).
         app = web.Application(client_max_size=self.settings.max_post_bytes + 1)
+        # @connections first: the hot path resolves on the first resource tried.
+        # (aiohttp matches the decoded path, so /%40connections/ lands here too.)
+        app.router.add_route("*", "/{stage}/@connections/{id}", self._management.handle)
+        app.router.add_get(stage, self._sessions.handle)
         app.router.add_get("/metrics", self._metrics_handler)
         app.router.add_routes(extra_routes)
-        app.router.add_get(stage, self._sessions.handle)
-        management = self._management.handle
-        for pattern in ("/{stage}/@connections/{id}", "/{stage}/%40connections/{id}"):
-            app.router.add_route("*", pattern, management)
         app.router.add_get("/{stage}", self._unknown_stage)
         return app
 
