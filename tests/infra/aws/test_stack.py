@@ -273,7 +273,8 @@ def test_deployment_is_replaced_when_the_api_changes(template: dict[str, Any]) -
 
 def test_jwt_secret_sources(template: dict[str, Any]) -> None:
     env = template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
-    use_arn, (pin, pinned, latest), plain = env["TICKWIRE_JWT_SECRET"]["Fn::If"]
+    use_arn, from_arn, plain = env["TICKWIRE_JWT_SECRET"]["Fn::If"]
+    pin, pinned, latest = from_arn["Fn::If"]
     assert use_arn == "UseSecretsManager" and plain == {"Ref": "JwtSecret"}
     assert pin == "PinSecretVersion"
     assert pinned["Fn::Sub"].endswith(":SecretString:::${JwtSecretVersionId}}}")
