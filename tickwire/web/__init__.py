@@ -8,6 +8,8 @@ gateway's ``extra_routes``:
   package is reachable); ``protocol.js`` is the broadcaster's decoder module;
 - ``GET /config.json``: what the page needs to connect (the WebSocket URL, whether it
   may ask for tokens);
+- ``GET /matches.json``: the running matches and their player counts, when a
+  ``matches_provider`` is given (the page offers them to join or spectate);
 - ``GET /token?match=M&player=P``: local mode only (``token_provider`` given): a signed
   token for that player in that match, so a new user can play without minting one.
   On AWS there is no token route: a game's own backend issues tokens.
@@ -22,12 +24,20 @@ they end up in log lines, stream partition keys and JWT claims.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["ID_PATTERN", "STATIC_FILES", "TokenProvider", "WsUrlFor", "routes"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_LISTED_MATCHES",
+    "STATIC_FILES",
+    "MatchesProvider",
+    "TokenProvider",
+    "WsUrlFor",
+    "routes",
+]
 
 # Ids a player may choose: what Kinesis allows in a partition key is far wider, but a
 # short, URL- and log-safe alphabet keeps ids readable everywhere they appear.
@@ -45,6 +55,10 @@ STATIC_FILES: dict[str, tuple[Path, str]] = {
 
 TokenProvider = Callable[[str, str], str]
 WsUrlFor = Callable[[web.Request], str]
+# () -> {match id: players in it}; called per request, so it must be cheap and non-blocking.
+MatchesProvider = Callable[[], Mapping[str, int]]
+# Matches listed at most: the page shows a pick list, not a directory.
+MAX_LISTED_MATCHES = 200
 
 
 def _no_store(resp: web.StreamResponse) -> web.StreamResponse:
@@ -56,9 +70,11 @@ def _no_store(resp: web.StreamResponse) -> web.StreamResponse:
 def routes(
     token_provider: TokenProvider | None,
     ws_url_for: WsUrlFor,
+    matches_provider: MatchesProvider | None = None,
 ) -> list[web.RouteDef]:
     """The page's routes. ``token_provider(match, player) -> JWT`` enables ``/token``;
-    ``ws_url_for(request)`` gives the WebSocket URL the page connects to (no token)."""
+    ``ws_url_for(request)`` gives the WebSocket URL the page connects to (no token);
+    ``matches_provider()`` enables ``/matches.json``."""
 
     async def index(request: web.Request) -> web.StreamResponse:
         return _no_store(web.FileResponse(STATIC_DIR / "index.html"))
@@ -74,7 +90,13 @@ def routes(
 
     async def config(request: web.Request) -> web.StreamResponse:
         return _no_store(
-            web.json_response({"ws_url": ws_url_for(request), "tokens": token_provider is not None})
+            web.json_response(
+                {
+                    "ws_url": ws_url_for(request),
+                    "tokens": token_provider is not None,
+                    "matches": matches_provider is not None,
+                }
+            )
         )
 
     async def token(request: web.Request) -> web.StreamResponse:
@@ -93,8 +115,17 @@ def routes(
             )
         )
 
+    async def matches(request: web.Request) -> web.StreamResponse:
+        if matches_provider is None:
+            raise web.HTTPNotFound(text="this server does not list its matches")
+        listed = sorted(matches_provider().items(), key=lambda kv: (-kv[1], kv[0]))
+        return _no_store(
+            web.json_response([{"match": m, "players": n} for m, n in listed[:MAX_LISTED_MATCHES]])
+        )
+
     return [
         web.get("/", index),
+        web.get("/matches.json", matches),
         web.get("/static/{name}", static),
         web.get("/config.json", config),
         web.get("/token", token),

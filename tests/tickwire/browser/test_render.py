@@ -75,3 +75,32 @@ async def test_camera_round_trips(game: Any, chromium: Any) -> None:
     assert out["whole"] == [800, 800]
     assert out["edgeX"] == pytest.approx(40 * 640 / 900)  # a 40-unit margin, in pixels
     assert out["cornerCy"] < 1590
+
+
+async def test_page_offers_running_matches(chromium: Any) -> None:
+    from infra.local.gateway import Gateway, GatewaySettings
+    from infra.local.gateway.model import WebSocketApi
+    from tickwire.web import routes
+
+    running = {"arena-1": 3, "duel": 1}
+    gateway = Gateway(
+        WebSocketApi(name="matches-page"),
+        GatewaySettings(lambda_prewarm=False),
+        extra_routes=routes(None, lambda req: f"ws://{req.host}/local", lambda: running),
+    )
+    await gateway.start(port=0)
+    try:
+        page = await chromium.new_page()
+        await page.goto(gateway.url + "/")
+        await page.wait_for_function(
+            "document.querySelectorAll('#matches option').length === 2", timeout=WAIT_MS
+        )
+        options = await page.eval_on_selector_all(
+            "#matches option", "(os) => os.map((o) => [o.value, o.label])"
+        )
+        assert options == [["arena-1", "3 players"], ["duel", "1 player"]]
+        assert await page.inner_text("#f-matches") == "2"
+        # Without a token route the page asks for a token instead.
+        assert await page.is_visible("#token")
+    finally:
+        await gateway.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from infra.local.gateway import Gateway, GatewaySettings
 from infra.local.gateway.model import WebSocketApi
-from tickwire.web import STATIC_FILES, routes
+from tickwire.web import MAX_LISTED_MATCHES, STATIC_FILES, routes
 
 SECRET = "test-secret-for-the-page-routes-0123456789"
 
@@ -19,11 +19,11 @@ def mint(match: str, player: str) -> str:
     return jwt.encode({"sub": player, "match": match, "exp": 2_000_000_000}, SECRET, "HS256")
 
 
-async def serve(token_provider: object) -> Gateway:
+async def serve(token_provider: object, matches: object = None) -> Gateway:
     gateway = Gateway(
         WebSocketApi(name="page-test"),
         GatewaySettings(lambda_prewarm=False),
-        extra_routes=routes(token_provider, lambda req: f"ws://{req.host}/local"),  # type: ignore[arg-type]
+        extra_routes=routes(token_provider, lambda req: f"ws://{req.host}/local", matches),  # type: ignore[arg-type]
     )
     await gateway.start(port=0)
     return gateway
@@ -60,7 +60,11 @@ async def test_config_and_token(page: tuple[Gateway, aiohttp.ClientSession]) -> 
     gateway, http = page
     async with http.get(gateway.url + "/config.json") as resp:
         config = await resp.json()
-    assert config == {"ws_url": f"ws://127.0.0.1:{gateway.port}/local", "tokens": True}
+    assert config == {
+        "ws_url": f"ws://127.0.0.1:{gateway.port}/local",
+        "tokens": True,
+        "matches": False,
+    }
     async with http.get(gateway.url + "/token", params={"match": "m-1", "player": "ann"}) as resp:
         body = await resp.json()
     claims = jwt.decode(body["token"], SECRET, algorithms=["HS256"])
@@ -80,5 +84,24 @@ async def test_no_token_route_without_a_provider() -> None:
                 assert resp.status == 404
             async with http.get(gateway.url + "/config.json") as resp:
                 assert (await resp.json())["tokens"] is False
+            async with http.get(gateway.url + "/matches.json") as resp:
+                assert resp.status == 404
     finally:
         await gateway.stop()
+
+
+async def test_matches_listing_is_sorted_and_bounded() -> None:
+    running = {f"m{i:03d}": i % 5 for i in range(300)}
+    gateway = await serve(None, lambda: running)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(gateway.url + "/config.json") as resp:
+                assert (await resp.json())["matches"] is True
+            async with http.get(gateway.url + "/matches.json") as resp:
+                listed = await resp.json()
+    finally:
+        await gateway.stop()
+    assert len(listed) == MAX_LISTED_MATCHES
+    assert listed[0] == {"match": "m004", "players": 4}  # fullest first, then by name
+    counts = [m["players"] for m in listed]
+    assert counts == sorted(counts, reverse=True)

@@ -27,6 +27,8 @@ const KEEPALIVE_INPUT_MS = 1000;
 const BACKOFF_BASE_MS = 250, BACKOFF_CAP_MS = 8000;
 // Visible span (world units) around the player when playing.
 const PLAY_SPAN = 900;
+// How often the list of running matches is refreshed (ms), when the server lists them.
+const MATCHES_REFRESH_MS = 3000;
 // Latency samples kept for the median shown.
 const LATENCY_SAMPLES = 50;
 
@@ -342,6 +344,26 @@ $("join").addEventListener("submit", (ev) => { ev.preventDefault(); start("playi
 $("spectate").addEventListener("click", () => start("spectating"));
 $("leave").addEventListener("click", () => stop());
 
+// The running matches, offered in the match field's pick list (join or spectate any).
+async function refreshMatches() {
+  try {
+    const resp = await fetch("/matches.json");
+    if (!resp.ok) return;
+    const list = await resp.json();
+    const options = list.map(({ match, players }) => {
+      const o = document.createElement("option");
+      o.value = match;
+      o.label = `${players} player${players === 1 ? "" : "s"}`;
+      return o;
+    });
+    $("matches").replaceChildren(...options);
+    $("f-matches").textContent = String(list.length);
+    debug.matches = list;
+  } catch (err) {
+    console.warn("matches:", err);
+  }
+}
+
 async function main() {
   state.config = await (await fetch("/config.json")).json();
   $("token-label").hidden = state.config.tokens;
@@ -351,6 +373,10 @@ async function main() {
   if (params.get("player")) $("player").value = params.get("player");
   Object.assign(debug, { ready: true, mode: "idle", start, stop });
   requestAnimationFrame(frame);
+  if (state.config.matches) {
+    refreshMatches();
+    setInterval(refreshMatches, MATCHES_REFRESH_MS);
+  }
   if (params.get("spectate") !== null) start("spectating");
   else if (params.get("play") !== null) start("playing");
 }
