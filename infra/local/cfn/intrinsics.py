@@ -170,8 +170,11 @@ class Resolver:
         return str(delimiter).join(_text(v, where) for v in values)
 
     def _fn_select(self, arg: Any, where: str) -> Any:
-        index, items = _args(arg, 2, "Fn::Select", where)
-        index = int(self.resolve(index, where))
+        raw_index, items = _args(arg, 2, "Fn::Select", where)
+        try:
+            index = int(self.resolve(raw_index, where))
+        except (TypeError, ValueError):
+            raise TemplateError(where, f"Fn::Select index {raw_index!r} is not a number") from None
         values = self.resolve(items, where)
         if not isinstance(values, list) or not 0 <= index < len(values):
             raise TemplateError(where, f"Fn::Select index {index} out of range")

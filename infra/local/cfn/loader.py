@@ -207,9 +207,12 @@ class _Loader:
             prop = Naming.name_property(resource.get("Type", ""))
             raw = (resource.get("Properties") or {}).get(prop) if prop else None
             name = self.resolver.resolve(raw, logical_id) if raw is not None else NO_VALUE
-            self._names[logical_id] = (
-                str(name) if name is not NO_VALUE else self.naming.default_name(logical_id)
-            )
+            if name is NO_VALUE or name is None:
+                self._names[logical_id] = self.naming.default_name(logical_id)
+            elif isinstance(name, str | int) and not isinstance(name, bool) and str(name):
+                self._names[logical_id] = str(name)
+            else:
+                raise TemplateError(logical_id, f"{prop} must be a non-empty string, got {name!r}")
         return self._names[logical_id]
 
     def _ref(self, logical_id: str, where: str) -> Any:
