@@ -39,6 +39,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from broadcaster.codec import peek_header
+from broadcaster.errors import ProtocolError
+from broadcaster.world import WorldView
 from tickwire.client.backoff import Backoff
 from tickwire.client.errors import ClientClosed, ConnectFailed, NotConnected
 from tickwire.client.inputs import InputLog, encode_input, validate_input
@@ -121,7 +124,7 @@ class GameClient:
             Reconciler(step) if step is not None and decode else None
         )
         self.stats = ClientStats(latencies=deque(maxlen=self.settings.latency_samples))
-        self.world: Any = _new_world() if decode else None
+        self.world: WorldView | None = _new_world() if decode else None
         self.tick = -1
         self.self_id = -1
         self.failure: BaseException | None = None
@@ -317,9 +320,6 @@ class GameClient:
                 break
 
     def _on_binary(self, data: bytes) -> None:
-        from broadcaster.codec import peek_header
-        from broadcaster.errors import ProtocolError
-
         now = self._clock()
         try:
             header = peek_header(data)
@@ -338,7 +338,7 @@ class GameClient:
         self.stats.bytes += len(data)
         self.tick = header.tick
         self.self_id = header.self_id
-        if self.reconciler is not None:
+        if self.reconciler is not None and self.world is not None:
             own = self.world.own()
             if own is not None:
                 self.reconciler.on_server_state((own["x"], own["y"]), header.ack_seq)
@@ -356,7 +356,5 @@ class GameClient:
             self._session = None
 
 
-def _new_world() -> Any:
-    from broadcaster.world import WorldView
-
+def _new_world() -> WorldView:
     return WorldView()
