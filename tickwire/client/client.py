@@ -6,6 +6,7 @@ Lifecycle::
                    ▲                                                               │
                    └──────────── handshake ok (a full state follows) ◀────────────┘
     close() from any state ──▶ CLOSED        retries exhausted ──▶ CLOSED (``failure`` set)
+    a message with ENDED, then the server's close ──▶ CLOSED (``ended`` set, no reconnect)
 
 The receive loop reads every frame: binary frames are state messages (``docs/protocol.md``);
 their header's ``ack_seq`` is applied to the :class:`InputLog` (latency samples) and, unless
@@ -127,6 +128,8 @@ class GameClient:
         self.world: WorldView | None = _new_world() if decode else None
         self.tick = -1
         self.self_id = -1
+        # Set by the match's last message (header flag ENDED, docs/protocol.md).
+        self.ended = False
         self.failure: BaseException | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
@@ -225,6 +228,8 @@ class GameClient:
                     raise self.failure
                 if self._closing:
                     raise ClientClosed("client is closed")
+                if self.ended and not self.connected:
+                    raise ClientClosed("the match ended")
                 await self._message_event.wait()
 
     def _wake(self) -> None:
@@ -294,6 +299,12 @@ class GameClient:
                 self.stats.last_close_code = ws.close_code
                 if self._closing:
                     break
+                if self.ended:
+                    # The match is over (its last message had ENDED set): a reconnect would
+                    # only join a new match under the same id, so stop here.
+                    self._ws = None
+                    log.info("match ended; not reconnecting")
+                    break
                 log.info("connection closed (code %s); reconnecting", ws.close_code)
                 self._ws = None
                 self._wake()
@@ -338,6 +349,7 @@ class GameClient:
         self.stats.bytes += len(data)
         self.tick = header.tick
         self.self_id = header.self_id
+        self.ended = self.ended or header.ended
         if self.reconciler is not None and self.world is not None:
             own = self.world.own()
             if own is not None:

@@ -77,6 +77,14 @@ class StateServer:
         ws = self.sockets.pop(player)
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
 
+    async def end_match(self, player: str) -> None:
+        """Send the player the match's last message (ENDED), then close as a server would."""
+        ws = self.sockets.pop(player)
+        me = self.players[player]
+        header = Header(self.tick, me.ack, 0, 1, True, True, 0, me.entity_id, SCALE)
+        await ws.send_bytes(encode(header, Update()))
+        await ws.close(code=WSCloseCode.OK)
+
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_next:
             raise _status(self.refuse_next.pop(0))

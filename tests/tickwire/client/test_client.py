@@ -221,3 +221,14 @@ async def test_prediction_replays_unacknowledged_inputs(server: StateServer) -> 
         assert client.predicted_position() == pytest.approx(
             (client.world.own()["x"], client.world.own()["y"])
         )
+
+
+async def test_no_reconnect_after_the_match_ended(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=FAST)
+    async with client:
+        await client.wait_for(lambda c: c.stats.messages > 0, WAIT)
+        await server.end_match("alice")
+        with pytest.raises(ClientClosed, match="ended"):
+            await client.wait_for(lambda c: False, WAIT)
+        assert client.ended and not client.connected
+        assert client.stats.reconnects == 0 and server.connects == 1
