@@ -130,3 +130,31 @@ async def test_spectate_sees_players_without_playing(game: Any, browser: Any) ->
     finally:
         stop.set()
         await other
+
+
+async def test_page_reconnects_and_keeps_playing(game: Any, browser: Any) -> None:
+    page = await browser.new_page()
+    await page.goto(game.http_url + "/?match=again&player=carol&play")
+    await page.wait_for_function(
+        "window.__tickwire.mode === 'playing' && window.__tickwire.own !== null",
+        timeout=WAIT_MS,
+    )
+    # The server ends the connection (DeleteConnection; on AWS also the 2-hour limit).
+    (cid,) = [
+        cid
+        for cid, conn in game.gateway.connections.items()
+        if (conn.authorizer or {}).get("playerId") == "carol"
+    ]
+    await game.gateway.delete_connection(cid)
+    await page.wait_for_function(
+        "window.__tickwire.reconnects === 1 && window.__tickwire.mode === 'playing'",
+        timeout=WAIT_MS,
+    )
+    await page.focus("#view")
+    seq = await page.evaluate("window.__tickwire.seq")
+    await hold(page, "w", 400)
+    await page.wait_for_function(
+        f"window.__tickwire.seq > {seq} && window.__tickwire.ack >= window.__tickwire.seq",
+        timeout=WAIT_MS,
+    )
+    assert cid not in game.gateway.connections
