@@ -112,7 +112,6 @@ class GameClient:
         self.url = url
         self.settings = settings or ClientSettings()
         self._token = token
-        self._decode = decode
         self._own_session = session is None
         self._session = session
         self._on_message = on_message
@@ -173,8 +172,8 @@ class GameClient:
                 await ws.close()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Wait for the receive task without swallowing a cancellation of close() itself.
+            await asyncio.wait({self._task})
             self._task = None
         await self._close_session()
         self._wake()
