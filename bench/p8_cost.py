@@ -104,7 +104,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--bots", type=int, default=200)
+    p.add_argument(
+        "--bots",
+        type=int,
+        default=48,
+        help="keep under P7's capacity: an overloaded server merges sends",
+    )
     p.add_argument("--measure", type=float, default=20.0)
     p.add_argument("--reps", type=int, default=3)
     return p.parse_args(argv)

@@ -34,7 +34,9 @@ async def test_short_swarm_against_tickwire_up(game: Any) -> None:
     )
     report = build_report(await run_swarm(config), p99_limit_ms=5000)
     s = report["summary"]
-    assert s["error_count"] == 0, s["errors"]
+    # the swarm sharing the loop with the server may fall behind on a loaded machine
+    # (pacer:behind, a swarm-side condition); anything the server caused fails the test
+    assert set(s["errors"]) <= {"pacer:behind"}, s["errors"]
     assert s["connected_min"] == 20
     # the engine acknowledges inputs: latencies exist and are sane
     ack = s["latency_ms"]["ack"]
@@ -57,7 +59,7 @@ async def test_token_url_mode_against_the_local_token_route(game: Any) -> None:
         seed=8,
     )
     result = await run_swarm(config)
-    assert result.overall.error_count == 0, result.overall.errors
+    assert set(result.overall.errors) <= {"pacer:behind"}, result.overall.errors
     assert result.overall.counters["connects"] == 4
 
 
