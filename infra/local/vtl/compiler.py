@@ -353,11 +353,14 @@ class _Compiler:
         value = self.expression(node.value)
         root = node.root_term
         literal = _literal_of(node.value)
-        if literal is not _NOT_CONSTANT and self.depth == 0 and self.set_counts[root] == 1:
+        if (literal is not _NOT_CONSTANT and literal is not None and self.depth == 0
+                and self.set_counts[root] == 1):  # fmt: skip
             self.constants[root] = literal
 
         def assign(ns: dict[str, Any], out: list[str]) -> None:
-            ns[root] = value(ns)
+            result = value(ns)
+            if result is not None:  # Velocity 1.7: a null value leaves the variable as it was
+                ns[root] = result
 
         return assign
 

@@ -1,8 +1,10 @@
 """Velocity semantics shared by the compiled form and the interpreter.
 
 Truthiness follows Velocity 1.7 (what API Gateway runs): a condition is false only for
-null and ``false``; ``!x`` is true only for those. airspeed-ext differs (it treats null as
-true in ``#if``), so :func:`apply_velocity_truthiness` aligns the interpreter with it.
+null and ``false``; ``!x`` is true only for those; and ``#set($x = <null>)`` leaves ``$x``
+as it was (Velocity 1.7 user guide, "#set"). airspeed-ext differs on both (null is true in
+its ``#if``, and it assigns null), so :func:`apply_velocity_truthiness` aligns the
+interpreter with the compiled form.
 Name resolution (:func:`member`) follows airspeed's ``NameOrCall`` step by step.
 """
 
@@ -35,7 +37,8 @@ def velocity_true(value: Any) -> bool:
 
 
 def apply_velocity_truthiness() -> None:
-    """Make airspeed's ``#if``/``!``/``&&``/``||`` use Velocity 1.7 truthiness (idempotent)."""
+    """Make airspeed's ``#if``/``!``/``&&``/``||`` use Velocity 1.7 truthiness, and its
+    ``#set`` ignore a null value as Velocity 1.7 does (idempotent)."""
 
     def condition(self: Any, namespace: Any, loader: Any) -> bool:
         return velocity_true(self.expression.calculate(namespace, loader))
@@ -43,8 +46,21 @@ def apply_velocity_truthiness() -> None:
     def unary(self: Any, namespace: Any, loader: Any) -> bool:
         return not velocity_true(self.value.calculate(namespace, loader))
 
+    def assign(self: Any, stream: Any, namespace: Any, loader: Any) -> None:
+        value = self.value.calculate(namespace, loader)
+        if value is None:
+            return  # Velocity 1.7: a null right-hand side leaves the variable as it was
+        if not self.terms:
+            namespace.set_inherited(self.root_term, value)
+            return
+        target = namespace[self.root_term]
+        for term in self.terms[:-1]:
+            target = target[term.calculate(namespace, loader)]
+        target[self.terms[-1].calculate(namespace, loader)] = value
+
     ops.Condition.calculate = condition
     ops.UnaryOperatorValue.calculate = unary
+    ops.Assignment.evaluate_raw = assign
     ops.boolean_value = velocity_true
     table = ops.BinaryOperator.OPERATORS
     for name in ("||", "or"):

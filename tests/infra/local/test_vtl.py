@@ -192,6 +192,13 @@ def test_set_and_whitespace() -> None:
     assert render("#set($q = '\"')\n#set($q = 'changed')\n$q") == "changed"
 
 
+def test_set_to_null_keeps_the_previous_value() -> None:
+    template = "#set($name = 'anon')#set($name = $input.path('$.name'))$name"
+    assert render(template, '{"x":1}') == "anon"
+    assert render(template, '{"name":"ann"}') == "ann"
+    assert render("#set($x = $nope)[$x]") == "[]"
+
+
 def test_doubled_quotes_in_strings() -> None:
     assert render('#set($s = "say ""hi""")$s') == 'say "hi"'
 
