@@ -25,6 +25,8 @@ const MIN_INPUT_INTERVAL_MS = 50;
 const KEEPALIVE_INPUT_MS = 1000;
 // Reconnect backoff: full jitter, capped (AWS closes connections after 2 h, idle after 10 min).
 const BACKOFF_BASE_MS = 250, BACKOFF_CAP_MS = 8000;
+// Failed connects in a row before the page gives up (a refused token does not heal).
+const MAX_RECONNECT_ATTEMPTS = 10;
 // Visible span (world units) around the player when playing.
 const PLAY_SPAN = 900;
 // How often the list of running matches is refreshed (ms), when the server lists them.
@@ -112,6 +114,12 @@ async function connect() {
     if (state.ws !== ws) return;
     state.ws = null;
     if (!state.wanted) return;
+    if (state.attempts >= MAX_RECONNECT_ATTEMPTS) {
+      state.wanted = false; state.mode = "idle";
+      $("leave").disabled = true;
+      setStatus(`could not reconnect (last close ${ev.code}); press Play or Spectate to retry`);
+      return;
+    }
     state.mode = "connecting";
     state.reconnects += 1;
     const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** state.attempts++);
