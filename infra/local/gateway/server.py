@@ -15,9 +15,8 @@ per event-loop iteration (write coalescing: a burst of posts to one connection c
 system call, not one each); order is kept, and a server-side close flushes first.
 
 Backpressure: each connection's unsent bytes are bounded by
-``settings.client_buffer_bytes``: past it, posts answer 429 instead of queueing (the
-transport's high-water mark is set to the same value, so a send never waits on a slow
-reader). Client messages to Lambda/HTTP integrations are bounded per connection
+``settings.client_buffer_bytes``: past it, posts answer 429 instead of queueing. A send
+never waits on a slow reader (frames go to the transport without aiohttp's drain). Client messages to Lambda/HTTP integrations are bounded per connection
 (``max_inflight_per_connection``). $disconnect tasks are tracked and awaited on stop.
 """
 
@@ -360,7 +359,9 @@ class Gateway:
         transport = conn.transport
         if transport is None or transport.is_closing():
             raise GoneException(f"Connection {connection_id} is gone")
-        if transport.get_write_buffer_size() + conn.pending_bytes > self._buffer_limit:  # type: ignore[attr-defined]
+        if conn.pending_bytes > self._buffer_limit:
+            self.flush(conn)  # a big batch goes to the socket now, as unbatched sends would
+        if transport.get_write_buffer_size() > self._buffer_limit:  # type: ignore[attr-defined]
             self.metrics.throttled["buffer"] += 1
             raise LimitExceededException("Client buffer is full")
         kind = self._frame_type

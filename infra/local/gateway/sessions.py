@@ -167,11 +167,8 @@ class WebSocketSessions:
             )
             await ws.prepare(request)
             self._install_frame_limit(request, ws)
-            transport = request.transport
-            if transport is not None:
-                transport.set_write_buffer_limits(high=settings.client_buffer_bytes)
             conn.ws = ws
-            conn.transport = transport
+            conn.transport = request.transport
             conn.inflight = asyncio.Semaphore(settings.max_inflight_per_connection)
             conn.transition(ConnectionState.OPEN)
             conn.touch()
