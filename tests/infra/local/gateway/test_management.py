@@ -213,3 +213,14 @@ async def test_signatures_are_verified_when_secrets_are_given(kit):
                 headers={"Authorization": _FAKE_SIGV4},
             ) as r:
                 assert r.status == 403
+
+
+async def test_a_reading_client_takes_bursts_bigger_than_its_buffer(kit):
+    settings = GatewaySettings(client_buffer_bytes=2048)
+    async with kit.running(kit.api_with(), settings) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url, max_msg_size=0) as ws:
+            cid = await kit.connection_id_of(ws)
+            for part in range(3):  # one loop iteration: queued together, then written
+                await gw.post_to_connection(cid, bytes([0x80 + part]) * 20_000)
+            got = [(await ws.receive(timeout=10)).data[:1] for _ in range(3)]
+            assert got == [b"\x80", b"\x81", b"\x82"]
