@@ -293,3 +293,58 @@ def test_chat_example_is_cfn_lint_clean() -> None:
 
     text = (REPO / "examples" / "chat" / "template.yaml").read_text()
     assert [str(m) for m in lint(text, config=ManualArgs(regions=["us-east-1"]))] == []  # type: ignore[arg-type]
+
+
+TWO_WAY = textwrap.dedent(
+    """\
+    Resources:
+      Api:
+        Type: AWS::ApiGatewayV2::Api
+        Properties: {Name: echo, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+      Echo:
+        Type: AWS::ApiGatewayV2::Route
+        Properties:
+          ApiId: !Ref Api
+          RouteKey: echo
+          RouteResponseSelectionExpression: $default
+          Target: !Sub integrations/${EchoIntegration}
+      EchoResponse:
+        Type: AWS::ApiGatewayV2::RouteResponse
+        Properties: {ApiId: !Ref Api, RouteId: !Ref Echo, RouteResponseKey: $default}
+      EchoIntegration:
+        Type: AWS::ApiGatewayV2::Integration
+        Properties:
+          ApiId: !Ref Api
+          IntegrationType: MOCK
+          TemplateSelectionExpression: \\$default
+          RequestTemplates: {$default: '{"statusCode": 200}'}
+      EchoIntegrationResponse:
+        Type: AWS::ApiGatewayV2::IntegrationResponse
+        Properties:
+          ApiId: !Ref Api
+          IntegrationId: !Ref EchoIntegration
+          IntegrationResponseKey: $default
+          TemplateSelectionExpression: \\$default
+          ResponseTemplates: {$default: '{"echo": $input.json(''$'')}'}
+      Stage:
+        Type: AWS::ApiGatewayV2::Stage
+        Properties:
+          ApiId: !Ref Api
+          StageName: v1
+          StageVariables: {color: blue}
+          DefaultRouteSettings: {ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5}
+    """
+)
+
+
+def test_two_way_route_with_mock_integration_and_stage_settings() -> None:
+    api = load_template(TWO_WAY).api
+    route = api.routes["echo"]
+    assert route.two_way and route.route_response_keys == ("$default",)
+    integration = route.integration
+    assert integration is not None and integration.integration_type == "MOCK"
+    assert integration.template_selection_expression == "\\$default"
+    assert integration.response_templates == {"$default": "{\"echo\": $input.json('$')}"}
+    assert integration.response_selection_expression == "\\$default"
+    assert (api.stage.name, api.stage.stage_variables) == ("v1", {"color": "blue"})
+    assert (api.stage.throttling_burst_limit, api.stage.throttling_rate_limit) == (10, 5.0)
