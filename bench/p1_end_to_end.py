@@ -153,7 +153,7 @@ def precompute(frames: list[list[Any]], settings: Any) -> list[list[tuple[int, b
         msgs = []
         for frame in tick:
             table = MatchTable.from_frame(frame, settings.position_scale)
-            for p in frame.players:
+            for i, p in enumerate(frame.players):
                 prev = base.get(p.connection_id)
                 header = Header(
                     frame.tick,

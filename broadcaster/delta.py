@@ -37,14 +37,16 @@ __all__ = ["diff", "full_state", "predict", "smallest_signed", "smallest_unsigne
 _SIGNED = (np.dtype("i1"), np.dtype("i2"), np.dtype("i4"), np.dtype("i8"))
 
 
+_SIGNED_BOUNDS = tuple((int(np.iinfo(dt).min), int(np.iinfo(dt).max), dt) for dt in _SIGNED)
+
+
 def smallest_signed(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
     """``values`` in the narrowest signed dtype that holds them all."""
     if values.shape[0] == 0:
         return values.astype(np.int8)
     lo, hi = int(values.min()), int(values.max())
-    for dt in _SIGNED:
-        info = np.iinfo(dt)
-        if info.min <= lo and hi <= info.max:
+    for low, high, dt in _SIGNED_BOUNDS:
+        if low <= lo and hi <= high:
             return values.astype(dt)
     return values
 
@@ -87,16 +89,19 @@ def diff(
     ``tolerance`` (quanta): an entity whose predicted position is within it of the true one
     on both axes gets no correction; the client then holds the prediction (the baseline
     records exactly that), so its error never exceeds ``tolerance``. 0: exact.
+
+    This runs once per player per send tick: it keeps the NumPy calls few (the steady
+    state, where the player sees the same ids as last time, indexes nothing).
     """
     if base is None or base.values.shape[1] != cur.values.shape[1]:
         # No baseline, or the rules changed the set of fields: only a full state will do.
         return full_state(cur, table)
     n_cur = cur.ids.shape[0]
-    if base.ids.shape == cur.ids.shape and np.array_equal(base.ids, cur.ids):
-        base_rows: Any = slice(None)
-        kept: Any = slice(None)
+    same = base.ids.shape[0] == n_cur and base.ids.tobytes() == cur.ids.tobytes()
+    if same:
         removed = adds = None
-        n_kept = n_cur
+        old, new, base_vel = base.values, cur.values, base.vel
+        kept_rows: Any = slice(None)
     else:
         nb = base.ids.shape[0]
         if nb:
@@ -106,40 +111,54 @@ def diff(
             pos = np.zeros(n_cur, np.intp)
             found = np.zeros(n_cur, np.bool_)
         gone = np.ones(nb, np.bool_)
-        gone[pos[found]] = False
+        base_rows = pos[found]
+        gone[base_rows] = False
         removed = base.ids[gone] if gone.any() else None
         adds = _block(cur, ~found, table) if not found.all() else None
-        base_rows, kept = pos[found], found
-        n_kept = int(np.count_nonzero(found))
+        kept_rows = np.flatnonzero(found)
+        old, new = base.values[base_rows], cur.values[kept_rows]
+        base_vel = None if base.vel is None else base.vel[base_rows]
     gap = max(cur.tick - base.tick, 0)
-    vel = np.zeros((n_cur, 2), np.int64)
     values = cur.values
     changes: dict[str, Change] = {}
-    if n_kept:
-        old, new = base.values[base_rows], cur.values[kept]
-        pos_cols = list(POSITION_INDEX)
-        held = old[:, pos_cols]  # what the client holds
-        predicted = held if base.vel is None else held + predict(base.vel[base_rows], gap, base.gap)
-        error = new[:, pos_cols] - predicted
+    vel: npt.NDArray[np.int64] | None = None
+    if old.shape[0]:
+        held, true = old[:, 1:3], new[:, 1:3]  # POSITION_INDEX
+        predicted = held if base_vel is None else held + (base_vel * gap) // max(base.gap, 1)
+        error = true - predicted
         off = (np.abs(error) > tolerance).any(axis=1)
-        if off.any():
-            changes["xy"] = Change(
-                None if off.all() else off, smallest_signed(error[off].reshape(-1))
-            )
-        landed = predicted.copy()
-        landed[off] = new[off][:, pos_cols]
-        vel[kept] = landed - held
-        if tolerance and not off.all():
+        n_off = int(np.count_nonzero(off))
+        if n_off == off.shape[0]:
+            changes["xy"] = Change(None, smallest_signed(error.reshape(-1)))
+            landed = true
+        elif n_off:
+            changes["xy"] = Change(off, smallest_signed(error[off].reshape(-1)))
+            landed = predicted.copy()
+            landed[off] = true[off]
+        else:
+            landed = predicted
+        if landed is not true:
+            # the client holds the prediction for the rows left uncorrected
             values = cur.values.copy()
-            rows = np.flatnonzero(kept) if not isinstance(kept, slice) else np.arange(n_cur)
-            values[rows[:, None], pos_cols] = landed
-        others = [k for k in range(new.shape[1]) if k not in POSITION_INDEX]
+            values[kept_rows, 1:3] = landed
+        moved = landed - held
+        if same:
+            vel = moved
+        else:
+            vel = np.zeros((n_cur, 2), np.int64)
+            vel[kept_rows] = moved
+        others = table.other_columns
         changed = new[:, others] != old[:, others]
         for j in np.flatnonzero(changed.any(axis=0)).tolist():
             k = others[j]
             col_changed = changed[:, j]
-            mask = None if col_changed.all() else col_changed
-            sel: Any = slice(None) if mask is None else mask
-            changes[table.names[k]] = Change(mask, new[sel, k].astype(table.dtypes[k]))
-    baseline = Snapshot(cur.tick, cur.ids, values, vel if vel.any() else None, max(gap, 1))
+            if col_changed.all():
+                changes[table.names[k]] = Change(None, new[:, k].astype(table.dtypes[k]))
+            else:
+                changes[table.names[k]] = Change(
+                    col_changed, new[col_changed, k].astype(table.dtypes[k])
+                )
+    if vel is not None and not vel.any():
+        vel = None
+    baseline = Snapshot(cur.tick, cur.ids, values, vel, max(gap, 1))
     return Update(adds=adds, removed=removed, changes=changes), baseline

@@ -176,7 +176,9 @@ class Broadcaster:
                 for frame, published in batch.values():
                     try:
                         await self._send_frame(frame, published)
-                    except ValueError:
+                    except Exception:
+                        # A frame that cannot be sent (bad fields, a bug) costs that match
+                        # one send tick, never the broadcaster.
                         log.exception("frame of match %s cannot be sent", frame.match_id)
                         self.stats.errors += 1
             finally:
@@ -232,7 +234,7 @@ class Broadcaster:
                     if not conn.in_flight:
                         self._launch(conn, table, slot, published, conn.backoff_until - now)
                 continue
-            self._launch(conn, table, slot, published)
+            self._launch(conn, table, slot, published, index=i)
             if (i + 1) % self.settings.yield_every == 0:
                 await asyncio.sleep(0)
                 now = self._clock()
@@ -262,9 +264,15 @@ class Broadcaster:
             self.stats.players.pop(conn.connection_id, None)
 
     def _launch(
-        self, conn: _Conn, table: MatchTable, slot: PlayerSlot, published: float, delay: float = 0.0
+        self,
+        conn: _Conn,
+        table: MatchTable,
+        slot: PlayerSlot,
+        published: float,
+        delay: float = 0.0,
+        index: int | None = None,
     ) -> None:
-        cur = table.view(slot)
+        cur = table.view(slot, index)
         base = conn.baseline
         header = Header(
             tick=table.frame.tick,

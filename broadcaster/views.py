@@ -65,6 +65,14 @@ class MatchTable:
     names: tuple[str, ...]  # column names of ``snapshot.values``
     dtypes: tuple[np.dtype[Any], ...]  # wire dtype of each column in adds
     scale: int
+    # visible[i, j]: frame.players[i] may see sorted row j (MatchFrame.visible, for all
+    # players at once: one P x N computation per match instead of P small ones).
+    visible: npt.NDArray[np.bool_]
+
+    @property
+    def other_columns(self) -> list[int]:
+        """Indexes of the columns that are not positions."""
+        return [k for k in range(len(self.names)) if k not in POSITION_INDEX]
 
     @classmethod
     def from_frame(cls, frame: MatchFrame, scale: int) -> MatchTable:
@@ -97,13 +105,38 @@ class MatchTable:
         values = np.empty((order.shape[0], len(names)), np.int64)
         for k, col in enumerate(cols):
             values[:, k] = col
-        snap = Snapshot(frame.tick, frame.ids[order].astype(np.uint32), values)
-        return cls(frame, order, snap, names, dtypes, scale)
+        ids = frame.ids[order].astype(np.uint32)
+        snap = Snapshot(frame.tick, ids, values)
+        return cls(frame, order, snap, names, dtypes, scale, _visibility(frame, order, ids))
 
-    def view(self, player: PlayerSlot) -> Snapshot:
-        """The rows ``player`` may see (``MatchFrame.visible``), ids ascending."""
-        rows = np.flatnonzero(self.frame.visible(player)[self.order])
+    def view(self, player: PlayerSlot, index: int | None = None) -> Snapshot:
+        """The rows ``player`` may see (``MatchFrame.visible``), ids ascending.
+        ``index``: the player's position in ``frame.players``, if known."""
+        if index is None:
+            mask = self.frame.visible(player)[self.order]
+        else:
+            mask = self.visible[index]
         snap = self.snapshot
-        if rows.shape[0] == snap.ids.shape[0]:
+        if mask.all():
             return snap
+        rows = np.flatnonzero(mask)
         return Snapshot(snap.tick, snap.ids[rows], snap.values[rows])
+
+
+def _visibility(
+    frame: MatchFrame, order: npt.NDArray[np.intp], ids: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.bool_]:
+    """``MatchFrame.visible`` for every player at once, in float32 as it computes it."""
+    players = frame.players
+    if not players:
+        return np.zeros((0, ids.shape[0]), np.bool_)
+    x, y = frame.x[order], frame.y[order]
+    vx = np.array([p.view_x for p in players], np.float32)[:, None]
+    vy = np.array([p.view_y for p in players], np.float32)[:, None]
+    dx, dy = x[None, :] - vx, y[None, :] - vy
+    vis: npt.NDArray[np.bool_] = (dx * dx + dy * dy) <= np.float32(frame.view_radius) ** 2
+    own = np.array([p.entity_id for p in players], np.int64)
+    has = own >= 0
+    if has.any():
+        vis[has] |= ids[None, :].astype(np.int64) == own[has][:, None]
+    return vis

@@ -136,7 +136,9 @@ async def test_410_removes_the_player_on_first_gone_and_never_retries(
 
 
 async def test_a_slow_readers_429s_do_not_delay_anyone_else(build: Any, live: Any) -> None:
-    settings = GatewaySettings(client_buffer_bytes=2048)
+    # above a full state in parts (fast readers never reach it), far below what a reader
+    # that stopped reading leaves queued
+    settings = GatewaySettings(client_buffer_bytes=256 * 1024)
     async with live.gateway(settings) as gw, aiohttp.ClientSession() as session:
         clients = [await live.connect(session, gw) for _ in range(9)]
         sock, slow_id = await live.slow_reader(gw)
@@ -160,7 +162,7 @@ async def test_a_slow_readers_429s_do_not_delay_anyone_else(build: Any, live: An
             await bc.stop()
             sock.close()
         slow = bc.stats.players[slow_id]
-        assert slow.throttled >= 3 and slow.sent < ticks and slow.errors >= 1
+        assert slow.throttled >= 3 and slow.sent < ticks
         # every fast client got every tick: nothing merged, nothing skipped
         for c in clients:
             assert [h.tick for h in c.headers if h.part_index == 0] == list(range(1, ticks + 1))
