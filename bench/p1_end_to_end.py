@@ -167,7 +167,7 @@ def precompute(frames: list[list[Any]], settings: Any) -> list[list[tuple[int, b
                     settings.position_scale,
                 )
                 update, base[p.connection_id] = diff(
-                    prev, table.view(p), table, settings.position_tolerance
+                    prev, table.view(p, i), table, settings.position_tolerance
                 )
                 idx = int(p.connection_id[1:])
                 msgs.extend((idx, m) for m in frame_update(header, update))

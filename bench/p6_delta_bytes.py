@@ -70,9 +70,9 @@ def run(
         counting = tick > warmup_s * TICK_RATE
         for frame in eng.frames():
             table = MatchTable.from_frame(frame, scale)
-            for slot in frame.players:
+            for i, slot in enumerate(frame.players):
                 cid = slot.connection_id
-                cur = table.view(slot)
+                cur = table.view(slot, i)
                 prev = base.get(cid)
                 header = Header(
                     frame.tick,
