@@ -13,6 +13,8 @@ Only Python runtimes run locally; any other runtime is an :class:`UnsupportedRes
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +113,8 @@ def _write_inline(handler: str, source: str) -> Path:
     ``index.py``; the handler's module name is used so any handler works)."""
     module = handler.rsplit(".", 1)[0]
     folder = Path(tempfile.mkdtemp(prefix="tickwire-inline-"))
+    # removed when this process exits (the gateway's Lambda workers exit before it)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     target = folder.joinpath(*module.split(".")).with_suffix(".py")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(source, encoding="utf-8")
