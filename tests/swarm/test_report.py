@@ -103,3 +103,12 @@ def test_plan_from_report(
     report["capacity"]["players_per_core"] = None
     write_report(report, path)
     assert main(["plan", "--players", "80", "--from-report", str(path)]) == 2
+
+
+def test_shipped_sample_report_is_a_real_report_and_self_contained() -> None:
+    docs = Path(__file__).parents[2] / "docs"
+    data = load_report(docs / "sample-report.json")
+    assert data["summary"]["latency_ms"]["ack"]["count"] > 0
+    page = (docs / "sample-report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "<script" not in page and page.count("<svg") == 2
