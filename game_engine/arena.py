@@ -144,6 +144,8 @@ class Arena:
             "player_radius": s.player_radius,
             "tick_rate": s.tick_rate,
             "max_hp": s.max_hp,
+            # Clients predict their own movement with it (docs/protocol.md).
+            "max_speed": s.max_speed,
         }
 
     # -- schema -------------------------------------------------------------------------

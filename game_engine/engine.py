@@ -58,13 +58,20 @@ class EngineSettings:
     max_queue_per_match: int = 1024
     # Records one match may apply in one tick; the rest wait for the next tick.
     max_records_per_match_per_tick: int = 256
-    # A match with no players for this long ends.
+    # A match with no players for this long ends (spectators do not count).
     empty_timeout: float = 30.0
+    # Players whose id starts with this join as spectators: they see the whole match,
+    # have no entity, take no slot of the rules' match size, and their inputs are refused.
+    spectator_prefix: str = "watch-"
     # Rows allocated up front; the world doubles when full.
     initial_capacity: int = 16
     # Matches one worker runs at most; a join that would create one more is refused and
     # counted (tokens are signed, so this only bounds a misconfigured or abused deployment).
     max_matches: int = 4096
+
+
+# The slot of a spectator: it has no entity in the rules' arrays.
+SPECTATOR_SLOT = -1
 
 
 @dataclass(slots=True)
@@ -186,6 +193,9 @@ class Engine(Generic[C]):
             # A rejected input still counts as consumed: its seq is acknowledged, so the
             # client's prediction does not wait for it forever.
             member.last_seq = event.seq
+            if member.slot == SPECTATOR_SLOT:
+                self.counters["input.rejected.spectator"] += 1
+                return
             try:
                 command = self.rules.validate(event.payload)
             except InputRejected as exc:
@@ -198,6 +208,11 @@ class Engine(Generic[C]):
             if member is not None:
                 member.connection_id = event.conn
                 self.counters["join.reconnect"] += 1
+                return
+            if event.player.startswith(self.settings.spectator_prefix):
+                # A spectator watches the whole match: no entity, no slot, no inputs.
+                match.members[event.player] = Member(event.player, event.conn, SPECTATOR_SLOT)
+                self.counters["join.spectator"] += 1
                 return
             try:
                 slot = self.rules.admit(self.world, match.row)
@@ -215,14 +230,16 @@ class Engine(Generic[C]):
         if member is None or member.connection_id != event.conn:
             self.counters[f"{why}.stale"] += 1
             return
-        self.rules.remove(self.world, match.row, member.slot)
+        if member.slot != SPECTATOR_SLOT:
+            self.rules.remove(self.world, match.row, member.slot)
         del match.members[event.player]
         self.counters[f"{why}.removed"] += 1
 
     def _end_matches(self) -> Iterable[tuple[str, dict[str, Any]]]:
         ended_by_rules = self.rules.ended(self.world)
         for match in list(self.matches.values()):
-            match.empty_ticks = 0 if match.members else match.empty_ticks + 1
+            playing = any(m.slot != SPECTATOR_SLOT for m in match.members.values())
+            match.empty_ticks = 0 if playing else match.empty_ticks + 1
             by_rules = bool(ended_by_rules[match.row])
             if not by_rules and match.empty_ticks < self._empty_limit:
                 continue
@@ -258,7 +275,9 @@ class Engine(Generic[C]):
             view = self.rules.views(self.world, [match.row])[0]
         entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
         players = tuple(
-            PlayerSlot(
+            PlayerSlot(m.player_id, m.connection_id, -1, m.last_seq, 0.0, 0.0, spectator=True)
+            if m.slot == SPECTATOR_SLOT
+            else PlayerSlot(
                 m.player_id, m.connection_id, entity[m.slot], m.last_seq, vx[m.slot], vy[m.slot]
             )
             for m in sorted(match.members.values(), key=lambda m: m.slot)

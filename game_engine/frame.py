@@ -38,6 +38,8 @@ class PlayerSlot:
     # Centre of the player's view in world units (its entity, or where it died).
     view_x: float
     view_y: float
+    # A spectator sees every entity of the match and has none of its own.
+    spectator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,10 @@ class MatchFrame:
     ended: bool = False
 
     def visible(self, player: PlayerSlot) -> npt.NDArray[np.bool_]:
-        """The rows this player may see: within the interest radius, and its own entity."""
+        """The rows this player may see: within the interest radius, and its own entity;
+        every row for a spectator."""
+        if player.spectator:
+            return np.ones(self.ids.shape, dtype=np.bool_)
         dx = self.x - np.float32(player.view_x)
         dy = self.y - np.float32(player.view_y)
         mask: npt.NDArray[np.bool_] = (dx * dx + dy * dy) <= np.float32(self.view_radius) ** 2

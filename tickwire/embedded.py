@@ -36,7 +36,7 @@ from broadcaster.connections.direct import DirectConnections
 from broadcaster.fanout import Broadcaster, BroadcastSettings
 from game_engine.arena import Arena, ArenaSettings
 from game_engine.consumer import ReaderSettings
-from game_engine.engine import EngineSettings
+from game_engine.engine import SPECTATOR_SLOT, EngineSettings
 from game_engine.worker import Worker, WorkerSettings
 from infra.local.cfn.tickwire_stack import load_tickwire_stack
 from infra.local.gateway.server import Gateway
@@ -115,6 +115,7 @@ class EmbeddedGame:
         routes = page.routes(
             self.token if settings.issue_tokens else None,
             self._ws_url_for,
+            self._matches,
         )
         self.gateway = Gateway(
             self.template.api,
@@ -155,6 +156,13 @@ class EmbeddedGame:
 
     def token(self, match: str, player: str) -> str:
         return mint(self.jwt_secret, match=match, player=player, ttl=self.settings.token_ttl_s)
+
+    def _matches(self) -> dict[str, int]:
+        """Running matches and their player counts, for the page's match list."""
+        return {
+            mid: sum(1 for p in m.members.values() if p.slot != SPECTATOR_SLOT)
+            for mid, m in self.worker.engine.matches.items()
+        }
 
     def _ws_url_for(self, request: web.Request) -> str:
         # The page connects back to the host it was loaded from (localhost or 127.0.0.1).
