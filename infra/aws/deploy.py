@@ -31,6 +31,7 @@ __all__ = [
     "DeployFailed",
     "DeployResult",
     "FailedEvent",
+    "PlannedChange",
     "StackNotDeployable",
     "TemplateTooLarge",
     "deploy_stack",
@@ -77,12 +78,29 @@ class DeployFailed(DeployError):
 
 
 @dataclass(frozen=True)
+class PlannedChange:
+    """One resource change of a change set (``describe_change_set``'s ``ResourceChange``)."""
+
+    action: str  # Add, Modify, Remove, Import, Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str  # True, False, Conditional, or "" when not a Modify
+
+    def __str__(self) -> str:
+        replace = f" (replacement: {self.replacement})" if self.replacement else ""
+        return f"{self.action} {self.logical_id} ({self.resource_type}){replace}"
+
+
+@dataclass(frozen=True)
 class DeployResult:
     stack_name: str
     operation: str  # CREATE or UPDATE
     status: str  # the stack's status at the end
     changed: bool
     outputs: dict[str, str] = field(default_factory=dict)
+    # the change set's resource changes; with execute=False it was left for review
+    changes: tuple[PlannedChange, ...] = ()
+    change_set: str = ""
 
 
 def _stack(client: Any, stack_name: str) -> dict[str, Any] | None:
@@ -147,9 +165,12 @@ def deploy_stack(
     capabilities: Sequence[str] = ("CAPABILITY_IAM",),
     poll_s: float = DEFAULT_POLL_S,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    execute: bool = True,
 ) -> DeployResult:
     """Create or update ``stack_name`` with a change set; ``client`` is a boto3
-    CloudFormation client. Returns the outputs; raises :class:`DeployError`."""
+    CloudFormation client. Returns the outputs and the planned changes; with
+    ``execute=False`` the change set is left for review (``aws cloudformation
+    execute-change-set``) and nothing changes. Raises :class:`DeployError`."""
     if len(template_body.encode()) > TEMPLATE_BODY_LIMIT:
         raise TemplateTooLarge(
             f"the template is {len(template_body.encode())} bytes; CloudFormation takes at most "
@@ -204,6 +225,11 @@ def deploy_stack(
                 stack_name, operation, final.get("StackStatus", ""), False, _outputs(final)
             )
         raise DeployFailed(f"change set {change_set_name} failed: {reason}") from exc
+    changes = _changes(client, stack_name, change_set_name)
+    if not execute:
+        final = _stack(client, stack_name) or {}
+        return DeployResult(stack_name, operation, final.get("StackStatus", ""), False,
+                            _outputs(final), changes, change_set_name)  # fmt: skip
     try:
         client.execute_change_set(StackName=stack_name, ChangeSetName=change_set_name)
     except ClientError as exc:
@@ -222,7 +248,27 @@ def deploy_stack(
             _failed_events(client, stack_name, started),
         ) from exc
     final = _stack(client, stack_name) or {}
-    return DeployResult(stack_name, operation, final.get("StackStatus", ""), True, _outputs(final))
+    return DeployResult(stack_name, operation, final.get("StackStatus", ""), True,
+                        _outputs(final), changes, change_set_name)  # fmt: skip
+
+
+def _changes(client: Any, stack_name: str, change_set_name: str) -> tuple[PlannedChange, ...]:
+    changes: list[PlannedChange] = []
+    pages = client.get_paginator("describe_change_set").paginate(
+        StackName=stack_name, ChangeSetName=change_set_name
+    )
+    for page in pages:
+        for change in page.get("Changes", []):
+            resource = change.get("ResourceChange", {})
+            changes.append(
+                PlannedChange(
+                    action=str(resource.get("Action", "")),
+                    logical_id=str(resource.get("LogicalResourceId", "")),
+                    resource_type=str(resource.get("ResourceType", "")),
+                    replacement=str(resource.get("Replacement", "")),
+                )
+            )
+    return tuple(changes)
 
 
 def _outputs(stack: Mapping[str, Any]) -> dict[str, str]:

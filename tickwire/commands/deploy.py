@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--endpoint-url", default=None, help="CloudFormation endpoint (testing)")
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between polls (10)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after (3600 s)")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="create the change set and print its changes, but do not execute it")  # fmt: skip
     add_stack_options(parser)
     parser.set_defaults(func=run)
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             capabilities=("CAPABILITY_IAM",),
             poll_s=args.poll,
             timeout_s=args.timeout,
+            execute=not args.no_execute,
         )
     except DeployFailed as exc:
         print(f"tickwire deploy: {exc}", file=sys.stderr)
@@ -63,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as exc:
         print(f"tickwire deploy: {exc}", file=sys.stderr)
         return 1
+    for change in result.changes:
+        print(f"  {change}", file=sys.stderr)
+    if args.no_execute:
+        if result.change_set:
+            print(f"change set {result.change_set} of stack {result.stack_name} is ready for "
+                  f"review ({len(result.changes)} change(s)); not executed", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"stack {result.stack_name}: no changes", file=sys.stderr)
+        return 0
     verb = {True: {"CREATE": "created", "UPDATE": "updated"}[result.operation], False: "unchanged"}
     print(f"stack {result.stack_name} {verb[result.changed]} ({result.status})", file=sys.stderr)
     for key, value in sorted(result.outputs.items()):

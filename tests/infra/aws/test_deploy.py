@@ -163,3 +163,41 @@ def test_cli_rejects_malformed_parameters(capsys: pytest.CaptureFixture[str]) ->
 def test_cli_reports_failure(cloudformation: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deploy", "--stack-name", "tw", "--region", REGION, "-p", "Bogus=1"]) == 1
     assert "unknown parameter(s): Bogus" in capsys.readouterr().err
+
+
+def test_review_without_executing(cloudformation: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    planned = deploy_stack(
+        cloudformation,
+        stack_name="small",
+        template_body=json.dumps(SMALL),
+        parameters={"Env": "dev"},
+        declared_parameters=list(SMALL["Parameters"]),
+        poll_s=1,
+        timeout_s=30,
+        execute=False,
+    )
+    assert (planned.operation, planned.changed) == ("CREATE", False)
+    assert [(c.action, c.logical_id, c.resource_type) for c in planned.changes] == [
+        ("Add", "Stream", "AWS::Kinesis::Stream")
+    ]
+    status = cloudformation.describe_stacks(StackName="small")["Stacks"][0]["StackStatus"]
+    assert status == "REVIEW_IN_PROGRESS"
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    assert kinesis.list_streams()["StreamNames"] == []
+    # the change set left for review is the one that creates the stack when executed
+    cloudformation.execute_change_set(StackName="small", ChangeSetName=planned.change_set)
+    assert len(kinesis.list_streams()["StreamNames"]) == 1
+
+
+def test_cli_no_execute(cloudformation: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    vpc, subnet = _network()
+    code = main(
+        ["deploy", "--stack-name", "tw", "--region", REGION, "--poll", "1", "--no-execute",
+         "-p", "ImageUri=img", "-p", f"VpcId={vpc}", "-p", f"Subnets={subnet}",
+         "-p", "JwtSecret=" + "s" * 32]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Add ActionStream (AWS::Kinesis::Stream)" in err
+    assert "not executed" in err
+    assert boto3.client("kinesis", region_name=REGION).list_streams()["StreamNames"] == []
