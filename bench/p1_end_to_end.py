@@ -7,7 +7,8 @@ message. Three ways to deliver the same messages to the same clients, one after 
 each rep:
 
 - baseline: a bare aiohttp server that sends each client the bytes the broadcaster would
-  send it (precomputed: view, delta, framing), tick by tick with ``send_bytes``;
+  send it (precomputed: view, delta, framing), tick by tick with ``send_bytes``, without
+  compression (like the gateway and API Gateway);
 - direct path: the local gateway, the same precomputed bytes posted through
   ``DirectConnections`` (the gateway's in-process PostToConnection with its checks);
 - end to end: the local gateway and a ``Broadcaster`` fed the recorded frames, computing
@@ -48,7 +49,7 @@ async def clients(url: str, count: int, whoami: bool) -> None:
         sockets = []
         ids = []
         for _ in range(count):
-            ws = await session.ws_connect(url, max_msg_size=0)
+            ws = await session.ws_connect(url, max_msg_size=0, compress=0)
             if whoami:
                 await ws.send_str('{"action": "__whoami__"}')
                 ids.append(json.loads((await ws.receive()).data)["connectionId"])
@@ -183,7 +184,8 @@ async def run_bare(messages: list[list[tuple[int, bytes]]], count: int) -> float
     ready = asyncio.Event()
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        # as the gateway (and API Gateway): no permessage-deflate
+        ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         sockets.append(ws)
         if len(sockets) == count:

@@ -97,7 +97,7 @@ def run(
                     continue
                 # visible entity updates whose quantised position moved since the last send
                 common, rows_prev, rows_cur = _common(prev, cur)
-                moved = (prev.values[rows_prev][:, 1:3] != cur.values[rows_cur][:, 1:3]).any(axis=1)
+                moved = (prev.values[rows_prev][:, :2] != cur.values[rows_cur][:, :2]).any(axis=1)
                 totals["moving"] += int(moved.sum())
                 totals["bytes"] += sum(len(m) for m in msgs)
                 totals["payload"] += sum(len(m) - FIXED for m in msgs)

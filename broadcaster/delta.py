@@ -123,7 +123,7 @@ def diff(
     changes: dict[str, Change] = {}
     vel: npt.NDArray[np.int64] | None = None
     if old.shape[0]:
-        held, true = old[:, 1:3], new[:, 1:3]  # POSITION_INDEX
+        held, true = old[:, :2], new[:, :2]  # POSITION_INDEX
         predicted = held if base_vel is None else held + (base_vel * gap) // max(base.gap, 1)
         error = true - predicted
         off = (np.abs(error) > tolerance).any(axis=1)
@@ -140,17 +140,17 @@ def diff(
         if landed is not true:
             # the client holds the prediction for the rows left uncorrected
             values = cur.values.copy()
-            values[kept_rows, 1:3] = landed
+            values[kept_rows, :2] = landed
         moved = landed - held
         if same:
             vel = moved
         else:
             vel = np.zeros((n_cur, 2), np.int64)
             vel[kept_rows] = moved
-        others = table.other_columns
-        changed = new[:, others] != old[:, others]
+        # every column after the positions: views, not copies
+        changed = new[:, 2:] != old[:, 2:]
         for j in np.flatnonzero(changed.any(axis=0)).tolist():
-            k = others[j]
+            k = j + 2
             col_changed = changed[:, j]
             if col_changed.all():
                 changes[table.names[k]] = Change(None, new[:, k].astype(table.dtypes[k]))

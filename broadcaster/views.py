@@ -26,7 +26,7 @@ __all__ = ["POSITION_COLUMNS", "POSITION_INDEX", "MatchTable", "Snapshot", "quan
 # Columns sent as quantised positions (deltas are corrections to the predicted motion);
 # all others are absolute. Their indexes in Snapshot.values:
 POSITION_COLUMNS = ("x", "y")
-POSITION_INDEX = (1, 2)
+POSITION_INDEX = (0, 1)  # positions first: the other columns are the slice [2:]
 _RESERVED = ("id", "kind", "x", "y")
 
 
@@ -69,11 +69,6 @@ class MatchTable:
     # players at once: one P x N computation per match instead of P small ones).
     visible: npt.NDArray[np.bool_]
 
-    @property
-    def other_columns(self) -> list[int]:
-        """Indexes of the columns that are not positions."""
-        return [k for k in range(len(self.names)) if k not in POSITION_INDEX]
-
     @classmethod
     def from_frame(cls, frame: MatchFrame, scale: int) -> MatchTable:
         for name in frame.fields:
@@ -82,7 +77,7 @@ class MatchTable:
         order = np.argsort(frame.ids, kind="stable")
         qx = quantise(frame.x[order], scale)
         qy = quantise(frame.y[order], scale)
-        names = ("kind", "x", "y", *frame.fields)
+        names = ("x", "y", "kind", *frame.fields)
         pos_dt: np.dtype[Any] = np.dtype(np.int32)
         if (
             qx.size
@@ -91,15 +86,15 @@ class MatchTable:
         ):
             pos_dt = np.dtype(np.int64)
         dtypes: tuple[np.dtype[Any], ...] = (
+            pos_dt,
+            pos_dt,
             frame.kind.dtype,
-            pos_dt,
-            pos_dt,
             *(c.dtype for c in frame.fields.values()),
         )
         cols: list[npt.NDArray[Any]] = [
-            frame.kind[order],
             qx,
             qy,
+            frame.kind[order],
             *(c[order] for c in frame.fields.values()),
         ]
         values = np.empty((order.shape[0], len(names)), np.int64)
