@@ -120,7 +120,7 @@ async def test_join_inputs_leave_reach_the_stream(
             ORIGIN,
             401,
         ),
-        (f"?token={mint(SECRET, match='m', player='p', ttl=1)}&match=other", ORIGIN, 403),
+        (f"?token={mint(SECRET, match='m', player='p')}&match=other", ORIGIN, 403),
         (f"?token={mint(SECRET, match='m', player='p')}", "https://play.example.com.evil", 403),
         (f"?token={mint(SECRET, match='m', player='p')}", None, 403),
     ],
