@@ -10,6 +10,7 @@ import aiohttp
 import numpy as np
 
 from broadcaster.connections.direct import DirectConnections
+from broadcaster.errors import PostFailed
 from broadcaster.fanout import Broadcaster, BroadcastSettings
 from broadcaster.rate import RateSettings
 from broadcaster.views import MatchTable
@@ -266,4 +267,37 @@ async def test_final_message_of_an_ended_match_is_sent_and_state_is_dropped(
         await bc.stop()  # harmless twice
         assert client.world.ended and client.headers[-1].ended
         assert bc.stats.players == {}
+        await client.close()
+
+
+class LosesAnswers(Recording):
+    """Delivers every post but reports the chosen ones as failed: an unknown outcome, as
+    when a response is lost (a fake over the real path, not a mock)."""
+
+    def __init__(self, inner: Any, fail: set[int]) -> None:
+        super().__init__(inner)
+        self.fail = fail
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        await super().post(connection_id, data)
+        if len(self.posts) in self.fail:
+            raise PostFailed(connection_id, "response lost")
+
+
+async def test_unknown_outcome_resyncs_with_a_full_state(build: Any, live: Any) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        client = await live.connect(session, gw)
+        players = [build.player("p0", client.connection_id, entity=1)]
+        conns = LosesAnswers(DirectConnections(gw), fail={3})
+        bc = Broadcaster(conns, BroadcastSettings(backoff_base_s=0.0))
+        await bc.start()
+        for frame in _moving_frames(build, players, 30, 8, radius=1e9):
+            bc.publish([frame])
+            assert await bc.drain(30)
+            await client.wait_tick(frame.tick)
+        await bc.stop()
+        # message 3 was delivered but reported failed: message 4 is a full state again
+        assert [h.full for h in client.headers] == [True, False, False, True] + [False] * 4
+        assert not client.errors and client.world.tick == 8
+        assert bc.stats.errors == 1 and bc.stats.full_states == 2
         await client.close()
