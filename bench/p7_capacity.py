@@ -4,7 +4,9 @@ performance.md's load profile: matches of 16, the server's 30 Hz simulation and 
 state, each bot sending a random movement input at 10 Hz; input->ack latency from sending
 ``seq`` to the first state whose ack >= seq; 20 s measured per step after ramp-up; a step
 passes with p99 <= 100 ms and 0 errors (and every bot connected). The bot count steps up
-until a step fails; the figure is the largest passing step, and players per server core
+until a step fails, then bisects (in whole matches) between the last pass and the first
+failure; each step runs ``--step-reps`` times (3) and passes when most runs pass, since a
+shared VM stalls now and then. The figure is the largest passing step, and players per server core
 (the embedded game is one process: one core).
 
 Baseline, measured in the same run: P1's bare fan-out ceiling, reused from
@@ -111,6 +113,7 @@ async def main(args: argparse.Namespace) -> int:
         steps = steps[:2] if args.steps != DEFAULT_STEPS else [64, 160]
         measure, reps = 6.0, 2
         args.refine = min(args.refine, 1)
+        args.step_reps = 1
     print(f"P7 capacity: steps {steps}, {measure:g} s measured per step", flush=True)
     matches, ticks = (8, 60) if args.quick else (20, 100)  # P1's own sizes
     ceilings = [await bare_fanout(matches, ticks) for _ in range(reps)]
@@ -127,13 +130,21 @@ async def main(args: argparse.Namespace) -> int:
     refine = args.refine
     while queue:
         bots = queue.pop(0)
-        report = await step(args, bots, measure)
+        # A shared VM stalls now and then: each step runs --step-reps times and passes
+        # when most of its runs pass (the p99 printed is the median of the runs).
+        reports = []
+        for _ in range(args.step_reps):
+            reports.append(await step(args, bots, measure))
+        passes = [r for r in reports if r["capacity"]["passed"]]
+        ok = 2 * len(passes) > len(reports)
+        p99s = sorted(r["summary"]["latency_ms"]["ack"]["p99"] or float("inf") for r in reports)
+        report = passes[0] if ok else reports[0]
         s = report["summary"]
         ack = s["latency_ms"]["ack"]
-        ok = report["capacity"]["passed"]
         print(
-            f"  {bots:>5} players: p50 {ack['p50']} p99 {ack['p99']} ms, "
-            f"{s['msgs_in_per_s']:,.0f} state msg/s, errors {s['error_count']} "
+            f"  {bots:>5} players: p50 {ack['p50']} ms, p99 median {statistics.median(p99s)} ms "
+            f"(runs: {', '.join(f'{p:g}' for p in p99s)}), {s['msgs_in_per_s']:,.0f} state "
+            f"msg/s, errors {[r['summary']['error_count'] for r in reports]} "
             f"{dict(sorted(s['errors'].items())[:3])} -> {'pass' if ok else 'FAIL'}",
             flush=True,
         )
@@ -187,6 +198,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine", type=int, default=3, help="bisection steps after a failure")
     p.add_argument("--measure", type=float, default=20.0, help="measured seconds per step")
     p.add_argument("--reps", type=int, default=3, help="baseline repetitions")
+    p.add_argument("--step-reps", type=int, default=3, help="runs per step (majority passes)")
     p.add_argument("--url", help="an already running server (else EmbeddedGame in-process)")
     p.add_argument("--secret", help="its JWT secret (with --url)")
     p.add_argument("--tick-hz", type=float, default=30.0, help="the server's simulation rate")

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# One definition of the 32 KB metering rule: the local gateway's (its metering is what P8
+# checks the swarm's view against).
+from infra.local.gateway.metering import metered_units
 from swarm.prices import Prices
-from swarm.settings import ACCOUNT_THROTTLE_RPS, MESSAGE_METERING_UNIT_BYTES
+from swarm.settings import ACCOUNT_THROTTLE_RPS
 
 __all__ = ["aws_view", "metered_units"]
-
-
-def metered_units(size: int) -> int:
-    """32 KB units one message of ``size`` bytes is billed as (an empty one counts 1)."""
-    return max(1, -(-size // MESSAGE_METERING_UNIT_BYTES))
 
 
 def aws_view(
