@@ -54,6 +54,8 @@ class Connection:
     state: ConnectionState = ConnectionState.CONNECTING
     # {principalId, **context} from the $connect authorizer; None without one.
     authorizer: dict[str, Any] | None = None
+    # The same, values as strings: what templates see as $context.authorizer.
+    template_authorizer: dict[str, str] | None = None
     ws: web.WebSocketResponse | None = None
     transport: asyncio.BaseTransport | None = None
     # Why the server closed it (for $disconnect's disconnectStatusCode/Reason).

@@ -19,6 +19,7 @@ from .model import WebSocketApi
 __all__ = [
     "RequestInfo",
     "authorizer_event",
+    "authorizer_strings",
     "connect_event",
     "disconnect_event",
     "message_event",
@@ -29,12 +30,23 @@ __all__ = [
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+_last_time: tuple[int, str] = (-1, "")
+
+
 def format_request_time(epoch_ms: int) -> str:
-    t = time.gmtime(epoch_ms / 1000)
-    return (
+    """``19/Jan/2023:21:13:26 +0000`` (cached for the current second: once per message)."""
+    global _last_time
+    second = epoch_ms // 1000
+    cached_second, text = _last_time
+    if second == cached_second:
+        return text
+    t = time.gmtime(second)
+    text = (
         f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
     )
+    _last_time = (second, text)
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +71,11 @@ def request_context(
     event_type: str,
     domain_name: str,
     message_id: str | None = None,
+    template: bool = False,
 ) -> dict[str, Any]:
+    """The ``requestContext`` of a proxy event, or with ``template=True`` the ``$context``
+    of a mapping template (authorizer values as strings). The authorizer mapping is the
+    connection's own (shared, never mutated)."""
     ctx: dict[str, Any] = {
         "routeKey": route_key,
         "eventType": event_type,
@@ -78,7 +94,7 @@ def request_context(
     if message_id is not None:
         ctx["messageId"] = message_id
     if conn.authorizer is not None:
-        ctx["authorizer"] = dict(conn.authorizer)
+        ctx["authorizer"] = conn.template_authorizer if template else conn.authorizer
     return ctx
 
 
@@ -138,13 +154,17 @@ def authorizer_event(
 
 
 def template_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    """``$context`` for mapping templates: the request context, authorizer values as
-    strings (AWS passes authorizer context to templates as strings)."""
+    """``$context`` for mapping templates from a proxy request context: authorizer values
+    as strings (AWS passes authorizer context to templates as strings)."""
     out = dict(context)
     auth = context.get("authorizer")
     if auth is not None:
-        out["authorizer"] = {k: _as_template_string(v) for k, v in auth.items()}
+        out["authorizer"] = authorizer_strings(auth)
     return out
+
+
+def authorizer_strings(auth: Mapping[str, Any]) -> dict[str, str]:
+    return {k: _as_template_string(v) for k, v in auth.items()}
 
 
 def _as_template_string(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 
 __all__ = ["new_connection_id", "new_request_id"]
@@ -14,6 +15,12 @@ def new_connection_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(11)).decode("ascii")
 
 
+# Request and message ids only need to be unique, not unguessable: a random per-process
+# prefix and a counter, instead of a system call per message.
+_PREFIX = os.urandom(5)
+_COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
 def new_request_id() -> str:
-    """A request/message id in the same style (API Gateway's are 16 characters too)."""
-    return base64.urlsafe_b64encode(os.urandom(11)).decode("ascii")
+    """A request/message id in the same style (16 characters, unique per process)."""
+    return base64.urlsafe_b64encode(_PREFIX + next(_COUNTER).to_bytes(6, "big")).decode("ascii")

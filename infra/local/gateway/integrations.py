@@ -51,7 +51,7 @@ _OK = IntegrationResult()
 class _Prepared:
     """Per-integration work done once: template compilation, URI parsing."""
 
-    __slots__ = ("action", "backend", "response_template", "selector", "templates")
+    __slots__ = ("action", "backend", "literal_key", "response_template", "selector", "templates")
 
     def __init__(
         self,
@@ -66,6 +66,9 @@ class _Prepared:
         }
         expr = integration.template_selection_expression
         self.selector = compile_selection_expression(expr) if expr else None
+        self.literal_key: str | None = None
+        if self.selector is not None and self.selector.literal:
+            self.literal_key = "".join(str(p) for p in self.selector.parts)
         rt = integration.response_templates.get("$default") or integration.response_templates.get(
             "application/json"
         )
@@ -82,12 +85,16 @@ class _Prepared:
         if not self.templates:
             return None
         key = "$default"
-        if self.selector is not None:
-            try:
-                parsed = json.loads(body)
-            except (ValueError, RecursionError):
-                parsed = None
-            key = self.selector.evaluate(parsed) or "$default"
+        selector = self.selector
+        if selector is not None:
+            if self.literal_key is not None:  # e.g. "\$default": the body is not parsed
+                key = self.literal_key
+            else:
+                try:
+                    parsed = json.loads(body)
+                except (ValueError, RecursionError):
+                    parsed = None
+                key = selector.evaluate(parsed) or "$default"
         return (
             self.templates.get(key)
             or self.templates.get("$default")
@@ -136,19 +143,19 @@ class Integrations:
         kind = integration.integration_type
         timeout = self.timeout_for(integration)
         try:
+            # asyncio.timeout, not wait_for: no extra task per message on the hot path.
             if kind == "AWS":
-                return await asyncio.wait_for(
-                    self._aws(integration, template_context, body), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    return await self._aws(integration, template_context, body)
             if kind == "AWS_PROXY":
                 # Bounds the wait for a free worker too (a busy function's queue).
-                return await asyncio.wait_for(self._lambda(integration, event, timeout), timeout)
+                async with asyncio.timeout(timeout):
+                    return await self._lambda(integration, event, timeout)
             if kind == "MOCK":
                 return self._mock(integration, template_context, body)
             if kind in ("HTTP_PROXY", "HTTP"):
-                return await asyncio.wait_for(
-                    self._http(integration, template_context, body), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    return await self._http(integration, template_context, body)
         except TimeoutError:
             raise IntegrationError(504, f"integration timed out after {timeout:g} s") from None
         raise ConfigurationError(f"unsupported integration type {kind!r}")

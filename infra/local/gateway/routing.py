@@ -49,6 +49,11 @@ class SelectionExpression:
     source: str
     parts: tuple[str | Path, ...]
 
+    @property
+    def literal(self) -> bool:
+        """A constant (e.g. ``\\$default``): its value never depends on the body."""
+        return all(type(p) is str for p in self.parts)
+
     def evaluate(self, body: Any) -> str:
         """The expression's value for a parsed JSON body (``_MISSING``-safe)."""
         parts = self.parts

@@ -34,6 +34,7 @@ from .errors import ConfigurationError, IntegrationError
 from .events import (
     RequestInfo,
     authorizer_event,
+    authorizer_strings,
     connect_event,
     disconnect_event,
     message_event,
@@ -232,7 +233,8 @@ class WebSocketSessions:
             if decision.status != 200:
                 return decision.status, decision.message, None
             conn.authorizer = decision.authorizer
-            ctx["authorizer"] = dict(decision.authorizer or {})
+            conn.template_authorizer = authorizer_strings(decision.authorizer or {})
+            ctx["authorizer"] = conn.authorizer
         elif route.authorization_type == "AWS_IAM" and not gw.signed(headers):
             return 403, "Forbidden", None
         if route.integration is None:
@@ -347,6 +349,7 @@ class WebSocketSessions:
     ) -> None:
         gw = self.gw
         info = RequestInfo.new()
+        proxy = integration.integration_type == "AWS_PROXY"
         ctx = request_context(
             gw.api,
             conn,
@@ -355,13 +358,13 @@ class WebSocketSessions:
             event_type="MESSAGE",
             domain_name=gw.domain_name,
             message_id=new_request_id(),
+            template=not proxy,
         )
-        proxy = integration.integration_type == "AWS_PROXY"
         try:
             result = await gw.integrations.call(
                 integration,
                 event=message_event(ctx, text) if proxy else {},
-                template_context={} if proxy else template_context(ctx),
+                template_context={} if proxy else ctx,
                 body=text,
             )
         except (IntegrationError, ConfigurationError) as exc:
