@@ -51,6 +51,21 @@ def smallest_signed(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any
     return values
 
 
+_THRESHOLDS: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+
+
+def _thresholds(columns: int, tolerance: int) -> npt.NDArray[np.int64]:
+    """Per column, how far a value may be off before it is sent: ``tolerance`` for the
+    two position columns, 0 for the others."""
+    key = (columns, tolerance)
+    thr = _THRESHOLDS.get(key)
+    if thr is None:
+        thr = np.zeros(columns, np.int64)
+        thr[:2] = tolerance
+        _THRESHOLDS[key] = thr
+    return thr
+
+
 def predict(vel: npt.NDArray[np.int64], gap: int, last_gap: int) -> npt.NDArray[np.int64]:
     """The displacement both sides expect over ``gap`` ticks (floor division, as in JS's
     ``Math.floor``)."""
@@ -123,35 +138,46 @@ def diff(
     changes: dict[str, Change] = {}
     vel: npt.NDArray[np.int64] | None = None
     if old.shape[0]:
-        held, true = old[:, :2], new[:, :2]  # POSITION_INDEX
-        predicted = held if base_vel is None else held + (base_vel * gap) // max(base.gap, 1)
-        error = true - predicted
-        off = (np.abs(error) > tolerance).any(axis=1)
-        n_off = int(np.count_nonzero(off))
-        if n_off == off.shape[0]:
-            changes["xy"] = Change(None, smallest_signed(error.reshape(-1)))
+        # One matrix for every column: position errors against the prediction, and the
+        # other columns' differences; then one threshold test (tolerance for positions,
+        # any change for the rest).
+        if base_vel is None:
+            pred = old
+        else:
+            pred = old.copy()
+            pred[:, :2] += (base_vel * gap) // max(base.gap, 1)
+        error = new - pred
+        flags = np.abs(error) > _thresholds(old.shape[1], tolerance)
+        column_changed = flags.any(axis=0).tolist()
+        true = new[:, :2]
+        if column_changed[0] or column_changed[1]:
+            off = flags[:, 0] | flags[:, 1]
+            n_off = int(np.count_nonzero(off))
+        else:
+            off, n_off = None, 0
+        if n_off == old.shape[0]:
+            changes["xy"] = Change(None, smallest_signed(error[:, :2].reshape(-1)))
             landed = true
         elif n_off:
-            changes["xy"] = Change(off, smallest_signed(error[off].reshape(-1)))
-            landed = predicted.copy()
+            changes["xy"] = Change(off, smallest_signed(error[off, :2].reshape(-1)))
+            landed = pred[:, :2].copy()
             landed[off] = true[off]
         else:
-            landed = predicted
+            landed = pred[:, :2]
         if landed is not true:
             # the client holds the prediction for the rows left uncorrected
             values = cur.values.copy()
             values[kept_rows, :2] = landed
-        moved = landed - held
+        moved = landed - old[:, :2]
         if same:
             vel = moved
         else:
             vel = np.zeros((n_cur, 2), np.int64)
             vel[kept_rows] = moved
-        # every column after the positions: views, not copies
-        changed = new[:, 2:] != old[:, 2:]
-        for j in np.flatnonzero(changed.any(axis=0)).tolist():
-            k = j + 2
-            col_changed = changed[:, j]
+        for k in range(2, len(column_changed)):
+            if not column_changed[k]:
+                continue
+            col_changed = flags[:, k]
             if col_changed.all():
                 changes[table.names[k]] = Change(None, new[:, k].astype(table.dtypes[k]))
             else:
