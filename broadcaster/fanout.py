@@ -39,7 +39,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from broadcaster.codec import Header
+from broadcaster.batch import diff_steady, is_steady
+from broadcaster.codec import Header, Update
 from broadcaster.connections import Connections
 from broadcaster.delta import diff
 from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
@@ -217,6 +218,7 @@ class Broadcaster:
         table = MatchTable.from_frame(frame, self.settings.position_scale)
         present: set[str] = set()
         now = self._clock()
+        ready: list[tuple[_Conn, PlayerSlot, Snapshot]] = []
         for i, slot in enumerate(frame.players):
             cid = slot.connection_id
             if cid in self._gone:
@@ -234,10 +236,29 @@ class Broadcaster:
                     if not conn.in_flight:
                         self._launch(conn, table, slot, published, conn.backoff_until - now)
                 continue
-            self._launch(conn, table, slot, published, index=i)
-            if (i + 1) % self.settings.yield_every == 0:
+            ready.append((conn, slot, table.view(slot, i)))
+        # The players that see the same entities as in their last message get their
+        # deltas computed together; the others one by one.
+        tolerance = self.settings.position_tolerance
+        steady = [k for k, (conn, _, cur) in enumerate(ready) if is_steady(conn.baseline, cur)]
+        batched = dict(
+            zip(
+                steady,
+                diff_steady(
+                    table,
+                    [(ready[k][0].baseline, ready[k][2]) for k in steady],
+                    tolerance,  # type: ignore[misc]
+                ),
+                strict=True,
+            )
+        )
+        for k, (conn, slot, cur) in enumerate(ready):
+            done = batched.get(k)
+            if done is None:
+                done = diff(conn.baseline, cur, table, tolerance)
+            self._start(conn, table, slot, published, done)
+            if (k + 1) % self.settings.yield_every == 0:
                 await asyncio.sleep(0)
-                now = self._clock()
         for cid in self._match_conns.get(frame.match_id, set()) - present:
             self._close(cid)
         if frame.ended:
@@ -270,9 +291,21 @@ class Broadcaster:
         slot: PlayerSlot,
         published: float,
         delay: float = 0.0,
-        index: int | None = None,
     ) -> None:
-        cur = table.view(slot, index)
+        cur = table.view(slot)
+        done = diff(conn.baseline, cur, table, self.settings.position_tolerance)
+        self._start(conn, table, slot, published, done, delay)
+
+    def _start(
+        self,
+        conn: _Conn,
+        table: MatchTable,
+        slot: PlayerSlot,
+        published: float,
+        done: tuple[Update, Snapshot],
+        delay: float = 0.0,
+    ) -> None:
+        """Frame the update and start its post task (the connection is now in flight)."""
         base = conn.baseline
         header = Header(
             tick=table.frame.tick,
@@ -285,7 +318,7 @@ class Broadcaster:
             self_id=slot.entity_id,
             scale=self.settings.position_scale,
         )
-        update, baseline = diff(base, cur, table, self.settings.position_tolerance)
+        update, baseline = done
         messages = frame_update(header, update, self.settings.max_message_bytes)
         if conn.final is not None and conn.final[0] is table:
             conn.final = None
