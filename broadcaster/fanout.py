@@ -240,18 +240,13 @@ class Broadcaster:
         # The players that see the same entities as in their last message get their
         # deltas computed together; the others one by one.
         tolerance = self.settings.position_tolerance
-        steady = [k for k, (conn, _, cur) in enumerate(ready) if is_steady(conn.baseline, cur)]
-        batched = dict(
-            zip(
-                steady,
-                diff_steady(
-                    table,
-                    [(ready[k][0].baseline, ready[k][2]) for k in steady],
-                    tolerance,  # type: ignore[misc]
-                ),
-                strict=True,
-            )
-        )
+        steady: list[int] = []
+        pairs: list[tuple[Snapshot, Snapshot]] = []
+        for k, (conn, _, cur) in enumerate(ready):
+            if conn.baseline is not None and is_steady(conn.baseline, cur):
+                steady.append(k)
+                pairs.append((conn.baseline, cur))
+        batched = dict(zip(steady, diff_steady(table, pairs, tolerance), strict=True))
         for k, (conn, slot, cur) in enumerate(ready):
             done = batched.get(k)
             if done is None:
