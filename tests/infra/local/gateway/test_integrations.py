@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -150,3 +151,35 @@ async def test_http_proxy_posts_the_message(kit, unused_port):
         assert received == [b'{"action":"ask"}']
     finally:
         await runner.cleanup()
+
+
+class SlowKinesis:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(30)  # past the integration timeout
+        return 200, b"{}"
+
+
+async def test_integration_timeout_gives_error_frame_and_the_connection_goes_on(kit):
+    slow = SlowKinesis()
+    integration = Integration(
+        "AWS",
+        uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecord",
+        request_templates={"$default": "{}"},
+        timeout_ms=300,
+    )
+    api = kit.api_with(Route("input", integration))
+    async with kit.running(api, aws_services={"kinesis": slow}) as gw, aiohttp.ClientSession() as s:
+        async with s.ws_connect(gw.ws_url) as ws:
+            started = asyncio.get_running_loop().time()
+            await ws.send_str('{"action":"input"}')
+            msg = json.loads((await ws.receive(timeout=10)).data)
+            assert msg["message"] == "Internal server error"
+            assert asyncio.get_running_loop().time() - started < 5
+            await ws.send_str('{"action":"input"}')  # served normally
+            await kit.connection_id_of(ws)
+    assert slow.calls == 2
