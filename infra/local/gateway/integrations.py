@@ -204,8 +204,14 @@ class Integrations:
                     self._expired.add(task)
                     task.cancel()
 
-    def _render(self, integration: Integration, context: Mapping[str, Any], body: str) -> str:
-        prepared = self.prepare(integration)
+    def _render(
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        prepared: _Prepared | None = None,
+    ) -> str:
+        prepared = prepared or self.prepare(integration)
         template = prepared.template_for(body)
         if template is None:
             if integration.passthrough_behavior == "NEVER" and prepared.templates:
@@ -225,7 +231,7 @@ class Integrations:
         self, integration: Integration, context: Mapping[str, Any], body: str
     ) -> IntegrationResult:
         prepared = self.prepare(integration)
-        request = self._render(integration, context, body)
+        request = self._render(integration, context, body, prepared)
         assert prepared.backend is not None
         try:
             status, answer = await prepared.backend.call(prepared.action, request.encode())
