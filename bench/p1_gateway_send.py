@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
-import statistics
 import sys
 import time
 from multiprocessing.connection import Connection
 
 import aiohttp
+from _server_pair import compare, server_pair
 from aiohttp import web
 
 TARGET = 0.8
@@ -33,28 +32,8 @@ PAYLOAD = b"\x83\xa1t\xcd\x01\x00\xa1a\x07\xa1e" + bytes(range(256))[:188]  # ~2
 STAGE = "bench"
 
 
-# -- server processes ----------------------------------------------------------------------
-def serve_main(kind: str, pipe: Connection, profile: str | None = None) -> None:
-    if profile:
-        import cProfile
-
-        cProfile.runctx("_run(k, p)", globals(), {"_run": _run, "k": kind, "p": pipe}, profile)
-    else:
-        _run(kind, pipe)
-
-
-def _run(kind: str, pipe: Connection) -> None:
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        runner.run(_serve(kind, pipe))
-
-
-async def _serve(kind: str, pipe: Connection) -> None:
+# -- servers (run in their own processes by _server_pair) -----------------------------
+async def serve(kind: str, pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
     if kind == "gateway":
         from infra.local.gateway import Gateway, GatewaySettings
@@ -179,47 +158,25 @@ def main() -> int:
     reps = args.reps or (4 if args.quick else 11)
     rounds = args.rounds or (300 if args.quick else 1000)
 
-    ctx = mp.get_context("spawn")
-    servers = {}
-    for kind in ("bare", "gateway"):
-        mine, theirs = ctx.Pipe()
-        profile = args.profile if kind == "gateway" else None
-        process = ctx.Process(target=serve_main, args=(kind, theirs, profile), daemon=True)
-        process.start()
-        servers[kind] = (process, mine, mine.recv())
-    rates: dict[str, list[float]] = {"bare": [], "gateway": []}
-    try:
-        for rep in range(reps):
-            # Alternate which server goes first, so load drift on this shared machine
-            # does not favour one side.
-            for kind in ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare"):
-                rate, errors = asyncio.run(measure(servers[kind][2], args.conns, rounds))
-                note = f" ({errors} send errors)" if errors else ""
-                print(f"rep {rep + 1} {kind:8s} {rate:9.0f} msg/s{note}")
-                rates[kind].append(rate)
-    finally:
-        for process, pipe, _ in servers.values():
-            pipe.send("stop")
-            pipe.recv()
-            process.join(10)
+    def one(kind: str, port: int) -> float:
+        rate, errors = asyncio.run(measure(port, args.conns, rounds))
+        if errors:
+            print(f"  {kind}: {errors} send errors", file=sys.stderr)
+        return rate
 
-    def spread(values: list[float]) -> str:
-        return f"{min(values):.0f}..{max(values):.0f}"
-
-    bare = statistics.median(rates["bare"])
-    gateway = statistics.median(rates["gateway"])
-    ratios = [g / b for g, b in zip(rates["gateway"], rates["bare"], strict=True)]
-    ratio = gateway / bare
-    print(
-        f"baseline (bare aiohttp ws.send_bytes): {bare:.0f} msg/s (spread {spread(rates['bare'])})"
-    )
-    print(
-        f"gateway post_to_connection:            {gateway:.0f} msg/s (spread {spread(rates['gateway'])})"
-    )
-    print(
-        f"P1 gateway-side ratio: {ratio:.2f} (per-rep {min(ratios):.2f}..{max(ratios):.2f}; target >= {TARGET})"
-    )
-    return 0 if ratio >= TARGET else 1
+    with server_pair("p1_gateway_send", args.profile) as ports:
+        return compare(
+            reps,
+            one,
+            ports,
+            figure="P1 gateway-side",
+            unit="msg/s",
+            labels={
+                "bare": "baseline (bare aiohttp ws.send_bytes):",
+                "gateway": "gateway post_to_connection:",
+            },
+            target=TARGET,
+        )
 
 
 if __name__ == "__main__":

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
-import statistics
 import sys
 import time
 from multiprocessing.connection import Connection
 
 import aiohttp
+from _server_pair import compare, server_pair
 from aiohttp import web
 
 TARGET = 0.7
@@ -36,30 +35,8 @@ AUTH = (
 STAGE = "bench"
 
 
-# -- server processes ----------------------------------------------------------------------
-def serve_main(kind: str, pipe: Connection, profile: str | None = None) -> None:
-    if profile:
-        import cProfile
-
-        cProfile.runctx(
-            "_run(kind, pipe)", globals(), {"_run": _run, "kind": kind, "pipe": pipe}, profile
-        )
-    else:
-        _run(kind, pipe)
-
-
-def _run(kind: str, pipe: Connection) -> None:
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        runner.run(_serve(kind, pipe))
-
-
-async def _serve(kind: str, pipe: Connection) -> None:
+# -- servers (run in their own processes by _server_pair) -----------------------------
+async def serve(kind: str, pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
     if kind == "gateway":
         from infra.local.gateway import Gateway, GatewaySettings
@@ -175,7 +152,9 @@ async def measure(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="6 reps of 1.5 s each (under a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="6 reps of 1.5 s each (under a minute)"
+    )
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--conns", type=int, default=4, help="keep-alive connections (4)")
@@ -185,53 +164,28 @@ def main() -> int:
     reps = args.reps or (6 if args.quick else 15)
     seconds = args.seconds or (1.5 if args.quick else 2.0)
 
-    ctx = mp.get_context("spawn")
-    servers = {}
-    for kind in ("bare", "gateway"):
-        mine, theirs = ctx.Pipe()
-        profile = args.profile if kind == "gateway" else None
-        process = ctx.Process(target=serve_main, args=(kind, theirs, profile), daemon=True)
-        process.start()
-        servers[kind] = (process, mine, mine.recv())
-    rates: dict[str, list[float]] = {"bare": [], "gateway": []}
-    try:
-        for rep in range(reps):
-            # Alternate which server goes first, so load drift on this shared machine
-            # does not favour one side.
-            for kind in ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare"):
-                _, _, port = servers[kind]
-                ws_url = f"ws://127.0.0.1:{port}/{STAGE}" if kind == "gateway" else None
-                rate, bad, received = asyncio.run(
-                    measure(port, ws_url, seconds, args.conns, args.window)
-                )
-                if bad:
-                    print(f"  {kind}: {bad} non-200 answers", file=sys.stderr)
-                extra = f", {received} delivered to the WebSocket client" if ws_url else ""
-                print(f"rep {rep + 1} {kind:8s} {rate:9.0f} req/s{extra}")
-                rates[kind].append(rate)
-    finally:
-        for process, pipe, _ in servers.values():
-            pipe.send("stop")
-            pipe.recv()
-            process.join(10)
+    def one(kind: str, port: int) -> float:
+        ws_url = f"ws://127.0.0.1:{port}/{STAGE}" if kind == "gateway" else None
+        rate, bad, received = asyncio.run(measure(port, ws_url, seconds, args.conns, args.window))
+        if bad:
+            print(f"  {kind}: {bad} non-200 answers", file=sys.stderr)
+        if ws_url:
+            print(f"  {received} messages delivered to the WebSocket client")
+        return rate
 
-    def spread(values: list[float]) -> str:
-        return f"{min(values):.0f}..{max(values):.0f}"
-
-    bare = statistics.median(rates["bare"])
-    gateway = statistics.median(rates["gateway"])
-    ratios = [g / b for g, b in zip(rates["gateway"], rates["bare"], strict=True)]
-    ratio = gateway / bare
-    print(
-        f"baseline (bare aiohttp handler, drops the body): {bare:.0f} req/s (spread {spread(rates['bare'])})"
-    )
-    print(
-        f"gateway PostToConnection:                        {gateway:.0f} req/s (spread {spread(rates['gateway'])})"
-    )
-    print(
-        f"P2 ratio: {ratio:.2f} (per-rep {min(ratios):.2f}..{max(ratios):.2f}; target >= {TARGET})"
-    )
-    return 0 if ratio >= TARGET else 1
+    with server_pair("p2_connections_post", args.profile) as ports:
+        return compare(
+            reps,
+            one,
+            ports,
+            figure="P2",
+            unit="req/s",
+            labels={
+                "bare": "baseline (bare aiohttp handler, drops the body):",
+                "gateway": "gateway PostToConnection:",
+            },
+            target=TARGET,
+        )
 
 
 if __name__ == "__main__":
