@@ -64,3 +64,12 @@ async def test_context_reaches_every_later_event(kit, event_log):
     assert set(by_type) == {"CONNECT", "MESSAGE", "DISCONNECT"}
     for event in by_type.values():
         assert event["requestContext"]["authorizer"] == expected
+
+
+async def test_authorizer_context_over_8kb_gives_500(kit, event_log):
+    auth = Authorizer("big", kit.function("big", "big_context_authorizer"), ())
+    api = kit.api_with(Route("$connect", None, authorization_type="CUSTOM", authorizer=auth))
+    async with kit.running(api) as gw, aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(gw.ws_url)
+        assert info.value.status == 500

@@ -200,3 +200,19 @@ async def test_request_model_failure_gets_bad_request_body(kit, event_log):
             entry = await event_log.wait_for(lambda e: True)
     assert entry["event"]["body"] == '{"action": "input", "seq": 3}'
     assert len(event_log.entries()) == 1  # the invalid ones never reached the function
+
+
+async def test_stage_throttle_limits_messages(kit):
+    from dataclasses import replace
+
+    api = kit.api_with()
+    api = replace(
+        api, stage=replace(api.stage, throttling_rate_limit=0.01, throttling_burst_limit=2)
+    )
+    async with kit.running(api) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            answers = []
+            for _ in range(3):
+                await ws.send_str('{"action": "x"}')
+                answers.append(json.loads((await ws.receive(timeout=10)).data)["message"])
+    assert answers == ["Forbidden", "Forbidden", "Too Many Requests"]

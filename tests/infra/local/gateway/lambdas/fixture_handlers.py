@@ -115,3 +115,18 @@ def authorizer(event, context):
         },
         "context": {"playerId": token[len("allow-") :], "level": 3, "admin": False},
     }
+
+
+def big_context_authorizer(event, context):
+    """Allows, with a context over the 8 KB limit."""
+    _log(event)
+    return {
+        "principalId": "big",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
+            ],
+        },
+        "context": {"blob": "x" * 9000},
+    }
