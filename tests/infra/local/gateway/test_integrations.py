@@ -183,3 +183,23 @@ async def test_integration_timeout_gives_error_frame_and_the_connection_goes_on(
             await ws.send_str('{"action":"input"}')  # served normally
             await kit.connection_id_of(ws)
     assert slow.calls == 2
+
+
+async def test_application_json_template_key_and_passthrough(kit):
+    keyed = Integration(
+        "AWS",
+        uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecord",
+        request_templates={"application/json": '{"route": "$context.routeKey"}'},
+    )
+    passthrough = Integration("AWS", uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecords")
+    api = kit.api_with(Route("a", keyed), Route("b", passthrough))
+    async with kit.running(api) as gw, aiohttp.ClientSession() as s:
+        async with s.ws_connect(gw.ws_url) as ws:
+            await ws.send_str('{"action":"a"}')
+            await ws.send_str('{"action":"b","raw":true}')
+            await kit.connection_id_of(ws)
+    calls = list(gw.integrations.recorder.calls)
+    assert [(c.action, c.body) for c in calls] == [
+        ("PutRecord", b'{"route": "a"}'),
+        ("PutRecords", b'{"action":"b","raw":true}'),  # no template: the body passes through
+    ]
