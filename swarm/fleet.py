@@ -35,7 +35,7 @@ from swarm.settings import PACER_HZ
 from swarm.stats import Sample
 from swarm.tokens import SecretTokens, TokenSource, UrlTokens
 
-__all__ = ["Emit", "Fleet", "Schedule", "resolve_peek", "schedule_of"]
+__all__ = ["Emit", "Fleet", "Schedule", "resolve_peek"]
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -66,10 +66,6 @@ class Schedule:
 
     def phase(self, index: int) -> str:
         return "steady" if index >= self.steady_index else "ramp"
-
-
-def schedule_of(config: SwarmConfig) -> Schedule:
-    return Schedule(config)
 
 
 class Fleet:

@@ -34,7 +34,6 @@ __all__ = [
     "HISTOGRAMS",
     "PERCENTILES",
     "Sample",
-    "is_throttle",
     "mean_value",
     "new_histogram",
     "values_at_percentiles",
@@ -110,11 +109,6 @@ def mean_value(hist: HdrHistogram) -> float:
     if not total:
         return 0.0
     return float(np.dot(_counts(hist).astype(np.float64), _midpoints(hist)) / total)
-
-
-def is_throttle(kind: str) -> bool:
-    """True for the error kinds that mean AWS-style throttling (HTTP 429)."""
-    return kind == "refused:429"
 
 
 @dataclass
