@@ -1,9 +1,10 @@
 """A local certificate authority for the gateway's HTTPS/WSS listener.
 
 On first use a CA is created (trustme) and kept in ``{state_dir}/ca/`` (``ca.pem`` public,
-``ca-key.pem`` private, mode 0600), so its file can be trusted once through
-``AWS_CA_BUNDLE``; each start issues a fresh server certificate for ``127.0.0.1``,
-``localhost`` and ``::1`` signed by it.
+``ca-key.pem`` private, mode 0600); ``bundle.pem`` holds it plus the public roots, so
+``AWS_CA_BUNDLE=.../bundle.pem`` trusts the gateway without breaking calls to real AWS
+endpoints. Each start issues a fresh server certificate for ``127.0.0.1``, ``localhost``
+and ``::1`` signed by the CA.
 """
 
 from __future__ import annotations
@@ -56,4 +57,21 @@ def load_or_create_ca(state_dir: Path | None = None) -> LocalCA:
         cert_tmp.write_bytes(ca.cert_pem.bytes())
         os.replace(key_tmp, key_path)
         os.replace(cert_tmp, cert_path)
-    return LocalCA(ca, cert_path)
+    return LocalCA(ca, _write_bundle(folder, ca))
+
+
+def _write_bundle(folder: Path, ca: trustme.CA) -> Path:
+    """``bundle.pem``: the local CA followed by the public roots (certifi), so one
+    ``AWS_CA_BUNDLE`` trusts this gateway and still verifies real AWS endpoints."""
+    parts = [ca.cert_pem.bytes()]
+    try:
+        import certifi
+
+        parts.append(Path(certifi.where()).read_bytes())
+    except (ImportError, OSError):  # pragma: no cover - certifi ships with botocore's deps
+        pass
+    bundle = folder / "bundle.pem"
+    tmp = bundle.with_suffix(".tmp")
+    tmp.write_bytes(b"\n".join(parts))
+    os.replace(tmp, bundle)
+    return bundle

@@ -41,6 +41,9 @@ def test_ca_is_created_once_and_reused(state_dir):
     first = load_or_create_ca(state_dir)
     second = load_or_create_ca(state_dir)
     assert first.bundle_path == second.bundle_path
-    assert first.bundle_path.read_bytes() == first.ca.cert_pem.bytes()
+    bundle = first.bundle_path.read_bytes()
+    assert bundle.startswith(first.ca.cert_pem.bytes())  # the local CA ...
+    assert bundle.count(b"BEGIN CERTIFICATE") > 10  # ... and the public roots
+    assert (first.bundle_path.parent / "ca.pem").read_bytes() == first.ca.cert_pem.bytes()
     assert (first.bundle_path.parent / "ca-key.pem").stat().st_mode & 0o077 == 0
     assert first.export_line() == f"export AWS_CA_BUNDLE={first.bundle_path}"
