@@ -4,14 +4,29 @@ gateway's Lambda workers, real WebSocket clients."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ssl
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import boto3
 import pytest
 
-from examples.chat.api import chat_api
 from infra.local.gateway import Gateway, GatewaySettings
+
+
+def _load_chat_api() -> Any:
+    """examples/ is not an installed package: load the model module from its file."""
+    path = Path(__file__).resolve().parents[3] / "examples" / "chat" / "api.py"
+    spec = importlib.util.spec_from_file_location("chat_example_api", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.chat_api
+
+
+chat_api = _load_chat_api()
 
 TABLE = "chat-connections"
 

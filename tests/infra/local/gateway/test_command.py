@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tickwire.cli import build_parser
@@ -29,9 +31,12 @@ def test_quota_flags_become_settings():
     assert settings.max_frame_bytes == 32 * 1024  # untouched: AWS's default
 
 
+REPO = Path(__file__).resolve().parents[4]
+
+
 def test_load_api_from_module_attribute_and_stage_override():
     args = build_parser().parse_args(
-        ["gateway", "--api", "examples.chat.api:chat_api", "--stage", "dev"]
+        ["gateway", "--api", "examples.chat.api:chat_api", "--stage", "dev", "--app-dir", str(REPO)]
     )
     api = load_api(args)
     assert api.stage.name == "dev"
