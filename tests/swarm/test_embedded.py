@@ -75,3 +75,23 @@ async def test_wrong_secret_is_refused_by_the_authorizer(game: Any) -> None:
     )
     result = await run_swarm(config)
     assert result.overall.errors == {"refused:401": 3}
+
+
+@pytest.mark.soak
+async def test_soak_two_bot_processes_against_tickwire_up(game: Any) -> None:
+    """64 bots in two spawned processes for 20 s (run with -m soak)."""
+    config = SwarmConfig(
+        url=game.ws_url,
+        bots=64,
+        matches=4,
+        duration_s=20.0,
+        ramp_s=2.0,
+        procs=2,
+        secret=game.jwt_secret,
+        behaviour="mix",
+    )
+    report = build_report(await run_swarm(config), p99_limit_ms=1000)
+    s = report["summary"]
+    assert set(s["errors"]) <= {"pacer:behind"}, s["errors"]
+    assert s["connected_min"] == 64 and not s["crashes"]
+    assert report["aws"]["units_per_message"] == 1.0
