@@ -42,7 +42,7 @@ from infra.local.cfn.tickwire_stack import load_tickwire_stack
 from infra.local.gateway.server import Gateway
 from infra.local.gateway.settings import GatewaySettings
 from infra.local.kinesis_service import EmbeddedKinesisService
-from infra.local.stream import EmbeddedKinesis
+from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings
 from infra.local.tables import EmbeddedTables
 from ingest.tokens import local_secret, mint
 from tickwire import web as page
@@ -67,6 +67,10 @@ class UpSettings:
     state_dir: Path | None = None
     # Shards of the embedded stream (the stack's ShardCount parameter).
     shards: int = 1
+    # How long the embedded stream keeps records. Kinesis keeps 24 h (its minimum), but a
+    # local process holding a day of inputs in memory would grow without bound; the engine
+    # only ever replays from its last checkpoint (every 5 s), so 10 minutes is ample.
+    stream_retention_s: float = 600.0
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     arena: ArenaSettings = field(default_factory=ArenaSettings)
@@ -106,7 +110,7 @@ class EmbeddedGame:
                 "StreamMode": "PROVISIONED",
             }
         )
-        self.kinesis = EmbeddedKinesis()
+        self.kinesis = EmbeddedKinesis(EmbeddedStreamSettings(retention=settings.stream_retention_s))
         (stream_name, shard_count), *rest = self.template.streams.items()
         if rest:
             raise ValueError(f"tickwire's stack names one stream, not {len(rest) + 1}")
