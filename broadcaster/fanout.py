@@ -36,15 +36,16 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
-from broadcaster.batch import diff_steady, is_steady
+from broadcaster.batch import diff_match
 from broadcaster.codec import Header, Update
 from broadcaster.connections import Connections
 from broadcaster.delta import diff
 from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
-from broadcaster.framing import FRAME_LIMIT, frame_update
+from broadcaster.framing import FRAME_LIMIT, frame_body, frame_update
 from broadcaster.rate import RateSettings, SendRate
 from broadcaster.stats import BroadcastStats, PlayerStats
 from broadcaster.views import MatchTable, Snapshot
@@ -139,6 +140,8 @@ class Broadcaster:
         self._gone: dict[str, None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+        self._eager = bool(getattr(connections, "eager", False))
+        self._since_yield = 0  # players prepared since the run loop last yielded
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._active = 0  # post tasks launched and not finished
@@ -218,7 +221,11 @@ class Broadcaster:
         table = MatchTable.from_frame(frame, self.settings.position_scale)
         present: set[str] = set()
         now = self._clock()
-        ready: list[tuple[_Conn, PlayerSlot, Snapshot]] = []
+        ncols = table.snapshot.values.shape[1]
+        batch: list[tuple[_Conn, PlayerSlot]] = []
+        batch_rows: list[int] = []
+        batch_bases: list[Snapshot] = []
+        single: list[tuple[_Conn, PlayerSlot, int]] = []
         for i, slot in enumerate(frame.players):
             cid = slot.connection_id
             if cid in self._gone:
@@ -236,34 +243,39 @@ class Broadcaster:
                     if not conn.in_flight:
                         self._launch(conn, table, slot, published, conn.backoff_until - now)
                 continue
-            ready.append((conn, slot, table.view(slot, i)))
-        # The players that see the same entities as in their last message get their
-        # deltas computed together; the others one by one.
+            base = conn.baseline
+            if base is not None and base.values.shape[1] == ncols:
+                batch.append((conn, slot))
+                batch_rows.append(i)
+                batch_bases.append(base)
+            else:
+                single.append((conn, slot, i))
         tolerance = self.settings.position_tolerance
-        steady: list[int] = []
-        pairs: list[tuple[Snapshot, Snapshot]] = []
-        for k, (conn, _, cur) in enumerate(ready):
-            if conn.baseline is not None and is_steady(conn.baseline, cur):
-                steady.append(k)
-                pairs.append((conn.baseline, cur))
-        batched = dict(zip(steady, diff_steady(table, pairs, tolerance), strict=True))
-        for k, (conn, slot, cur) in enumerate(ready):
-            done = batched.get(k)
-            if done is None:
-                done = diff(conn.baseline, cur, table, tolerance)
+        # First messages (full states) one by one; every player with a baseline through
+        # the per-match batch (broadcaster.batch), whatever its view did since.
+        for conn, slot, i in single:
+            done = diff(conn.baseline, table.view(slot, i), table, tolerance)
             self._start(conn, table, slot, published, done)
-            if (k + 1) % self.settings.yield_every == 0:
-                await asyncio.sleep(0)
+        if batch:
+            limit = self.settings.max_message_bytes
+            for (conn, slot), (body, baseline) in zip(
+                batch, diff_match(table, batch_rows, batch_bases, tolerance), strict=True
+            ):
+                header = self._header(table, slot, conn.baseline)
+                self._begin(conn, table, frame_body(header, body, limit), baseline, published)
         for cid in self._match_conns.get(frame.match_id, set()) - present:
             self._close(cid)
         if frame.ended:
             for cid in present:
-                conn = self._conns.get(cid)
-                if conn is not None:
-                    conn.closed = True
+                self._close(cid)  # now, or when its post in flight completes
             self._match_conns.pop(frame.match_id, None)
         else:
             self._match_conns[frame.match_id] = present
+        # let the event loop (the gateway may share it) in every yield_every players
+        self._since_yield += len(frame.players)
+        if self._since_yield >= self.settings.yield_every:
+            self._since_yield = 0
+            await asyncio.sleep(0)
 
     def _close(self, cid: str) -> None:
         conn = self._conns.get(cid)
@@ -300,26 +312,76 @@ class Broadcaster:
         done: tuple[Update, Snapshot],
         delay: float = 0.0,
     ) -> None:
-        """Frame the update and start its post task (the connection is now in flight)."""
-        base = conn.baseline
-        header = Header(
-            tick=table.frame.tick,
-            ack_seq=slot.ack_seq,
-            part_index=0,
-            part_count=1,
-            full=base is None,
-            ended=table.frame.ended,
-            base_tick=0 if base is None else base.tick,
-            self_id=slot.entity_id,
-            scale=self.settings.position_scale,
-        )
+        """Frame the update and start its post (the connection is now in flight)."""
+        header = self._header(table, slot, conn.baseline)
         update, baseline = done
         messages = frame_update(header, update, self.settings.max_message_bytes)
+        self._begin(conn, table, messages, baseline, published, delay)
+
+    def _header(self, table: MatchTable, slot: PlayerSlot, base: Snapshot | None) -> Header:
+        return Header(
+            table.frame.tick,
+            slot.ack_seq,
+            0,
+            1,
+            base is None,
+            table.frame.ended,
+            0 if base is None else base.tick,
+            slot.entity_id,
+            self.settings.position_scale,
+        )
+
+    def _begin(
+        self,
+        conn: _Conn,
+        table: MatchTable,
+        messages: list[bytes],
+        baseline: Snapshot,
+        published: float,
+        delay: float = 0.0,
+    ) -> None:
         if conn.final is not None and conn.final[0] is table:
             conn.final = None
         conn.in_flight = True
         self._active += 1
-        task = asyncio.create_task(self._post(conn, messages, baseline, published, delay))
+        self._dispatch(conn, messages, baseline, published, delay)
+
+    def _dispatch(
+        self, conn: _Conn, messages: list[bytes], cur: Snapshot, published: float, delay: float
+    ) -> None:
+        """Post ``messages`` to ``conn`` (already marked in flight).
+
+        With ``Connections.eager`` (a post that normally completes without suspending, and
+        uses nothing bound to the current task), a one-part message that needs no waiting
+        is posted right here: its coroutine is stepped once and, when it finishes, settled
+        without a task (a task per message costs more than everything else together). A
+        post that suspends after all is finished by a task (:class:`_Resume`).
+        """
+        wait = 0.0
+        if self._eager and delay <= 0 and len(messages) == 1 and not self._slots.locked():
+            wait = self._rate.delay(self._clock())
+            if wait <= 0:
+                data = messages[0]
+                coro = self._connections.post(conn.connection_id, data)
+                try:
+                    pending = coro.send(None)
+                except StopIteration:
+                    self._posted(conn, data)
+                    self._settle(conn, cur, published, None)
+                    return
+                except PostError as exc:
+                    self._settle(conn, cur, published, exc)
+                    return
+                except Exception as exc:  # a broken Connections: an unknown outcome
+                    self._settle(conn, cur, published, PostFailed(conn.connection_id, repr(exc)))
+                    return
+                rest = _Resume(coro, pending)
+                self._spawn(self._post(conn, messages, cur, published, 0.0, 0.0, rest))
+                return
+        self._spawn(self._post(conn, messages, cur, published, delay, wait))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -330,34 +392,41 @@ class Broadcaster:
         conn.backoff_until = now + self._rng.uniform(0, ceiling)
 
     async def _post(
-        self, conn: _Conn, messages: list[bytes], cur: Snapshot, published: float, delay: float
+        self,
+        conn: _Conn,
+        messages: list[bytes],
+        cur: Snapshot,
+        published: float,
+        delay: float,
+        reserved: float = 0.0,
+        rest: _Resume | None = None,
     ) -> None:
-        stats, pstats = self.stats, conn.stats
+        """Post the parts in a task; ``rest``: the first part's post was started by
+        :meth:`_dispatch` and suspended, this finishes it."""
+        error: BaseException | None = None
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
             async with self._slots:
-                stats.in_flight += 1
+                self.stats.in_flight += 1
                 try:
-                    await self._post_parts(conn, messages)
+                    await self._post_parts(conn, messages, reserved, rest)
                 finally:
-                    stats.in_flight -= 1
-        except ConnectionGone:
-            self._gone_away(conn)
-        except Throttled:
-            now = self._clock()
-            self._rate.on_throttled(now, conn.connection_id)
-            stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
-            stats.throttled += 1
-            pstats.throttled += 1
-            self._backoff(conn, now)
+                    self.stats.in_flight -= 1
         except PostError as exc:
-            log.warning("post to %s failed: %s", conn.connection_id, exc)
-            stats.errors += 1
-            pstats.errors += 1
-            conn.baseline = None  # unknown what it holds now: resync with a full state
-            self._backoff(conn, self._clock())
-        else:
+            error = exc
+        except BaseException:
+            conn.in_flight = False
+            self._active -= 1
+            raise
+        self._settle(conn, cur, published, error)
+
+    def _settle(
+        self, conn: _Conn, cur: Snapshot, published: float, error: BaseException | None
+    ) -> None:
+        """Account for the outcome of the post of ``cur``; the connection is free again."""
+        stats, pstats = self.stats, conn.stats
+        if error is None:
             now = self._clock()
             if conn.baseline is None:
                 stats.full_states += 1
@@ -367,8 +436,22 @@ class Broadcaster:
             stats.sent += 1
             pstats.sent += 1
             stats.latency.observe(now - published)
-        finally:
-            conn.in_flight = False
+        elif isinstance(error, ConnectionGone):
+            self._gone_away(conn)
+        elif isinstance(error, Throttled):
+            now = self._clock()
+            self._rate.on_throttled(now, conn.connection_id)
+            stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
+            stats.throttled += 1
+            pstats.throttled += 1
+            self._backoff(conn, now)
+        else:
+            log.warning("post to %s failed: %s", conn.connection_id, error)
+            stats.errors += 1
+            pstats.errors += 1
+            conn.baseline = None  # unknown what it holds now: resync with a full state
+            self._backoff(conn, self._clock())
+        conn.in_flight = False
         if conn.final is not None:
             table, slot, when = conn.final
             self._launch(conn, table, slot, when, conn.backoff_until - self._clock())
@@ -377,21 +460,34 @@ class Broadcaster:
         self._active -= 1
         self._check_idle()
 
-    async def _post_parts(self, conn: _Conn, messages: list[bytes]) -> None:
-        for data in messages:
-            wait = self._rate.delay(self._clock())
+    def _posted(self, conn: _Conn, data: bytes) -> None:
+        self._rate.on_success(self._clock())
+        stats = self.stats
+        stats.messages += 1
+        stats.bytes += len(data)
+        conn.stats.bytes += len(data)
+        stats.rate_limit_per_s = self._rate.rate
+
+    async def _post_parts(
+        self, conn: _Conn, messages: list[bytes], reserved: float, rest: _Resume | None
+    ) -> None:
+        for k, data in enumerate(messages):
+            if k == 0 and rest is not None:
+                wait = 0.0  # started already (see _dispatch)
+            else:
+                # the first part's slot may have been reserved already (see _dispatch)
+                wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
                 async with asyncio.timeout(self.settings.post_timeout_s):
-                    await self._connections.post(conn.connection_id, data)
+                    if k == 0 and rest is not None:
+                        await rest
+                    else:
+                        await self._connections.post(conn.connection_id, data)
             except TimeoutError as exc:
                 raise PostFailed(conn.connection_id, "post timed out") from exc
-            self._rate.on_success(self._clock())
-            self.stats.messages += 1
-            self.stats.bytes += len(data)
-            conn.stats.bytes += len(data)
-        self.stats.rate_limit_per_s = self._rate.rate
+            self._posted(conn, data)
 
     def _gone_away(self, conn: _Conn) -> None:
         self.stats.gone += 1
@@ -408,3 +504,32 @@ class Broadcaster:
                 self._on_gone(conn.match_id, conn.player_id, conn.connection_id)
             except Exception:
                 log.exception("on_gone callback failed for %s", conn.connection_id)
+
+
+class _Resume:
+    """Awaiting it finishes a coroutine that was stepped outside any task and suspended
+    on ``pending``: sends and throws are passed through, as ``await`` would."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        self._coro, self._pending = coro, pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value

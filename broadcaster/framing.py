@@ -15,6 +15,8 @@ same connection (the fan-out never interleaves two updates on a connection).
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from broadcaster.codec import (
@@ -30,7 +32,15 @@ from broadcaster.codec import (
 )
 from broadcaster.errors import ProtocolError
 
-__all__ = ["FRAME_LIMIT", "MAX_PARTS", "PART_OVERHEAD", "frame_update", "reassemble"]
+__all__ = [
+    "FRAME_LIMIT",
+    "MAX_PARTS",
+    "PART_OVERHEAD",
+    "frame_body",
+    "frame_update",
+    "reassemble",
+    "split_body",
+]
 
 # API Gateway WebSocket frame size quota: 32 KB (aws-websocket-api.md, Quotas), which is
 # also the metering unit; one message per frame keeps every message one metered unit.
@@ -39,6 +49,8 @@ FRAME_LIMIT = 32 * 1024
 PART_OVERHEAD = 1 + 2 + HEADER_SIZE + 5
 # part_count is a uint16 in the header.
 MAX_PARTS = 0xFFFF
+# One reusable packer (msgpack.packb builds a new one per call).
+_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def frame_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> list[bytes]:
@@ -50,7 +62,24 @@ def frame_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> li
     single = encode(header._replace(part_index=0, part_count=1), update)
     if len(single) <= limit:
         return [single]
-    body = encode_update_body(update)
+    return split_body(header, encode_update_body(update), limit)
+
+
+def frame_body(header: Header, body: list[Any], limit: int = FRAME_LIMIT) -> list[bytes]:
+    """:func:`frame_update` for a body already in wire form (``[adds, removed, changes,
+    meta]`` as :mod:`broadcaster.batch` builds it): the same bytes."""
+    single: bytes = _PACKER.pack([pack_header(header), *body])
+    if len(single) <= limit:
+        return [single]
+    return split_body(header, _PACKER.pack(body), limit)
+
+
+def split_body(header: Header, body: bytes, limit: int = FRAME_LIMIT) -> list[bytes]:
+    """The parts ``[header, chunk]`` that carry the encoded ``body`` at ``header.tick``."""
+    if limit <= PART_OVERHEAD:
+        raise ValueError(
+            f"frame limit {limit} leaves no room past the {PART_OVERHEAD}-byte part overhead"
+        )
     room = limit - PART_OVERHEAD
     count = -(-len(body) // room)
     if count > MAX_PARTS:

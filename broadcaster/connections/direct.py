@@ -17,6 +17,11 @@ class InProcessGateway(Protocol):
 class DirectConnections:
     """Calls ``gateway.post_to_connection`` (same checks as the HTTP POST, no HTTP)."""
 
+    # The gateway's post queues the frame and returns without suspending and without
+    # anything bound to the current task, so the broadcaster may step it inline (no task
+    # per message); see ``Broadcaster._dispatch``.
+    eager = True
+
     def __init__(self, gateway: InProcessGateway) -> None:
         self._gateway = gateway
 

@@ -301,3 +301,59 @@ async def test_unknown_outcome_resyncs_with_a_full_state(build: Any, live: Any) 
         assert not client.errors and client.world.tick == 8
         assert bc.stats.errors == 1 and bc.stats.full_states == 2
         await client.close()
+
+
+class EagerSometimesSuspends(Recording):
+    """Declares itself eager (like DirectConnections) but suspends on every other post
+    before delivering: the broadcaster must finish those posts in a task, in order."""
+
+    eager = True
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        if len(self.posts) % 2:
+            await asyncio.sleep(0.001)
+        await super().post(connection_id, data)
+
+
+class EagerLosesAnswers(LosesAnswers):
+    eager = True
+
+
+async def test_eager_posts_that_suspend_are_finished_in_order(build: Any, live: Any) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(3)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        conns = EagerSometimesSuspends(DirectConnections(gw))
+        bc = Broadcaster(conns)
+        await bc.start()
+        for frame in _moving_frames(build, players, 40, 10, radius=150.0):
+            bc.publish([frame])
+            assert await bc.drain(30)
+            table = MatchTable.from_frame(frame, bc.settings.position_scale)
+            for c, slot in zip(clients, frame.players, strict=True):
+                await c.wait_tick(frame.tick)
+                np.testing.assert_array_equal(c.world.ids, table.view(slot).ids)
+        await bc.stop()
+        assert bc.stats.sent == 30 and bc.stats.errors == 0 and len(conns.posts) == 30
+        for c in clients:
+            assert not c.errors and [h.full for h in c.headers] == [True] + [False] * 9
+            await c.close()
+
+
+async def test_eager_post_failure_resyncs_with_a_full_state(build: Any, live: Any) -> None:
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        client = await live.connect(session, gw)
+        players = [build.player("p0", client.connection_id, entity=1)]
+        conns = EagerLosesAnswers(DirectConnections(gw), fail={3})
+        bc = Broadcaster(conns, BroadcastSettings(backoff_base_s=0.0))
+        await bc.start()
+        for frame in _moving_frames(build, players, 30, 8, radius=1e9):
+            bc.publish([frame])
+            assert await bc.drain(30)
+            await client.wait_tick(frame.tick)
+        await bc.stop()
+        assert [h.full for h in client.headers] == [True, False, False, True] + [False] * 4
+        assert not client.errors and client.world.tick == 8 and bc.stats.errors == 1
+        await client.close()
