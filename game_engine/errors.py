@@ -11,7 +11,8 @@
     │                              renewed by someone else; the caller must drop the shard
     ├── CheckpointError            a checkpoint behind the last one or beyond the last
     │                              delivered record
-    └── SnapshotError              a snapshot that cannot be decoded or does not fit the rules
+    ├── SnapshotError              a snapshot that cannot be decoded or does not fit the rules
+    └── RulesNotFound              ``--rules module:attribute`` names nothing usable
 
 Adapters (:mod:`infra.local.tables`, :mod:`infra.aws.dynamodb`) translate their storage
 errors into these, chained with ``raise ... from``.
@@ -27,6 +28,7 @@ __all__ = [
     "LeaseError",
     "LeaseLost",
     "RulesError",
+    "RulesNotFound",
     "SnapshotError",
 ]
 
@@ -65,3 +67,7 @@ class CheckpointError(EngineError):
 
 class SnapshotError(EngineError):
     """A snapshot that cannot be decoded or does not match the rules' schema."""
+
+
+class RulesNotFound(EngineError):
+    """A rules name (``module:attribute``) that cannot be imported or is not rules."""

@@ -37,6 +37,7 @@ from broadcaster.fanout import Broadcaster, BroadcastSettings
 from game_engine.arena import Arena, ArenaSettings
 from game_engine.consumer import ReaderSettings
 from game_engine.engine import SPECTATOR_SLOT, EngineSettings
+from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
 from infra.local.cfn.tickwire_stack import load_tickwire_stack
 from infra.local.gateway.server import Gateway
@@ -71,6 +72,9 @@ class UpSettings:
     # local process holding a day of inputs in memory would grow without bound; the engine
     # only ever replays from its last checkpoint (every 5 s), so 10 minutes is ample.
     stream_retention_s: float = 600.0
+    # The game's rules as ``module:attribute`` (see game_engine.loading); None: the
+    # reference arena with ``arena`` settings.
+    rules: str | None = None
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     arena: ArenaSettings = field(default_factory=ArenaSettings)
@@ -110,7 +114,9 @@ class EmbeddedGame:
                 "StreamMode": "PROVISIONED",
             }
         )
-        self.kinesis = EmbeddedKinesis(EmbeddedStreamSettings(retention=settings.stream_retention_s))
+        self.kinesis = EmbeddedKinesis(
+            EmbeddedStreamSettings(retention=settings.stream_retention_s)
+        )
         (stream_name, shard_count), *rest = self.template.streams.items()
         if rest:
             raise ValueError(f"tickwire's stack names one stream, not {len(rest) + 1}")
@@ -134,7 +140,11 @@ class EmbeddedGame:
             stream=self.stream,
             leases=self.tables.leases,
             snapshots=self.tables.snapshots,
-            rules=Arena(replace(settings.arena, tick_rate=settings.engine.tick_rate)),
+            rules=(
+                load_rules(settings.rules)
+                if settings.rules
+                else Arena(replace(settings.arena, tick_rate=settings.engine.tick_rate))
+            ),
             settings=settings.worker,
             engine_settings=settings.engine,
             worker_id="embedded",

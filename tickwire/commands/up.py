@@ -20,6 +20,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from game_engine.errors import RulesNotFound
 from tickwire.embedded import EmbeddedGame, UpSettings
 
 log = logging.getLogger("tickwire.up")
@@ -35,11 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--host", default=d.host, help=f"address to bind ({d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"HTTP/WebSocket port ({d.port})")
-    p.add_argument("--tls-port", type=int, default=None, help="also serve HTTPS/WSS here (local CA)")
-    p.add_argument("--stage", default=d.stage, help=f"API stage, the first path segment ({d.stage})")
     p.add_argument(
-        "--state-dir", type=Path, default=None, help="local secret and CA (~/.tickwire)"
+        "--tls-port", type=int, default=None, help="also serve HTTPS/WSS here (local CA)"
     )
+    p.add_argument(
+        "--stage", default=d.stage, help=f"API stage, the first path segment ({d.stage})"
+    )
+    p.add_argument("--state-dir", type=Path, default=None, help="local secret and CA (~/.tickwire)")
     p.add_argument("--shards", type=int, default=d.shards, help=f"stream shards ({d.shards})")
     p.add_argument(
         "--tick-rate", type=float, default=d.engine.tick_rate, help="simulation rate, Hz (30)"
@@ -48,10 +51,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--send-rate", type=float, default=d.engine.send_rate, help="state send rate, Hz (20)"
     )
     p.add_argument(
+        "--rules",
+        default=None,
+        help="your game's rules as module:attribute (default: the reference arena)",
+    )
+    p.add_argument(
         "--match-size", type=int, default=d.arena.max_players, help="players per match (16)"
     )
     p.add_argument(
-        "--view-radius", type=float, default=d.arena.view_radius,
+        "--view-radius",
+        type=float,
+        default=d.arena.view_radius,
         help=f"interest radius in world units ({d.arena.view_radius:g})",
     )
     p.add_argument(
@@ -73,6 +83,7 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         stage=args.stage,
         state_dir=args.state_dir,
         shards=args.shards,
+        rules=args.rules,
         engine=replace(d.engine, tick_rate=args.tick_rate, send_rate=args.send_rate),
         arena=replace(d.arena, max_players=args.match_size, view_radius=args.view_radius),
         issue_tokens=not args.no_tokens,
@@ -84,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from tickwire.logs import configure_logging
 
     configure_logging(args.log_level)
+    sys.path.insert(0, ".")  # --rules modules from the current folder, as Python does
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
@@ -92,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         runner = uvloop.run
     try:
         runner(serve(settings_from(args)))
-    except OSError as exc:
+    except (OSError, RulesNotFound) as exc:
         print(f"tickwire up: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -139,7 +151,9 @@ def banner(game: EmbeddedGame) -> str:
         + (f" --state-dir {s.state_dir}" if s.state_dir else ""),
     ]
     if s.issue_tokens:
-        lines.append(f"                      or GET {game.http_url}/token?match=arena-1&player=alice")
+        lines.append(
+            f"                      or GET {game.http_url}/token?match=arena-1&player=alice"
+        )
     if game.gateway.ca is not None:
         lines.append(f"  TLS:                export AWS_CA_BUNDLE={game.gateway.ca.bundle_path}")
     lines.append("Ctrl-C stops (graceful drain).")

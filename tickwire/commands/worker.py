@@ -25,6 +25,8 @@ from typing import Any
 from game_engine.arena import Arena, ArenaSettings
 from game_engine.consumer import ReaderSettings
 from game_engine.engine import EngineSettings
+from game_engine.errors import RulesNotFound
+from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
 
 log = logging.getLogger("tickwire.worker")
@@ -107,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--send-rate", type=float, default=_ENGINE.send_rate, help="state send rate, Hz (20)"
     )
     p.add_argument(
+        "--rules",
+        default=os.environ.get("TICKWIRE_RULES"),
+        help="your game's rules as module:attribute [TICKWIRE_RULES] (the reference arena)",
+    )
+    p.add_argument(
         "--max-players", type=int, default=_ARENA.max_players, help="players per match (16)"
     )
     p.add_argument(
@@ -138,14 +145,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    from tickwire.logs import configure_logging
+
+    # JSON lines: CloudWatch Logs (awslogs driver) keeps them searchable by field.
+    configure_logging(args.log_level)
     if not args.stream:
         print("tickwire worker: --stream (or TICKWIRE_STREAM) is required", file=sys.stderr)
         return 2
+    sys.path.insert(0, ".")  # --rules modules from the current folder, as Python does
     try:
         asyncio.run(serve(args))
+    except RulesNotFound as exc:
+        print(f"tickwire worker: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C
         return 130
     return 0
@@ -174,7 +186,11 @@ async def serve(args: argparse.Namespace) -> None:
         if args.create:
             await tables.ensure_tables()
         engine_settings = EngineSettings(tick_rate=args.tick_rate, send_rate=args.send_rate)
-        rules = Arena(ArenaSettings(max_players=args.max_players, tick_rate=args.tick_rate))
+        rules = (
+            load_rules(args.rules)
+            if args.rules
+            else Arena(ArenaSettings(max_players=args.max_players, tick_rate=args.tick_rate))
+        )
         worker: Worker[Any] = Worker(
             stream=stream,
             leases=tables.leases,
