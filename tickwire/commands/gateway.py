@@ -164,6 +164,13 @@ async def _serve(
 
     gateway = Gateway(api, settings, services, state_dir=args.state_dir)
     await gateway.start(args.host, args.port, args.tls_port)
+    kinesis_server = None
+    if getattr(args, "kinesis_port", None) is not None and "kinesis" in services:
+        from infra.local.kinesis_service import KinesisHttpServer
+
+        kinesis_server = KinesisHttpServer(services["kinesis"], port=args.kinesis_port)
+        await kinesis_server.start()
+        print(f"Kinesis endpoint (embedded streams): {kinesis_server.url}", flush=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
@@ -175,5 +182,9 @@ async def _serve(
         assert gateway.ca is not None
         print(gateway.ca.export_line(), flush=True)
     print(f"metrics:     {gateway.url}/metrics", flush=True)
-    await gateway.run()  # stop() logs the metering summary
+    try:
+        await gateway.run()  # stop() logs the metering summary
+    finally:
+        if kinesis_server is not None:
+            await kinesis_server.stop()
     return 0

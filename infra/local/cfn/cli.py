@@ -49,10 +49,15 @@ def add_template_arguments(parser: argparse.ArgumentParser) -> None:
                        help="local code folder of a Lambda function (repeatable)")  # fmt: skip
     group.add_argument("--api", default=None, metavar="LOGICAL_ID",
                        help="which API to run when the template has several")  # fmt: skip
-    group.add_argument("--kinesis-endpoint-url", default=None, metavar="URL",
+    group.add_argument("--aws-endpoint-url", "--kinesis-endpoint-url", dest="kinesis_endpoint_url",
+                       default=None, metavar="URL",
                        help="send the template's Kinesis integrations to this Kinesis endpoint "
-                       "(e.g. a moto_server on 127.0.0.1), creating its streams there; "
-                       "without it the gateway's recording backend answers them")  # fmt: skip
+                       "(AWS with the usual AWS environment, or moto_server/kinesalite on "
+                       "127.0.0.1), creating its streams there; without it they go to "
+                       "embedded streams in this process")  # fmt: skip
+    group.add_argument("--kinesis-port", type=int, default=None, metavar="PORT",
+                       help="also serve the embedded streams as a Kinesis endpoint on "
+                       "127.0.0.1:PORT, so `tickwire worker --endpoint-url` can read them")  # fmt: skip
     group.add_argument("--stack-name", default="tickwire-local",
                        help="stack name for AWS::StackName and generated names (tickwire-local)")  # fmt: skip
 
@@ -115,16 +120,34 @@ def create_streams(streams: Mapping[str, int], *, endpoint_url: str, region: str
         )
 
 
-def services_from_args(args: argparse.Namespace) -> dict[str, AwsServiceBackend]:
-    """AWS service backends for ``--template`` with ``--kinesis-endpoint-url``: Kinesis
-    calls go to that endpoint, where the template's streams are created. Otherwise none
-    (the gateway's recording backend answers)."""
-    endpoint = getattr(args, "kinesis_endpoint_url", None)
-    loaded = load_from_args(args) if endpoint is not None else None
-    if loaded is None or endpoint is None:
-        return {}
-    from infra.local.kinesis_service import RemoteKinesisService
+# Embedded streams behind a standalone gateway keep records this long (Kinesis: 24 h,
+# too much for one process's memory; consumers checkpoint every few seconds).
+EMBEDDED_RETENTION_S = 600.0
 
-    region = pick_api(loaded, args.api).region
-    create_streams(loaded.streams, endpoint_url=endpoint, region=region)
-    return {"kinesis": RemoteKinesisService(endpoint, region)}
+
+def services_from_args(args: argparse.Namespace) -> dict[str, AwsServiceBackend]:
+    """AWS service backends for ``--template``: with ``--aws-endpoint-url`` Kinesis calls go
+    to that endpoint, where the template's streams are created; otherwise to embedded
+    streams made from the template's ``AWS::Kinesis::Stream`` resources (their shard
+    counts too), which ``--kinesis-port`` can serve to other processes."""
+    loaded = load_from_args(args)
+    if loaded is None:
+        return {}
+    endpoint = getattr(args, "kinesis_endpoint_url", None)
+    if endpoint is not None:
+        from infra.local.kinesis_service import RemoteKinesisService
+
+        region = pick_api(loaded, args.api).region
+        create_streams(loaded.streams, endpoint_url=endpoint, region=region)
+        return {"kinesis": RemoteKinesisService(endpoint, region)}
+    from infra.local.kinesis_service import EmbeddedKinesisService
+    from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings
+
+    # Served over HTTP, an expired iterator must fail as Kinesis's does (consumers recover).
+    served = getattr(args, "kinesis_port", None) is not None
+    kinesis = EmbeddedKinesis(
+        EmbeddedStreamSettings(retention=EMBEDDED_RETENTION_S, recover_expired=not served)
+    )
+    for name, shards in loaded.streams.items():
+        kinesis.create_stream(name, shards)
+    return {"kinesis": EmbeddedKinesisService(kinesis)}

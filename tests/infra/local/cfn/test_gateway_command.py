@@ -71,6 +71,38 @@ async def test_gateway_runs_the_rendered_stack(
     assert process.returncode == 0, text
 
 
+async def test_gateway_defaults_to_embedded_streams_served_as_a_kinesis_endpoint(
+    tmp_path: Path, read_stream: Any, unused_port: int
+) -> None:
+    """Without --aws-endpoint-url the records go to embedded streams in the gateway's
+    process; --kinesis-port serves them to other processes through the real SDK."""
+    stack = tmp_path / "stack.yaml"
+    assert main(["template", "-o", str(stack)]) == 0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickwire", "gateway", "--template", str(stack),
+        "--parameter", "ImageUri=local", "--parameter", "VpcId=vpc-1",
+        "--parameter", "Subnets=subnet-1", "--parameter", f"JwtSecret={SECRET}",
+        "--parameter", "StreamMode=PROVISIONED", "--parameter", "ShardCount=2",
+        "--port", "0", "--state-dir", str(tmp_path), "--lambda-workers-per-function", "1",
+        "--kinesis-port", str(unused_port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        url = await _url_from(process)
+        token = mint(SECRET, match="m1", player="p1")
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{url}?token={token}", timeout=TIMEOUT) as ws:
+                await ws.send_str('{"action":"input","seq":1,"move":[1,0]}')
+        shards, records = await read_stream(f"http://127.0.0.1:{unused_port}", STREAM, at_least=3)
+        assert shards == 2
+        assert sorted(json.loads(r["Data"])["type"] for r in records) == ["input", "join", "leave"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode == 0, stderr.decode()
+
+
 def test_gateway_reports_template_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
