@@ -21,7 +21,6 @@ prediction turned off (plain quantised differences), to show what prediction buy
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import statistics
 import sys
@@ -90,7 +89,7 @@ def run(
                 # the same delta without motion prediction (the baseline's velocities zero)
                 plain_prev = base_plain.get(cid)
                 if plain_prev is not None:
-                    plain_prev = dataclasses.replace(plain_prev, vel=None)
+                    plain_prev = plain_prev._replace(vel=None)
                 plain_update, base_plain[cid] = diff(plain_prev, cur, table, 0)
                 plain = frame_update(header, plain_update)
                 if not counting or prev is None:

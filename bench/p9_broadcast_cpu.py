@@ -162,8 +162,10 @@ def main() -> int:
     print(f"  avg message {nbytes / max(messages, 1):.0f} B, {messages} messages per rep")
     print(f"  broadcaster: {us:.2f} us per player-message (reps {lo:.2f}..{hi:.2f})")
     print(f"  baseline (msgpack.packb of one same-size payload): {b:.2f} us per message")
-    print(f"  ratio: {us / b:.1f}x the bare encode; target <= {TARGET_US:.1f} us: "
-          f"{'PASS' if us <= TARGET_US else 'FAIL'}")
+    print(
+        f"  ratio: {us / b:.1f}x the bare encode; target <= {TARGET_US:.1f} us: "
+        f"{'PASS' if us <= TARGET_US else 'FAIL'}"
+    )
     return 0
 
 

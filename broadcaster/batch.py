@@ -25,15 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgpack
 import numpy as np
 import numpy.typing as npt
 
 from broadcaster.views import MatchTable, Snapshot
 
-__all__ = ["Body", "diff_match"]
-
-# [adds, removed, changes, meta], as broadcaster.codec._body builds it
-Body = list[Any]
+__all__ = ["diff_match", "diff_rows"]
 
 _SIGNED_CODES = ("i1", "i2", "i4", "i8")
 _UNSIGNED_CODES = ("u1", "u2", "u4", "u8")
@@ -42,6 +40,33 @@ _UNSIGNED_DT = tuple(np.dtype(c).newbyteorder("<") for c in _UNSIGNED_CODES)
 _SIGNED_LIMITS = (2**7, 2**15, 2**31)  # level k holds [-limit, limit - 1]
 _UNSIGNED_LIMITS = (2**8, 2**16, 2**32)
 _ZERO_VEL = np.zeros((0, 2), np.int64)
+
+# msgpack pieces, packed once
+_pack = msgpack.Packer(use_bin_type=True).pack
+_NIL = _pack(None)
+_KEY_XY = _pack("xy") + b"\x93"  # "xy": [mask, dtype, values]
+_KEY_ID = _pack("id") + b"\x92"  # "id": [dtype, values]
+_SIGNED_KEYS = tuple(_pack(c) for c in _SIGNED_CODES)
+_UNSIGNED_KEYS = tuple(_pack(c) for c in _UNSIGNED_CODES)
+
+
+def _bin(data: bytes) -> bytes:
+    """msgpack bin of ``data``."""
+    n = len(data)
+    if n < 0x100:
+        return b"\xc4" + n.to_bytes(1, "big") + data
+    if n < 0x10000:
+        return b"\xc5" + n.to_bytes(2, "big") + data
+    return b"\xc6" + n.to_bytes(4, "big") + data
+
+
+def _map_head(n: int) -> bytes:
+    """msgpack map header for ``n`` entries."""
+    if n < 16:
+        return (0x80 | n).to_bytes(1, "big")
+    if n < 0x10000:
+        return b"\xde" + n.to_bytes(2, "big")
+    return b"\xdf" + n.to_bytes(4, "big")
 
 
 def _zero_vel(n: int) -> npt.NDArray[np.int64]:
@@ -114,22 +139,50 @@ def diff_match(
     players: Sequence[int],
     bases: Sequence[Snapshot],
     tolerance: int = 0,
-) -> list[tuple[Body, Snapshot]]:
+) -> tuple[list[bytes], list[Snapshot]]:
     """For each ``players[j]`` (an index into ``table.frame.players``) with baseline
     ``bases[j]`` (same columns as the table): the encoded body of
-    ``diff(bases[j], table.view(slot), table, tolerance)`` and the baseline it returns."""
-    count = len(players)
-    if count == 0:
-        return []
+    ``diff(bases[j], table.view(slot), table, tolerance)`` and the baseline it returns.
+    A body is the msgpack of ``adds, removed, changes, meta`` one after another (what
+    follows the header in a one-part message; ``b"\\x94" + body`` is what
+    :func:`broadcaster.codec.encode_update_body` returns)."""
+    if not players:
+        return [], []
     snap = table.snapshot
-    tick = snap.tick
-    ncols = snap.values.shape[1]
-    # -- views: every player's visible rows, concatenated (players ascending) -------------
     vis = table.visible[np.asarray(players, np.intp)]
     owner, rows = np.nonzero(vis)
-    cur_counts = np.count_nonzero(vis, axis=1)
-    cur_ids = snap.ids[rows]
-    cur_vals = snap.values[rows]
+    return diff_rows(
+        owner,
+        np.count_nonzero(vis, axis=1).tolist(),
+        snap.ids[rows],
+        snap.values[rows],
+        bases,
+        [snap.tick] * len(players),
+        table.names,
+        table.dtypes,
+        tolerance,
+    )
+
+
+def diff_rows(
+    owner: npt.NDArray[np.intp],
+    cur_list: list[int],
+    cur_ids: npt.NDArray[np.uint32],
+    cur_vals: npt.NDArray[np.int64],
+    bases: Sequence[Snapshot],
+    ticks: list[int],
+    names: tuple[str, ...],
+    dtypes: tuple[np.dtype[Any], ...],
+    tolerance: int,
+) -> tuple[list[bytes], list[Snapshot]]:
+    """The core of :func:`diff_match`, for players of any matches: player ``j``'s current
+    view is the ``cur_list[j]`` rows of ``cur_ids``/``cur_vals`` owned by ``j`` (rows
+    grouped by player, ascending; ids ascending within a player), at tick ``ticks[j]``,
+    with columns ``names`` (wire dtypes ``dtypes``)."""
+    count = len(bases)
+    ncols = cur_vals.shape[1]
+    if count == 0:
+        return [], []
     # -- baselines, concatenated ----------------------------------------------------------
     base_counts = [b.ids.shape[0] for b in bases]
     base_ids = np.concatenate([b.ids for b in bases]) if count > 1 else bases[0].ids
@@ -138,7 +191,7 @@ def diff_match(
         [b.vel if b.vel is not None else _zero_vel(b.ids.shape[0]) for b in bases]
     )
     base_owner = np.repeat(np.arange(count, dtype=np.intp), base_counts)
-    gaps = [max(tick - b.tick, 0) for b in bases]
+    gaps = [max(t - b.tick, 0) for t, b in zip(ticks, bases, strict=True)]
     # -- match rows: keys player << 32 | id, ascending on both sides -----------------------
     bkey = (base_owner.astype(np.int64) << 32) | base_ids.astype(np.int64)
     ckey = (owner.astype(np.int64) << 32) | cur_ids.astype(np.int64)
@@ -197,8 +250,7 @@ def diff_match(
             _masks(off, kpos, kept_owner, count, width) if any(partial) else (b"", 0)
         )
     # -- other columns: new absolute values where they changed -----------------------------
-    names, dtypes = table.names, table.dtypes
-    col_changes: list[tuple[str, list[int], str, bytes, int, bytes, int]] = []
+    col_changes: list[tuple[bytes, list[int], bytes, bytes, int, bytes, int]] = []
     if other is not None and other.shape[0]:
         changed_cols = other.any(axis=0).tolist()
         for c, hit in enumerate(changed_cols):
@@ -208,10 +260,11 @@ def diff_match(
             sel = other[:, c]
             n_c = np.bincount(kept_owner[sel], minlength=count).tolist()
             dt = dtypes[k]
-            code = f"{dt.kind}{dt.itemsize}"
+            code_name = f"{dt.kind}{dt.itemsize}"
             raw = new[sel, k].astype(dt.newbyteorder("<")).tobytes()
             masks, stride = _masks(sel, kpos, kept_owner, count, width)
-            col_changes.append((names[k], n_c, code, raw, dt.itemsize, masks, stride))
+            key = _pack(names[k]) + b"\x93"  # name: [mask, dtype, values]
+            col_changes.append((key, n_c, _pack(code_name), raw, dt.itemsize, masks, stride))
     # -- removals ---------------------------------------------------------------------------
     if any(gone_n):
         removed_bytes = base_ids[gone].astype("<u4").tobytes()
@@ -222,70 +275,86 @@ def diff_match(
         id_levels = _unsigned_levels(add_ids, add_owner, count)
         id_bytes = _encode_levels(add_ids, id_levels, _UNSIGNED_DT)
         # positions: per player the narrowest signed dtype; the rest: the frame's dtype
-        add_pos: list[tuple[str, list[int], list[bytes]]] = []
+        add_pos: list[tuple[bytes, list[int], list[bytes]]] = []
         for k in (0, 1):
             col = add_vals[:, k]
-            lv = _signed_levels(col, add_owner, count)
-            add_pos.append((names[k], lv, _encode_levels(col, lv, _SIGNED_DT)))
-        add_rest: list[tuple[str, str, int, bytes]] = []
+            col_levels = _signed_levels(col, add_owner, count)
+            add_pos.append(
+                (_pack(names[k]) + b"\x92", col_levels, _encode_levels(col, col_levels, _SIGNED_DT))
+            )
+        add_rest: list[tuple[bytes, bytes, int, bytes]] = []
         for k in range(2, ncols):
             dt = dtypes[k]
             raw = add_vals[:, k].astype(dt.newbyteorder("<")).tobytes()
-            add_rest.append((names[k], f"{dt.kind}{dt.itemsize}", dt.itemsize, raw))
-    # -- per player: slices of the bytes above ---------------------------------------------
-    out: list[tuple[Body, Snapshot]] = []
-    cur_list = cur_counts.tolist()
+            key = _pack(names[k]) + b"\x92"  # name: [dtype, values]
+            add_rest.append((key, _pack(f"{dt.kind}{dt.itemsize}"), dt.itemsize, raw))
+    # -- per player: slices of the bytes above, in msgpack ---------------------------------
+    # Bodies are built as bytes (no per-player lists or dicts: fewer objects for the
+    # collector, and no packing later); the tests compare them with broadcaster.codec.
+    bodies: list[bytes] = []
+    baselines: list[Snapshot] = []
     s = oo = go = ao = 0
     col_offsets = [0] * len(col_changes)
+    xy_key = _KEY_XY
+    add_head = _map_head(1 + ncols)
     for j in range(count):
         n = cur_list[j]
         e = s + n
-        changes: dict[str, list[Any]] | None = None
+        parts: list[bytes] = []
         o = off_n[j]
         kn = kept_list[j]
         if o:
             lv = xy_levels[j]
-            size = 2 * (1 << lv)
+            size = 2 << lv
             data = xy_bytes[lv][oo * size : (oo + o) * size]
-            mask = None if o == kn else xy_masks[j * xy_stride : j * xy_stride + (kn + 7) // 8]
-            changes = {"xy": [mask, _SIGNED_CODES[lv], data]}
+            if o == kn:
+                mask = _NIL
+            else:
+                mask = _bin(xy_masks[j * xy_stride : j * xy_stride + (kn + 7) // 8])
+            parts.append(xy_key + mask + _SIGNED_KEYS[lv] + _bin(data))
             oo += o
-        for c, (name, n_c, code, raw, isz, masks, stride) in enumerate(col_changes):
+        for c, (key, n_c, code, raw, isz, masks, stride) in enumerate(col_changes):
             m = n_c[j]
             if not m:
                 continue
             at = col_offsets[c]
             col_offsets[c] = at + m
-            mask = None if m == kn else masks[j * stride : j * stride + (kn + 7) // 8]
-            if changes is None:
-                changes = {}
-            changes[name] = [mask, code, raw[at * isz : (at + m) * isz]]
+            mask = _NIL if m == kn else _bin(masks[j * stride : j * stride + (kn + 7) // 8])
+            parts.append(key + mask + code + _bin(raw[at * isz : (at + m) * isz]))
+        changes = _map_head(len(parts)) + b"".join(parts) if parts else _NIL
         g = gone_n[j]
-        removed = None
+        removed = _NIL
         if g:
-            removed = removed_bytes[go * 4 : (go + g) * 4]
+            removed = _bin(removed_bytes[go * 4 : (go + g) * 4])
             go += g
         a = add_n[j]
-        adds = None
+        adds = _NIL
         if a:
             il = id_levels[j]
             isz = 1 << il
-            adds = {"id": [_UNSIGNED_CODES[il], id_bytes[il][ao * isz : (ao + a) * isz]]}
-            for name, lvs, enc in add_pos:
+            cols = [
+                add_head,
+                _KEY_ID,
+                _UNSIGNED_KEYS[il],
+                _bin(id_bytes[il][ao * isz : (ao + a) * isz]),
+            ]
+            for key, lvs, enc in add_pos:
                 lv = lvs[j]
                 isz = 1 << lv
-                adds[name] = [_SIGNED_CODES[lv], enc[lv][ao * isz : (ao + a) * isz]]
-            for name, code, isz, raw in add_rest:
-                adds[name] = [code, raw[ao * isz : (ao + a) * isz]]
+                cols += (key, _SIGNED_KEYS[lv], _bin(enc[lv][ao * isz : (ao + a) * isz]))
+            for key, code, isz, raw in add_rest:
+                cols += (key, code, _bin(raw[ao * isz : (ao + a) * isz]))
+            adds = b"".join(cols)
             ao += a
-        baseline = Snapshot(
-            tick,
-            cur_ids[s:e],
-            values[s:e],
-            new_vel[s:e] if moving[j] else None,
-            max(gaps[j], 1),
+        bodies.append(adds + removed + changes + _NIL)
+        baselines.append(
+            Snapshot(
+                ticks[j],
+                cur_ids[s:e],
+                values[s:e],
+                new_vel[s:e] if moving[j] else None,
+                max(gaps[j], 1),
+            )
         )
-        out.append(([adds, removed, changes, None], baseline))
         s = e
-    return out
-
+    return bodies, baselines

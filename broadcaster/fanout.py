@@ -40,20 +40,31 @@ from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from broadcaster.batch import diff_match
-from broadcaster.codec import Header, Update
+from broadcaster.batch import diff_rows
+from broadcaster.codec import (
+    FLAG_ENDED,
+    HEADER_SIZE,
+    HEADER_STRUCT,
+    PROTOCOL_VERSION,
+    Header,
+    Update,
+)
 from broadcaster.connections import Connections
 from broadcaster.delta import diff
 from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
-from broadcaster.framing import FRAME_LIMIT, frame_body, frame_update
+from broadcaster.framing import FRAME_LIMIT, frame_update, split_body
 from broadcaster.rate import RateSettings, SendRate
 from broadcaster.stats import BroadcastStats, PlayerStats
+from broadcaster.tick import signature, tick_views
 from broadcaster.views import MatchTable, Snapshot
 from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
 
 __all__ = ["BroadcastSettings", "Broadcaster"]
 
 log = logging.getLogger(__name__)
+
+# A one-part message starts [header, ...: fixarray(5), then bin8 of HEADER_SIZE bytes.
+_ONE_PART = b"\x95\xc4" + bytes((HEADER_SIZE,))
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,6 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
         self._eager = bool(getattr(connections, "eager", False))
-        self._since_yield = 0  # players prepared since the run loop last yielded
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._active = 0  # post tasks launched and not finished
@@ -177,14 +187,7 @@ class Broadcaster:
             self.stats.send_ticks += 1
             self._busy = True
             try:
-                for frame, published in batch.values():
-                    try:
-                        await self._send_frame(frame, published)
-                    except Exception:
-                        # A frame that cannot be sent (bad fields, a bug) costs that match
-                        # one send tick, never the broadcaster.
-                        log.exception("frame of match %s cannot be sent", frame.match_id)
-                        self.stats.errors += 1
+                await self._send_tick(list(batch.values()))
             finally:
                 self._busy = False
             self._check_idle()
@@ -217,52 +220,154 @@ class Broadcaster:
         return True
 
     # -- sending ---------------------------------------------------------------------------
-    async def _send_frame(self, frame: MatchFrame, published: float) -> None:
-        table = MatchTable.from_frame(frame, self.settings.position_scale)
+    async def _send_tick(self, batch: list[tuple[MatchFrame, float]]) -> None:
+        """Send the frames of one send tick: frames with the same columns together."""
+        groups: dict[tuple[Any, ...], list[tuple[MatchFrame, float]]] = {}
+        for frame, published in batch:
+            try:
+                key = signature(frame)
+            except ValueError:
+                # A frame that cannot be sent (bad fields) costs that match one send
+                # tick, never the broadcaster.
+                log.exception("frame of match %s cannot be sent", frame.match_id)
+                self.stats.errors += 1
+                continue
+            groups.setdefault(key, []).append((frame, published))
+        for group in groups.values():
+            await self._send_group(group)
+
+    async def _send_group(self, group: list[tuple[MatchFrame, float]]) -> None:
+        """Every connection of these frames (one column layout) gets its message.
+
+        Connections without a usable baseline (first message, resync) get a full state
+        match by match; all the others get their deltas from one batch over every match
+        (:func:`broadcaster.tick.tick_views`, :func:`broadcaster.batch.diff_rows`).
+        """
+        frames = [frame for frame, _ in group]
+        ncols = 3 + len(frames[0].fields)
+        listed: list[tuple[int, PlayerSlot]] = []
+        targets: list[tuple[_Conn, float]] = []
+        bases: list[Snapshot] = []
+        presents: list[set[str] | None] = []
+        for fi, (frame, published) in enumerate(group):
+            try:
+                present = self._collect(fi, frame, published, ncols, listed, targets, bases)
+            except Exception:
+                log.exception("frame of match %s cannot be sent", frame.match_id)
+                self.stats.errors += 1
+                present = None
+            presents.append(present)
+        if listed:
+            s = self.settings
+            try:
+                views = tick_views(frames, listed, s.position_scale)
+                bodies, baselines = diff_rows(
+                    views.owner,
+                    views.counts,
+                    views.ids,
+                    views.values,
+                    bases,
+                    views.ticks,
+                    views.names,
+                    views.dtypes,
+                    s.position_tolerance,
+                )
+            except Exception:
+                log.exception("send tick of %d matches cannot be sent", len(frames))
+                self.stats.errors += len(frames)
+                bodies, baselines = [], []
+            limit, scale, every = s.max_message_bytes, s.position_scale, s.yield_every
+            for k, body in enumerate(bodies):
+                fi, slot = listed[k]
+                conn, published = targets[k]
+                frame = frames[fi]
+                data = (
+                    _ONE_PART
+                    + HEADER_STRUCT.pack(
+                        PROTOCOL_VERSION,
+                        FLAG_ENDED if frame.ended else 0,
+                        0,
+                        1,
+                        scale,
+                        frame.tick & 0xFFFFFFFF,
+                        slot.ack_seq & 0xFFFFFFFF,
+                        bases[k].tick & 0xFFFFFFFF,
+                        slot.entity_id,
+                    )
+                    + body
+                )
+                if len(data) <= limit:
+                    messages = [data]
+                else:
+                    header = self._header(frame, slot, bases[k])
+                    messages = split_body(header, b"\x94" + body, limit)
+                self._begin(conn, frame, messages, baselines[k], published)
+                if k % every == every - 1:
+                    await asyncio.sleep(0)  # the gateway may share the event loop
+        for (frame, _), present in zip(group, presents, strict=True):
+            if present is not None:
+                self._after(frame, present)
+
+    def _collect(
+        self,
+        fi: int,
+        frame: MatchFrame,
+        published: float,
+        ncols: int,
+        listed: list[tuple[int, PlayerSlot]],
+        targets: list[tuple[_Conn, float]],
+        bases: list[Snapshot],
+    ) -> set[str]:
+        """Sort the players of ``frame``: merged (in flight, backing off), full states
+        (started here), deltas (appended to the batch). Returns the connections present."""
         present: set[str] = set()
         now = self._clock()
-        ncols = table.snapshot.values.shape[1]
-        batch: list[tuple[_Conn, PlayerSlot]] = []
-        batch_rows: list[int] = []
-        batch_bases: list[Snapshot] = []
+        table: MatchTable | None = None
+        gone, conns, stats = self._gone, self._conns, self.stats
+        mine: list[tuple[int, PlayerSlot]] = []
+        my_targets: list[tuple[_Conn, float]] = []
+        my_bases: list[Snapshot] = []
         single: list[tuple[_Conn, PlayerSlot, int]] = []
         for i, slot in enumerate(frame.players):
             cid = slot.connection_id
-            if cid in self._gone:
+            if cid in gone:
                 continue
             present.add(cid)
-            conn = self._conns.get(cid)
+            conn = conns.get(cid)
             if conn is None or conn.match_id != frame.match_id or conn.player_id != slot.player_id:
-                conn = self._conns[cid] = _Conn(frame.match_id, slot.player_id, cid)
-                self.stats.players[cid] = conn.stats
+                conn = conns[cid] = _Conn(frame.match_id, slot.player_id, cid)
+                stats.players[cid] = conn.stats
             if conn.in_flight or now < conn.backoff_until:
                 conn.stats.merged += 1
-                self.stats.merged += 1
+                stats.merged += 1
                 if frame.ended:
+                    if table is None:
+                        table = MatchTable.from_frame(frame, self.settings.position_scale)
                     conn.final = (table, slot, published)
                     if not conn.in_flight:
                         self._launch(conn, table, slot, published, conn.backoff_until - now)
                 continue
             base = conn.baseline
             if base is not None and base.values.shape[1] == ncols:
-                batch.append((conn, slot))
-                batch_rows.append(i)
-                batch_bases.append(base)
+                mine.append((fi, slot))
+                my_targets.append((conn, published))
+                my_bases.append(base)
             else:
                 single.append((conn, slot, i))
-        tolerance = self.settings.position_tolerance
-        # First messages (full states) one by one; every player with a baseline through
-        # the per-match batch (broadcaster.batch), whatever its view did since.
-        for conn, slot, i in single:
-            done = diff(conn.baseline, table.view(slot, i), table, tolerance)
-            self._start(conn, table, slot, published, done)
-        if batch:
-            limit = self.settings.max_message_bytes
-            for (conn, slot), (body, baseline) in zip(
-                batch, diff_match(table, batch_rows, batch_bases, tolerance), strict=True
-            ):
-                header = self._header(table, slot, conn.baseline)
-                self._begin(conn, table, frame_body(header, body, limit), baseline, published)
+        if single:
+            if table is None:
+                table = MatchTable.from_frame(frame, self.settings.position_scale)
+            tolerance = self.settings.position_tolerance
+            for conn, slot, i in single:
+                done = diff(conn.baseline, table.view(slot, i), table, tolerance)
+                self._start(conn, table, slot, published, done)
+        listed.extend(mine)
+        targets.extend(my_targets)
+        bases.extend(my_bases)
+        return present
+
+    def _after(self, frame: MatchFrame, present: set[str]) -> None:
+        """Forget the connections that left the match, or all of an ended match."""
         for cid in self._match_conns.get(frame.match_id, set()) - present:
             self._close(cid)
         if frame.ended:
@@ -271,11 +376,6 @@ class Broadcaster:
             self._match_conns.pop(frame.match_id, None)
         else:
             self._match_conns[frame.match_id] = present
-        # let the event loop (the gateway may share it) in every yield_every players
-        self._since_yield += len(frame.players)
-        if self._since_yield >= self.settings.yield_every:
-            self._since_yield = 0
-            await asyncio.sleep(0)
 
     def _close(self, cid: str) -> None:
         conn = self._conns.get(cid)
@@ -313,19 +413,19 @@ class Broadcaster:
         delay: float = 0.0,
     ) -> None:
         """Frame the update and start its post (the connection is now in flight)."""
-        header = self._header(table, slot, conn.baseline)
+        header = self._header(table.frame, slot, conn.baseline)
         update, baseline = done
         messages = frame_update(header, update, self.settings.max_message_bytes)
-        self._begin(conn, table, messages, baseline, published, delay)
+        self._begin(conn, table.frame, messages, baseline, published, delay)
 
-    def _header(self, table: MatchTable, slot: PlayerSlot, base: Snapshot | None) -> Header:
+    def _header(self, frame: MatchFrame, slot: PlayerSlot, base: Snapshot | None) -> Header:
         return Header(
-            table.frame.tick,
+            frame.tick,
             slot.ack_seq,
             0,
             1,
             base is None,
-            table.frame.ended,
+            frame.ended,
             0 if base is None else base.tick,
             slot.entity_id,
             self.settings.position_scale,
@@ -334,13 +434,13 @@ class Broadcaster:
     def _begin(
         self,
         conn: _Conn,
-        table: MatchTable,
+        frame: MatchFrame,
         messages: list[bytes],
         baseline: Snapshot,
         published: float,
         delay: float = 0.0,
     ) -> None:
-        if conn.final is not None and conn.final[0] is table:
+        if conn.final is not None and conn.final[0].frame is frame:
             conn.final = None
         conn.in_flight = True
         self._active += 1

@@ -15,8 +15,6 @@ same connection (the fan-out never interleaves two updates on a connection).
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgpack
 
 from broadcaster.codec import (
@@ -36,7 +34,6 @@ __all__ = [
     "FRAME_LIMIT",
     "MAX_PARTS",
     "PART_OVERHEAD",
-    "frame_body",
     "frame_update",
     "reassemble",
     "split_body",
@@ -49,8 +46,6 @@ FRAME_LIMIT = 32 * 1024
 PART_OVERHEAD = 1 + 2 + HEADER_SIZE + 5
 # part_count is a uint16 in the header.
 MAX_PARTS = 0xFFFF
-# One reusable packer (msgpack.packb builds a new one per call).
-_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def frame_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> list[bytes]:
@@ -63,15 +58,6 @@ def frame_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> li
     if len(single) <= limit:
         return [single]
     return split_body(header, encode_update_body(update), limit)
-
-
-def frame_body(header: Header, body: list[Any], limit: int = FRAME_LIMIT) -> list[bytes]:
-    """:func:`frame_update` for a body already in wire form (``[adds, removed, changes,
-    meta]`` as :mod:`broadcaster.batch` builds it): the same bytes."""
-    single: bytes = _PACKER.pack([pack_header(header), *body])
-    if len(single) <= limit:
-        return [single]
-    return split_body(header, _PACKER.pack(body), limit)
 
 
 def split_body(header: Header, body: bytes, limit: int = FRAME_LIMIT) -> list[bytes]:

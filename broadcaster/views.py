@@ -14,7 +14,7 @@ world unit), and every message header carries it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -34,13 +34,13 @@ def quantise(values: npt.NDArray[np.floating[Any]], scale: int) -> npt.NDArray[n
     return np.rint(values.astype(np.float64) * scale).astype(np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Some rows of a match at one tick: ids ascending, one int64 column per name.
 
     As a connection's baseline it also holds what the client predicts motion from: each
     row's last quantised displacement (``vel``, rows x 2; None: all zero) and the tick gap
     it was measured over (``gap``), see docs/protocol.md "Motion prediction".
+    A named tuple: one is made per player per send tick, and a tuple is made fastest.
     """
 
     tick: int
