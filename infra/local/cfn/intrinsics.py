@@ -61,6 +61,8 @@ class Resolver:
 
     def condition(self, name: str, where: str) -> bool:
         """The value of the named condition (evaluated once)."""
+        if not isinstance(name, str):
+            raise TemplateError(where, f"a condition is named by a string, not {name!r}")
         if name in self._conditions:
             return self._conditions[name]
         if name not in self.raw_conditions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,3 +55,14 @@ def test_any_template_loads_or_raises_template_error(template: dict[str, object]
         load_template(template)
     except TemplateError as exc:
         assert exc.reason
+
+
+def test_a_condition_named_by_a_non_string_is_a_template_error() -> None:
+    # Found by the property above: Fn::If's first argument was used as a dict key.
+    template = {
+        "Resources": {
+            "A": {"Type": "AWS::Kinesis::Stream", "Properties": {"Name": {"Fn::If": [[], 1, 2]}}}
+        }
+    }
+    with pytest.raises(TemplateError, match="condition is named by a string"):
+        load_template(template)
