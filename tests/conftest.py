@@ -12,6 +12,18 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis on a shared, noisy 2-core machine: no per-example deadline (timing is not a
+# property), and in CI (CI=true) a fixed seed, so a run is reproducible and a property
+# failure found by chance in one run is not an unrelated submission's red CI.
+settings.register_profile(
+    "tickwire", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", parent=settings.get_profile("tickwire"), derandomize=True, print_blob=True
+)
+settings.load_profile("ci" if os.environ.get("CI") else "tickwire")
 
 
 def free_port() -> int:
