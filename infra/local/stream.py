@@ -193,7 +193,10 @@ class EmbeddedStream:
     def _route(self, partition_key: str) -> _Shard:
         shard = self._key_cache.get(partition_key)
         if shard is None:
-            key = hash_key(partition_key)
+            try:
+                key = hash_key(partition_key)
+            except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): not Unicode text
+                raise InvalidArgument("partition key is not valid Unicode") from None
             starts = [s.info.starting_hash_key for s in self._open]
             shard = self._open[bisect.bisect_right(starts, key) - 1]
             if len(self._key_cache) >= _KEY_CACHE_SIZE:

@@ -23,6 +23,7 @@ __all__ = [
     "connect_event",
     "disconnect_event",
     "message_event",
+    "message_template_context",
     "request_context",
     "template_context",
 ]
@@ -95,6 +96,21 @@ def request_context(
         ctx["messageId"] = message_id
     if conn.authorizer is not None:
         ctx["authorizer"] = conn.template_authorizer if template else conn.authorizer
+    return ctx
+
+
+def message_template_context(
+    base: dict[str, Any], epoch_ms: int, request_id: str, extended_id: str, message_id: str
+) -> dict[str, Any]:
+    """A MESSAGE ``$context`` for one message from ``base``, the connection's
+    ``request_context(..., template=True)`` for the route: only the per-message fields
+    change (same keys, same order as building it afresh); nested mappings are shared."""
+    ctx = base.copy()
+    ctx["extendedRequestId"] = extended_id
+    ctx["requestTime"] = format_request_time(epoch_ms)
+    ctx["requestTimeEpoch"] = epoch_ms
+    ctx["requestId"] = request_id
+    ctx["messageId"] = message_id
     return ctx
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,13 +56,22 @@ DEADLINE_CHECK_S = 0.05
 class _Prepared:
     """Per-integration work done once: template compilation, URI parsing."""
 
-    __slots__ = ("action", "backend", "literal_key", "response_template", "selector", "templates")
+    __slots__ = (
+        "action",
+        "backend",
+        "literal_key",
+        "response_template",
+        "selector",
+        "templates",
+        "timeout_s",
+    )
 
     def __init__(
         self,
         integration: Integration,
         services: Mapping[str, AwsServiceBackend],
         recorder: RecordingService,
+        default_timeout_s: float,
     ) -> None:
         from infra.local.vtl import compile_request_template
 
@@ -80,6 +89,7 @@ class _Prepared:
         self.response_template = compile_request_template(rt) if rt else None
         self.backend: AwsServiceBackend | None = None
         self.action = ""
+        self.timeout_s = min(default_timeout_s, integration.timeout_ms / 1000)
         if integration.integration_type == "AWS":
             if not integration.uri:
                 raise ConfigurationError("AWS integration without IntegrationUri")
@@ -132,7 +142,9 @@ class Integrations:
     def prepare(self, integration: Integration) -> _Prepared:
         prepared = self._prepared.get(id(integration))
         if prepared is None:
-            prepared = _Prepared(integration, self.services, self.recorder)
+            prepared = _Prepared(
+                integration, self.services, self.recorder, self.default_timeout_s
+            )
             self._prepared[id(integration)] = prepared
         return prepared
 
@@ -149,12 +161,10 @@ class Integrations:
     ) -> IntegrationResult:
         """Run ``integration`` for one event (``body`` is the client's raw text or "")."""
         kind = integration.integration_type
+        if kind == "AWS":
+            return await self.call_aws(integration, template_context, body)
         timeout = self.timeout_for(integration)
         try:
-            if kind == "AWS":
-                return await self._with_deadline(
-                    self._aws(integration, template_context, body), timeout
-                )
             if kind == "AWS_PROXY":
                 # Bounds the wait for a free worker too (a busy function's queue).
                 async with asyncio.timeout(timeout):
@@ -168,32 +178,50 @@ class Integrations:
             raise IntegrationError(504, f"integration timed out after {timeout:g} s") from None
         raise ConfigurationError(f"unsupported integration type {kind!r}")
 
-    async def _with_deadline(
-        self, coro: Coroutine[Any, Any, IntegrationResult], limit_s: float
+    async def call_aws(
+        self, integration: Integration, context: Mapping[str, Any], body: str
     ) -> IntegrationResult:
-        """``await coro`` with a deadline, cheaply: the hot path (AWS integrations, once
-        per message) only registers its task; a watchdog cancels tasks past their deadline
-        (checked every ``DEADLINE_CHECK_S``), which surfaces here as TimeoutError.
-        ``asyncio.timeout`` costs a timer per call (~5 us); ``wait_for`` a task."""
+        """An AWS service integration (the per-message hot path: one coroutine, no task or
+        timer per call): render the request template, call the service under the
+        integration timeout, answer its response.
+
+        Deadline policy: the calling task is registered with its deadline; a watchdog
+        checks every ``DEADLINE_CHECK_S`` and cancels a task past its deadline, which
+        surfaces as IntegrationError(504). Only the calling connection's task waits for a
+        slow service: other connections read and route on their own tasks meanwhile.
+        ``asyncio.timeout`` would cost a timer per call (~5 us), ``wait_for`` a task."""
+        prepared = self._prepared.get(id(integration)) or self.prepare(integration)
+        limit_s = prepared.timeout_s
         task = asyncio.current_task()
         deadlines = self._deadlines
         if task is None or task in deadlines:  # nested or outside a task: the plain way
-            async with asyncio.timeout(limit_s):
-                return await coro
+            try:
+                async with asyncio.timeout(limit_s):
+                    return await self._aws(integration, context, body)
+            except TimeoutError:
+                raise IntegrationError(504, f"integration timed out after {limit_s:g} s") from None
+        request = self._render(integration, context, body, prepared).encode()
+        backend = prepared.backend
+        assert backend is not None
         deadlines[task] = time.monotonic() + limit_s
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         try:
-            return await coro
+            status, answer = await backend.call(prepared.action, request)
         except asyncio.CancelledError:
             if task in self._expired:
                 self._expired.discard(task)
                 task.uncancel()
-                raise TimeoutError from None
+                raise IntegrationError(504, f"integration timed out after {limit_s:g} s") from None
             raise
+        except Exception as exc:
+            raise IntegrationError(500, f"{prepared.action} failed: {exc!r}") from exc
         finally:
             del deadlines[task]
             self._expired.discard(task)
+        if not 200 <= status < 300:
+            raise IntegrationError(500, f"{prepared.action} answered {status}: {answer[:200]!r}")
+        return self._respond(prepared, context, answer.decode("utf-8", "replace"))
 
     async def _watch(self) -> None:
         while True:

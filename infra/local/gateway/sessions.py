@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from .events import (
     connect_event,
     disconnect_event,
     message_event,
+    message_template_context,
     request_context,
     template_context,
 )
@@ -334,7 +336,17 @@ class WebSocketSessions:
         integration = route.integration
         if integration is None:
             return
-        if integration.integration_type in ("AWS", "MOCK"):
+        if integration.integration_type == "AWS":  # the per-message hot path, inline
+            ctx = self._message_context(conn, route_key)
+            try:
+                result = await gw.integrations.call_aws(integration, ctx, text)
+            except (IntegrationError, ConfigurationError) as exc:
+                self._integration_failed(conn, route, exc, ctx["requestId"])
+                return
+            if route.two_way and result.body is not None:
+                await self.send_text(conn, result.body)
+            return
+        if integration.integration_type == "MOCK":
             await self._run_message(conn, route, integration, text)
             return
         inflight = conn.inflight
@@ -368,15 +380,47 @@ class WebSocketSessions:
                 body=text,
             )
         except (IntegrationError, ConfigurationError) as exc:
-            log.info("route %s: integration failed: %s", route.key, exc)
-            gw.metrics.error_frames["Internal server error"] += 1
-            await self.send_text(conn, _error_frame("Internal server error", conn, info.request_id))
+            self._integration_failed(conn, route, exc, info.request_id)
             return
         if route.two_way and result.body is not None:
             await self.send_text(conn, result.body)
 
+    def _message_context(self, conn: Connection, route_key: str) -> dict[str, Any]:
+        """``$context`` for one message on a template route (the connection's fixed
+        fields are built once per route, see ``Connection.message_contexts``)."""
+        base = conn.message_contexts.get(route_key)
+        if base is None:
+            gw = self.gw
+            base = conn.message_contexts[route_key] = request_context(
+                gw.api,
+                conn,
+                RequestInfo("", "", 0),
+                route_key=route_key,
+                event_type="MESSAGE",
+                domain_name=gw.domain_name,
+                message_id="",
+                template=True,
+            )
+        return message_template_context(
+            base,
+            int(time.time() * 1000),
+            new_request_id(),
+            new_request_id(),
+            new_request_id(),
+        )
+
+    def _integration_failed(
+        self, conn: Connection, route: Route, exc: Exception, request_id: str
+    ) -> None:
+        log.info("route %s: integration failed: %s", route.key, exc)
+        self.gw.metrics.error_frames["Internal server error"] += 1
+        self._send_now(conn, _error_frame("Internal server error", conn, request_id))
+
     async def send_text(self, conn: Connection, text: str) -> None:
         """Send a gateway-made frame (error frames, route responses) to a client."""
+        self._send_now(conn, text)
+
+    def _send_now(self, conn: Connection, text: str) -> None:
         if conn.state is not ConnectionState.OPEN:
             return
         data = text.encode()

@@ -115,7 +115,7 @@ class _Compiler:
             if len(parts) == 1:
                 (only,) = parts
                 return only  # type: ignore[return-value]
-            return lambda ns: "".join([p if type(p) is str else p(ns) for p in parts])  # type: ignore[operator]
+            return _generated_join(parts)
         write = self.block_from(pieces)
 
         def interpolate(ns: dict[str, Any]) -> str:
@@ -156,6 +156,9 @@ class _Compiler:
         part = self.name(node.part)
         if node.subexpression is None:
             return part
+        names = _plain_chain(node)
+        if names is not None:  # ``$context.authorizer.matchId``: one closure, no calls
+            return _chain(names)
         tail = self.sub(node.subexpression)
         return lambda ns: tail(part(ns), ns)
 
@@ -173,6 +176,10 @@ class _Compiler:
         finish = self.finish(call)
         assert finish is not None
         head: Expr = lambda ns: finish(function, ns)  # noqa: E731
+        values = call.parameters.values
+        if not isinstance(values, ops._EmptyValues) and len(values.values) == 1:
+            only = self.value(values.values[0])
+            head = lambda ns: function(only(ns))  # noqa: E731
         if sub.expression.subexpression is None:
             return head
         tail = self.sub(sub.expression.subexpression)
@@ -293,17 +300,13 @@ class _Compiler:
                 pieces.append(piece)
         return pieces
 
-    @staticmethod
-    def block_from(pieces: list[Writer | str]) -> Writer:
-        steps = [_text_writer(p) if isinstance(p, str) else p for p in pieces]
-        if len(steps) == 1:
-            return steps[0]
-
-        def run(ns: dict[str, Any], out: list[str]) -> None:
-            for step in steps:
-                step(ns, out)
-
-        return run
+    def block_from(self, pieces: list[Writer | str]) -> Writer:
+        if len(pieces) == 1 and not isinstance(pieces[0], str):
+            return pieces[0]
+        return _generated_block(
+            [p if isinstance(p, str) else self._reference_texts.get(id(p), p) for p in pieces],
+            {id(t) for t in self._reference_texts.values()},
+        )
 
     def element(self, node: Any) -> Writer | str | None:
         kind = type(node)
@@ -332,13 +335,9 @@ class _Compiler:
                 return "" if folded is None else to_text(folded)
         value = self.variable(node.expression)
         alternate = self.value(node.alternate.expression) if node.alternate else None
-
-        def text(ns: dict[str, Any]) -> str:
-            result = value(ns)
-            if result is None:
-                # silent: a missing reference renders as "" (API Gateway)
-                return "" if alternate is None else to_text(alternate(ns) or "")
-            return result if type(result) is str else to_text(result)
+        text = _name_text(node.expression) if alternate is None else None
+        if text is None:
+            text = _reference_text(value, alternate)
 
         def write(ns: dict[str, Any], out: list[str]) -> None:
             out.append(text(ns))
@@ -401,11 +400,97 @@ def _literal_of(expression: Any) -> Any:
     return _NOT_CONSTANT
 
 
-def _text_writer(text: str) -> Writer:
-    def write(ns: dict[str, Any], out: list[str]) -> None:
-        out.append(text)
+def _reference_text(value: Expr, alternate: Expr | None) -> Callable[[dict[str, Any]], str]:
+    """What a ``$reference`` writes: its value as text, "" (or the alternate) for null."""
 
-    return write
+    def text(ns: dict[str, Any]) -> str:
+        result = value(ns)
+        if result is None:
+            # silent: a missing reference renders as "" (API Gateway)
+            return "" if alternate is None else to_text(alternate(ns) or "")
+        return result if type(result) is str else to_text(result)
+
+    return text
+
+
+def _name_text(node: Any) -> Callable[[dict[str, Any]], str] | None:
+    """The text of a plain ``$name`` (no member, call or index) read straight from the
+    namespace; None for anything else."""
+    part = node.part
+    if node.subexpression is not None or part.parameters is not None or part.index is not None:
+        return None
+    name = part.name
+
+    def text(ns: dict[str, Any]) -> str:
+        result = ns.get(name)
+        if type(result) is str:
+            return result
+        return "" if result is None else to_text(result)
+
+    return text
+
+
+def _plain_chain(node: Any) -> tuple[str, ...] | None:
+    """``$a.b.c`` without calls or indexes as its names, else None."""
+    names: list[str] = []
+    part, sub = node.part, node.subexpression
+    while True:
+        if part.parameters is not None or part.index is not None:
+            return None
+        names.append(part.name)
+        if sub is None:
+            return tuple(names)
+        if type(sub.expression) is not ops.VariableExpression:
+            return None
+        part, sub = sub.expression.part, sub.expression.subexpression
+
+
+def _chain(names: tuple[str, ...]) -> Expr:
+    """``$a.b.c`` in one closure; each step resolves as ``name_on_generic`` does."""
+    root, rest = names[0], names[1:]
+
+    def lookup(ns: dict[str, Any]) -> Any:
+        obj = ns.get(root)
+        if obj is None:
+            return None
+        for name in rest:
+            result = obj.get(name) if isinstance(obj, dict) else None
+            obj = member(obj, name) if result is None else result
+            if obj is None:
+                return None
+        return obj
+
+    return lookup
+
+
+def _generated_join(parts: list[Any]) -> Expr:
+    """``lambda ns: "".join((c0, t1(ns), ...))`` for constant texts and text functions:
+    straight-line code instead of a loop over the parts."""
+    env: dict[str, Any] = {}
+    items = []
+    for i, part in enumerate(parts):
+        env[f"p{i}"] = part
+        items.append(f"p{i}" if isinstance(part, str) else f"p{i}(ns)")
+    join: Expr = eval(f"lambda ns: ''.join(({', '.join(items)},))", env)  # noqa: S307
+    return join
+
+
+def _generated_block(pieces: list[Any], texts: set[int]) -> Writer:
+    """One writer for a block's pieces in order: constant texts and reference texts are
+    appended directly, other writers are called (generated straight-line code)."""
+    env: dict[str, Any] = {}
+    lines = ["def run(ns, out):", "    a = out.append"]
+    for i, piece in enumerate(pieces):
+        env[f"p{i}"] = piece
+        if isinstance(piece, str):
+            lines.append(f"    a(p{i})")
+        elif id(piece) in texts:
+            lines.append(f"    a(p{i}(ns))")
+        else:
+            lines.append(f"    p{i}(ns, out)")
+    exec("\n".join(lines), env)  # noqa: S102
+    run: Writer = env["run"]
+    return run
 
 
 def _binary(apply: Callable[[Any, Any], Any], left: Expr, right: Expr) -> Expr:
