@@ -50,11 +50,17 @@ _SIGNED_KEYS = tuple(_pack(c) for c in _SIGNED_CODES)
 _UNSIGNED_KEYS = tuple(_pack(c) for c in _UNSIGNED_CODES)
 
 
+_MAP1 = b"\x81"  # a map of one entry
+_NIL2 = _NIL + _NIL  # no adds, no removals
+_QUIET = _NIL * 4  # no adds, removals, changes or meta
+_BIN8 = tuple(b"\xc4" + bytes((n,)) for n in range(0x100))
+
+
 def _bin(data: bytes) -> bytes:
     """msgpack bin of ``data``."""
     n = len(data)
     if n < 0x100:
-        return b"\xc4" + n.to_bytes(1, "big") + data
+        return _BIN8[n] + data
     if n < 0x10000:
         return b"\xc5" + n.to_bytes(2, "big") + data
     return b"\xc6" + n.to_bytes(4, "big") + data
@@ -203,26 +209,33 @@ def diff_rows(
     else:
         pos = np.zeros(ckey.shape[0], np.intp)
         found = np.zeros(ckey.shape[0], np.bool_)
-    base_rows = pos[found]
+    kept = np.flatnonzero(found)
+    base_rows = pos[kept]
     gone = np.ones(nb, np.bool_)
     gone[base_rows] = False
-    kept_owner = owner[found]
+    kept_owner = owner[kept]
     # -- prediction and errors for every kept row -------------------------------------------
     old = base_vals[base_rows]
-    new = cur_vals[found]
+    new = cur_vals[kept]
     vel = base_vel[base_rows]
-    gap_row = np.asarray(gaps, np.int64)[kept_owner][:, None]
-    last_row = np.asarray([max(b.gap, 1) for b in bases], np.int64)[kept_owner][:, None]
-    pred_xy = old[:, :2] + (vel * gap_row) // last_row
+    last_gaps = [max(b.gap, 1) for b in bases]
+    if gaps == last_gaps:
+        # the common case: every player's gap is the one its displacements were taken
+        # over, so the prediction is the displacement itself (floor(d * g / g) = d)
+        pred_xy = old[:, :2] + vel
+    else:
+        gap_row = np.asarray(gaps, np.int64)[kept_owner][:, None]
+        last_row = np.asarray(last_gaps, np.int64)[kept_owner][:, None]
+        pred_xy = old[:, :2] + (vel * gap_row) // last_row
     err_xy = new[:, :2] - pred_xy
     flags = np.abs(err_xy) > tolerance
     off = flags[:, 0] | flags[:, 1]
     landed = np.where(off[:, None], new[:, :2], pred_xy)
     moved = landed - old[:, :2]
     values = cur_vals.copy()
-    values[found, :2] = landed
+    values[kept, :2] = landed
     new_vel = np.zeros((cur_vals.shape[0], 2), np.int64)
-    new_vel[found] = moved
+    new_vel[kept] = moved
     other = new[:, 2:] != old[:, 2:] if ncols > 2 else None
     # -- per-player counts ----------------------------------------------------------------
     kept_n = np.bincount(kept_owner, minlength=count)
@@ -289,6 +302,11 @@ def diff_rows(
             key = _pack(names[k]) + b"\x92"  # name: [dtype, values]
             add_rest.append((key, _pack(f"{dt.kind}{dt.itemsize}"), dt.itemsize, raw))
     # -- per player: slices of the bytes above, in msgpack ---------------------------------
+    # players with adds, removals or changes of other columns (the rest take a short cut)
+    busy_rows = [add_owner, base_owner[gone]]
+    if other is not None:
+        busy_rows.append(kept_owner[other.any(axis=1)])
+    busy = np.bincount(np.concatenate(busy_rows), minlength=count).tolist()
     # Bodies are built as bytes (no per-player lists or dicts: fewer objects for the
     # collector, and no packing later); the tests compare them with broadcaster.codec.
     bodies: list[bytes] = []
@@ -298,9 +316,18 @@ def diff_rows(
     xy_key = _KEY_XY
     add_head = _map_head(1 + ncols)
     for j in range(count):
-        n = cur_list[j]
-        e = s + n
-        parts: list[bytes] = []
+        e = s + cur_list[j]
+        baselines.append(
+            Snapshot(
+                ticks[j],
+                cur_ids[s:e],
+                values[s:e],
+                new_vel[s:e] if moving[j] else None,
+                max(gaps[j], 1),
+            )
+        )
+        s = e
+        xy = b""
         o = off_n[j]
         kn = kept_list[j]
         if o:
@@ -311,8 +338,13 @@ def diff_rows(
                 mask = _NIL
             else:
                 mask = _bin(xy_masks[j * xy_stride : j * xy_stride + (kn + 7) // 8])
-            parts.append(xy_key + mask + _SIGNED_KEYS[lv] + _bin(data))
+            xy = xy_key + mask + _SIGNED_KEYS[lv] + _bin(data)
             oo += o
+        if not busy[j]:
+            # the common case: nothing but corrections (or nothing at all)
+            bodies.append(_NIL2 + _MAP1 + xy + _NIL if o else _QUIET)
+            continue
+        parts = [xy] if xy else []
         for c, (key, n_c, code, raw, isz, masks, stride) in enumerate(col_changes):
             m = n_c[j]
             if not m:
@@ -321,7 +353,12 @@ def diff_rows(
             col_offsets[c] = at + m
             mask = _NIL if m == kn else _bin(masks[j * stride : j * stride + (kn + 7) // 8])
             parts.append(key + mask + code + _bin(raw[at * isz : (at + m) * isz]))
-        changes = _map_head(len(parts)) + b"".join(parts) if parts else _NIL
+        if not parts:
+            changes = _NIL
+        elif len(parts) == 1:
+            changes = _MAP1 + parts[0]
+        else:
+            changes = _map_head(len(parts)) + b"".join(parts)
         g = gone_n[j]
         removed = _NIL
         if g:
@@ -347,14 +384,4 @@ def diff_rows(
             adds = b"".join(cols)
             ao += a
         bodies.append(adds + removed + changes + _NIL)
-        baselines.append(
-            Snapshot(
-                ticks[j],
-                cur_ids[s:e],
-                values[s:e],
-                new_vel[s:e] if moving[j] else None,
-                max(gaps[j], 1),
-            )
-        )
-        s = e
     return bodies, baselines

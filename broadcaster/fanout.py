@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -276,37 +277,100 @@ class Broadcaster:
                 log.exception("send tick of %d matches cannot be sent", len(frames))
                 self.stats.errors += len(frames)
                 bodies, baselines = [], []
-            limit, scale, every = s.max_message_bytes, s.position_scale, s.yield_every
-            for k, body in enumerate(bodies):
-                fi, slot = listed[k]
-                conn, published = targets[k]
-                frame = frames[fi]
-                data = (
-                    _ONE_PART
-                    + HEADER_STRUCT.pack(
-                        PROTOCOL_VERSION,
-                        FLAG_ENDED if frame.ended else 0,
-                        0,
-                        1,
-                        scale,
-                        frame.tick & 0xFFFFFFFF,
-                        slot.ack_seq & 0xFFFFFFFF,
-                        bases[k].tick & 0xFFFFFFFF,
-                        slot.entity_id,
-                    )
-                    + body
-                )
-                if len(data) <= limit:
-                    messages = [data]
-                else:
-                    header = self._header(frame, slot, bases[k])
-                    messages = split_body(header, b"\x94" + body, limit)
-                self._begin(conn, frame, messages, baselines[k], published)
-                if k % every == every - 1:
-                    await asyncio.sleep(0)  # the gateway may share the event loop
+            await self._post_batch(frames, listed, targets, bases, bodies, baselines)
         for (frame, _), present in zip(group, presents, strict=True):
             if present is not None:
                 self._after(frame, present)
+
+    async def _post_batch(
+        self,
+        frames: list[MatchFrame],
+        listed: list[tuple[int, PlayerSlot]],
+        targets: list[tuple[_Conn, float]],
+        bases: list[Snapshot],
+        bodies: list[bytes],
+        baselines: list[Snapshot],
+    ) -> None:
+        """Header, frame and post every batched delta.
+
+        The common case is inlined (this runs once per player per send tick): with
+        eager connections and no pacing, a one-part message is posted by stepping its
+        coroutine here, and a post that completes is accounted for on the spot, the
+        counters shared by the batch added once. Anything else (parts, pacing, a post
+        that suspends or fails) goes through :meth:`_begin` and :meth:`_settle`.
+        """
+        s = self.settings
+        limit, scale, every = s.max_message_bytes, s.position_scale, s.yield_every
+        stats, rate = self.stats, self._rate
+        post = self._connections.post
+        observe = stats.latency.observe
+        inline = self._eager and math.isinf(rate.rate)
+        now = self._clock()
+        sent = nbytes = 0
+        for k, body in enumerate(bodies):
+            fi, slot = listed[k]
+            conn, published = targets[k]
+            frame = frames[fi]
+            data = (
+                _ONE_PART
+                + HEADER_STRUCT.pack(
+                    PROTOCOL_VERSION,
+                    FLAG_ENDED if frame.ended else 0,
+                    0,
+                    1,
+                    scale,
+                    frame.tick & 0xFFFFFFFF,
+                    slot.ack_seq & 0xFFFFFFFF,
+                    bases[k].tick & 0xFFFFFFFF,
+                    slot.entity_id,
+                )
+                + body
+            )
+            size = len(data)
+            if size > limit:
+                header = self._header(frame, slot, bases[k])
+                messages = split_body(header, b"\x94" + body, limit)
+                self._begin(conn, frame, messages, baselines[k], published)
+            elif not inline or self._slots.locked():
+                self._begin(conn, frame, [data], baselines[k], published)
+            else:
+                if conn.final is not None and conn.final[0].frame is frame:
+                    conn.final = None
+                coro = post(conn.connection_id, data)
+                try:
+                    pending = coro.send(None)
+                except StopIteration:
+                    # delivered: what _posted and _settle do, the shared counters later
+                    sent += 1
+                    nbytes += size
+                    pstats = conn.stats
+                    pstats.bytes += size
+                    pstats.sent += 1
+                    conn.baseline = baselines[k]
+                    conn.attempts = 0
+                    observe(now - published)
+                    if conn.final is not None or conn.closed:
+                        self._next(conn)
+                except Exception as exc:
+                    conn.in_flight = True
+                    self._active += 1
+                    if not isinstance(exc, PostError):  # a broken Connections
+                        exc = PostFailed(conn.connection_id, repr(exc))
+                    self._settle(conn, baselines[k], published, exc)
+                else:
+                    conn.in_flight = True
+                    self._active += 1
+                    rest = _Resume(coro, pending)
+                    self._spawn(self._post(conn, [data], baselines[k], published, 0.0, 0.0, rest))
+            if k % every == every - 1:
+                await asyncio.sleep(0)  # the gateway may share the event loop
+                now = self._clock()
+        if sent:
+            stats.messages += sent
+            stats.sent += sent
+            stats.bytes += nbytes
+            rate.on_successes(self._clock(), sent)
+            stats.rate_limit_per_s = rate.rate
 
     def _collect(
         self,
@@ -552,13 +616,17 @@ class Broadcaster:
             conn.baseline = None  # unknown what it holds now: resync with a full state
             self._backoff(conn, self._clock())
         conn.in_flight = False
+        self._next(conn)
+        self._active -= 1
+        self._check_idle()
+
+    def _next(self, conn: _Conn) -> None:
+        """After a post: the ended match's last message, or forget a closed connection."""
         if conn.final is not None:
             table, slot, when = conn.final
             self._launch(conn, table, slot, when, conn.backoff_until - self._clock())
         elif conn.closed:
             self._forget(conn)
-        self._active -= 1
-        self._check_idle()
 
     def _posted(self, conn: _Conn, data: bytes) -> None:
         self._rate.on_success(self._clock())

@@ -71,6 +71,15 @@ class SendRate:
 
     def on_success(self, now: float) -> None:
         self._count(now)
+        self._increase(now)
+
+    def on_successes(self, now: float, count: int) -> None:
+        """``count`` requests succeeded (a batch accounted for at once)."""
+        self._window_count += count - 1
+        self._count(now)
+        self._increase(now)
+
+    def _increase(self, now: float) -> None:
         s = self.settings
         dt, self._last_increase = now - self._last_increase, now
         if math.isinf(self.rate):
