@@ -23,7 +23,7 @@ player's next baseline as slices of the match's arrays.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from broadcaster.views import MatchTable, Snapshot
 
-__all__ = ["diff_match", "diff_rows"]
+__all__ = ["BatchRows", "diff_match", "diff_rows"]
 
 _SIGNED_CODES = ("i1", "i2", "i4", "i8")
 _UNSIGNED_CODES = ("u1", "u2", "u4", "u8")
@@ -140,6 +140,33 @@ def _masks(
     return np.packbits(bits, axis=1, bitorder="little").tobytes(), stride
 
 
+class BatchRows(NamedTuple):
+    """The baselines one :func:`diff_rows` call made, as the arrays they are slices of
+    (rows grouped by player): what the next call needs of them, already gathered."""
+
+    baselines: list[Snapshot]
+    keys: npt.NDArray[np.int64]  # player << 32 | id per row
+    ids: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.int64]
+    vel: npt.NDArray[np.int64]  # rows x 2, zeros where a baseline has vel None
+    owner: npt.NDArray[np.intp]
+    ticks: npt.NDArray[np.int64]  # per player
+    gaps: list[int]  # per player, the baseline's gap
+
+
+def _no_rows(
+    keys: npt.NDArray[np.int64], ids: npt.NDArray[np.uint32], values: npt.NDArray[np.int64]
+) -> BatchRows:
+    return BatchRows(
+        [], keys, ids, values, _zero_vel(0), np.zeros(0, np.intp), np.zeros(0, np.int64), []
+    )
+
+
+def _same_list(a: Sequence[object], b: Sequence[object]) -> bool:
+    """The same objects in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 def diff_match(
     table: MatchTable,
     players: Sequence[int],
@@ -157,7 +184,7 @@ def diff_match(
     snap = table.snapshot
     vis = table.visible[np.asarray(players, np.intp)]
     owner, rows = np.nonzero(vis)
-    return diff_rows(
+    bodies, baselines, _ = diff_rows(
         owner,
         np.count_nonzero(vis, axis=1).tolist(),
         snap.ids[rows],
@@ -168,6 +195,7 @@ def diff_match(
         table.dtypes,
         tolerance,
     )
+    return bodies, baselines
 
 
 def diff_rows(
@@ -180,27 +208,42 @@ def diff_rows(
     names: tuple[str, ...],
     dtypes: tuple[np.dtype[Any], ...],
     tolerance: int,
-) -> tuple[list[bytes], list[Snapshot]]:
+    prev: BatchRows | None = None,
+) -> tuple[list[bytes], list[Snapshot], BatchRows]:
     """The core of :func:`diff_match`, for players of any matches: player ``j``'s current
     view is the ``cur_list[j]`` rows of ``cur_ids``/``cur_vals`` owned by ``j`` (rows
     grouped by player, ascending; ids ascending within a player), at tick ``ticks[j]``,
-    with columns ``names`` (wire dtypes ``dtypes``)."""
+    with columns ``names`` (wire dtypes ``dtypes``).
+
+    Returns the bodies, the baselines, and the baselines as arrays: passed back as
+    ``prev`` with ``bases`` that are exactly its baselines in order (every player of
+    the last batch delivered, none added: the steady state), the baselines are not
+    gathered again."""
     count = len(bases)
     ncols = cur_vals.shape[1]
-    if count == 0:
-        return [], []
-    # -- baselines, concatenated ----------------------------------------------------------
-    base_counts = [b.ids.shape[0] for b in bases]
-    base_ids = np.concatenate([b.ids for b in bases]) if count > 1 else bases[0].ids
-    base_vals = np.concatenate([b.values for b in bases])
-    base_vel = np.concatenate(
-        [b.vel if b.vel is not None else _zero_vel(b.ids.shape[0]) for b in bases]
-    )
-    base_owner = np.repeat(np.arange(count, dtype=np.intp), base_counts)
-    gaps = [max(t - b.tick, 0) for t, b in zip(ticks, bases, strict=True)]
-    # -- match rows: keys player << 32 | id, ascending on both sides -----------------------
-    bkey = (base_owner.astype(np.int64) << 32) | base_ids.astype(np.int64)
     ckey = (owner.astype(np.int64) << 32) | cur_ids.astype(np.int64)
+    if count == 0:
+        return [], [], _no_rows(ckey, cur_ids, cur_vals)
+    ticks_arr = np.asarray(ticks, np.int64)
+    if prev is not None and _same_list(prev.baselines, bases):
+        # -- baselines: the arrays the last batch left --------------------------------------
+        base_ids, base_vals, base_vel = prev.ids, prev.values, prev.vel
+        base_owner, bkey = prev.owner, prev.keys
+        gaps = np.maximum(ticks_arr - prev.ticks, 0).tolist()
+        last_gaps = prev.gaps
+    else:
+        # -- baselines, concatenated --------------------------------------------------------
+        base_counts = [b.ids.shape[0] for b in bases]
+        base_ids = np.concatenate([b.ids for b in bases]) if count > 1 else bases[0].ids
+        base_vals = np.concatenate([b.values for b in bases])
+        base_vel = np.concatenate(
+            [b.vel if b.vel is not None else _zero_vel(b.ids.shape[0]) for b in bases]
+        )
+        base_owner = np.repeat(np.arange(count, dtype=np.intp), base_counts)
+        gaps = [max(t - b.tick, 0) for t, b in zip(ticks, bases, strict=True)]
+        last_gaps = [max(b.gap, 1) for b in bases]
+        bkey = (base_owner.astype(np.int64) << 32) | base_ids.astype(np.int64)
+    # -- match rows: keys player << 32 | id, ascending on both sides -----------------------
     nb = bkey.shape[0]
     if nb:
         pos = np.searchsorted(bkey, ckey)
@@ -218,7 +261,6 @@ def diff_rows(
     old = base_vals[base_rows]
     new = cur_vals[kept]
     vel = base_vel[base_rows]
-    last_gaps = [max(b.gap, 1) for b in bases]
     if gaps == last_gaps:
         # the common case: every player's gap is the one its displacements were taken
         # over, so the prediction is the displacement itself (floor(d * g / g) = d)
@@ -315,6 +357,7 @@ def diff_rows(
     col_offsets = [0] * len(col_changes)
     xy_key = _KEY_XY
     add_head = _map_head(1 + ncols)
+    new_gaps = [g if g > 1 else 1 for g in gaps]
     for j in range(count):
         e = s + cur_list[j]
         baselines.append(
@@ -323,7 +366,7 @@ def diff_rows(
                 cur_ids[s:e],
                 values[s:e],
                 new_vel[s:e] if moving[j] else None,
-                max(gaps[j], 1),
+                new_gaps[j],
             )
         )
         s = e
@@ -384,4 +427,5 @@ def diff_rows(
             adds = b"".join(cols)
             ao += a
         bodies.append(adds + removed + changes + _NIL)
-    return bodies, baselines
+    rows = BatchRows(baselines, ckey, cur_ids, values, new_vel, owner, ticks_arr, new_gaps)
+    return bodies, baselines, rows

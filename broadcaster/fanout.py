@@ -2,9 +2,15 @@
 
 Theory of operation. The engine calls :meth:`Broadcaster.publish` with the frames of a
 send tick; it stores them (the newest frame per match wins) and returns. The run loop takes
-the stored frames, and for each match prepares one :class:`~broadcaster.views.MatchTable`,
-then for each player computes the view, the delta against what that connection was last
-*delivered*, frames it under the limit, and starts a post task.
+the stored frames of a send tick together. Players without a usable baseline (first
+message, resync) get a full state match by match (:class:`~broadcaster.views.MatchTable`,
+:func:`~broadcaster.delta.diff`). All the others are computed in one batch over every
+match of the tick (:func:`~broadcaster.tick.tick_views`,
+:func:`~broadcaster.batch.diff_rows`): views, the delta against what each connection was
+last *delivered*, and the encoded body, with the NumPy work done once per tick. Then each
+message is framed under the limit and posted: with ``Connections.eager`` (the embedded
+gateway's in-process post, which never suspends) by stepping the post's coroutine inline,
+else in a post task.
 
 Backpressure policy (what is bounded, merged, dropped):
 
@@ -41,7 +47,7 @@ from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from broadcaster.batch import diff_rows
+from broadcaster.batch import BatchRows, diff_rows
 from broadcaster.codec import (
     FLAG_ENDED,
     HEADER_SIZE,
@@ -153,6 +159,8 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
         self._eager = bool(getattr(connections, "eager", False))
+        # per column layout, the arrays of the last batch's baselines (batch.BatchRows)
+        self._rows: dict[tuple[Any, ...], BatchRows] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._active = 0  # post tasks launched and not finished
@@ -234,10 +242,14 @@ class Broadcaster:
                 self.stats.errors += 1
                 continue
             groups.setdefault(key, []).append((frame, published))
-        for group in groups.values():
-            await self._send_group(group)
+        for key, group in groups.items():
+            await self._send_group(key, group)
+        for key in [k for k in self._rows if k not in groups]:
+            del self._rows[key]  # no frames with these columns any more
 
-    async def _send_group(self, group: list[tuple[MatchFrame, float]]) -> None:
+    async def _send_group(
+        self, key: tuple[Any, ...], group: list[tuple[MatchFrame, float]]
+    ) -> None:
         """Every connection of these frames (one column layout) gets its message.
 
         Connections without a usable baseline (first message, resync) get a full state
@@ -262,7 +274,8 @@ class Broadcaster:
             s = self.settings
             try:
                 views = tick_views(frames, listed, s.position_scale)
-                bodies, baselines = diff_rows(
+                prev = self._rows.get(key)
+                bodies, baselines, self._rows[key] = diff_rows(
                     views.owner,
                     views.counts,
                     views.ids,
@@ -272,6 +285,7 @@ class Broadcaster:
                     views.names,
                     views.dtypes,
                     s.position_tolerance,
+                    prev,
                 )
             except Exception:
                 log.exception("send tick of %d matches cannot be sent", len(frames))

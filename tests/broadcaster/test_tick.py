@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.batch import diff_rows
+from broadcaster.batch import BatchRows, diff_rows
 from broadcaster.codec import encode_update_body
 from broadcaster.delta import diff
 from broadcaster.tick import signature, tick_views
@@ -76,6 +76,8 @@ def test_tick_views_and_batched_deltas_equal_per_match_ones(
             }
         )
     bases: dict[str, Snapshot | None] = {}
+    prev: BatchRows | None = None
+    reused = 0
     tick = 1
     for _ in range(steps):
         tick += int(rng.integers(1, 3))
@@ -104,24 +106,35 @@ def test_tick_views_and_batched_deltas_equal_per_match_ones(
             sub = np.isin(views.owner, have)
             remap = np.full(len(listed), -1, np.intp)
             remap[have] = np.arange(len(have))
-            bodies, baselines = diff_rows(
+            given_bases = [bases[listed[j][1].connection_id] for j in have]
+            if prev is not None and len(prev.baselines) == len(given_bases):
+                reused += all(a is b for a, b in zip(prev.baselines, given_bases, strict=True))
+            bodies, baselines, prev = diff_rows(
                 remap[views.owner[sub]],
                 [views.counts[j] for j in have],
                 views.ids[sub],
                 views.values[sub],
-                [bases[listed[j][1].connection_id] for j in have],  # type: ignore[misc]
+                given_bases,  # type: ignore[arg-type]
                 [views.ticks[j] for j in have],
                 views.names,
                 views.dtypes,
                 tolerance,
+                prev,
             )
             for j, body, baseline in zip(have, bodies, baselines, strict=True):
                 update, want = expected[j]
                 assert b"\x94" + body == encode_update_body(update)
                 np.testing.assert_array_equal(baseline.values, want.values)
+                np.testing.assert_array_equal(baseline.ids, want.ids)
                 assert baseline.tick == want.tick and baseline.gap == want.gap
+                assert (baseline.vel is None) == (want.vel is None)
+                if want.vel is not None:
+                    np.testing.assert_array_equal(baseline.vel, want.vel)
+                expected[j] = (update, baseline)  # next step: the batch's own baseline
         for (_, slot), (_, baseline) in zip(listed, expected, strict=True):
             bases[slot.connection_id] = baseline
+    # from the third step on, every listed player holds the last batch's baseline
+    assert reused >= 1 or steps < 3 or not any(w["slots"] for w in worlds)
 
 
 def test_reserved_field_names_are_refused(build: Any) -> None:
