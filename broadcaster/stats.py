@@ -21,9 +21,13 @@ class Latency:
     max_s: float = 0.0
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
-        self.count += 1
-        self.total_s += seconds
+        self.observe_many(seconds, 1)
+
+    def observe_many(self, seconds: float, count: int) -> None:
+        """``count`` observations of ``seconds`` each."""
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += count
+        self.count += count
+        self.total_s += seconds * count
         self.max_s = max(self.max_s, seconds)
 
     def quantile(self, q: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -357,3 +358,37 @@ async def test_eager_post_failure_resyncs_with_a_full_state(build: Any, live: An
         assert [h.full for h in client.headers] == [True, False, False, True] + [False] * 4
         assert not client.errors and client.world.tick == 8 and bc.stats.errors == 1
         await client.close()
+
+
+def test_batch_headers_are_the_struct_headers(build: Any) -> None:
+    from broadcaster.codec import HEADER_STRUCT, PROTOCOL_VERSION
+    from broadcaster.fanout import _HEAD, _ONE_PART, _headers
+    from broadcaster.views import Snapshot
+
+    frames = [
+        build.frame(7, [1], [0.0], [0.0], match_id="a"),
+        dataclasses.replace(build.frame(2**32 + 5, [1], [0.0], [0.0], match_id="b"), ended=True),
+    ]
+    listed = [
+        (0, build.player("p", "c", entity=1, ack=3)),
+        (1, build.player("q", "d", entity=-1, ack=2**32 + 9)),
+    ]
+    empty = np.zeros(0, np.uint32)
+    bases = [
+        Snapshot(6, empty, np.zeros((0, 4), np.int64)),
+        Snapshot(2**32 + 1, empty, np.zeros((0, 4), np.int64)),
+    ]
+    got = _headers(frames, listed, bases, 4)
+    for k, ((fi, slot), base) in enumerate(zip(listed, bases, strict=True)):
+        want = _ONE_PART + HEADER_STRUCT.pack(
+            PROTOCOL_VERSION,
+            2 if frames[fi].ended else 0,
+            0,
+            1,
+            4,
+            frames[fi].tick & 0xFFFFFFFF,
+            slot.ack_seq & 0xFFFFFFFF,
+            base.tick & 0xFFFFFFFF,
+            slot.entity_id,
+        )
+        assert got[k * _HEAD : (k + 1) * _HEAD] == want
