@@ -68,12 +68,12 @@ def _ok(payload: Json) -> tuple[int, bytes]:
 def _appended(stream: EmbeddedStream, key: str, data: bytes) -> tuple[int, bytes]:
     """The PutRecord answer for one append (or its error)."""
     try:
-        r = stream.append(key, data)
+        shard_id, sequence_number = stream.append_raw(key, data)
     except StreamError as exc:
         return _error(exc.error_type, str(exc))
     return 200, b'{"ShardId":"%s","SequenceNumber":"%s"}' % (
-        r.shard_id.encode(),
-        r.sequence_number.encode(),
+        shard_id.encode(),
+        sequence_number.encode(),
     )
 
 

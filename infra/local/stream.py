@@ -55,6 +55,7 @@ MAX_GET_RECORDS: Final = 10_000
 MAX_GET_BYTES: Final = 10 * 1024 * 1024
 # Kinesis-like sequence numbers: 56 decimal digits.
 _SEQ_BASE: Final = 49 * 10**54
+_SEQ_LIMIT: Final = 10**54  # _seq's fast form: n below it
 # Bound of the partition key -> shard cache (one entry per match in practice).
 _KEY_CACHE_SIZE: Final = 65_536
 
@@ -84,6 +85,9 @@ def hash_key(partition_key: str) -> int:
 
 
 def _seq(n: int) -> str:
+    """``str(_SEQ_BASE + n)``, formatted without big-integer arithmetic for n < 10**54."""
+    if n < _SEQ_LIMIT:
+        return f"49{n:054d}"
     return str(_SEQ_BASE + n)
 
 
@@ -236,7 +240,12 @@ class EmbeddedStream:
 
     # -- writes ------------------------------------------------------------------------
     def append(self, partition_key: str, data: bytes) -> PutResult:
-        """Synchronous put (the embedded gateway's hot path); see :meth:`put_record`."""
+        """Synchronous put; see :meth:`put_record`."""
+        return PutResult(*self.append_raw(partition_key, data))
+
+    def append_raw(self, partition_key: str, data: bytes) -> tuple[str, str]:
+        """:meth:`append` answering ``(shard id, sequence number)`` as a plain tuple (the
+        embedded gateway's hot path: a frozen dataclass costs more to build)."""
         if not 0 < len(partition_key) <= MAX_PARTITION_KEY_CHARS:
             raise InvalidArgument(
                 f"partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters"
@@ -250,8 +259,9 @@ class EmbeddedStream:
         arrivals = shard.arrivals
         if arrivals and arrivals[-1] > now:
             now = arrivals[-1]  # arrival times never go backwards within a shard
-        n = _SEQ_BASE + next(self._counter)
-        sequence_number = str(n)
+        count = next(self._counter)
+        n = _SEQ_BASE + count
+        sequence_number = _seq(count)
         # Stored as a tuple; StreamRecord objects are built when read (cheaper put).
         shard.records.append(
             (sequence_number, partition_key, data if type(data) is bytes else bytes(data))
@@ -260,7 +270,7 @@ class EmbeddedStream:
         arrivals.append(now)
         if shard.event is not None:
             shard.wake()
-        return PutResult(shard.shard_id, sequence_number)
+        return shard.shard_id, sequence_number
 
     def _check_limits(self, shard: _Shard, now: float, size: int) -> None:
         settings = self.settings

@@ -142,9 +142,7 @@ class Integrations:
     def prepare(self, integration: Integration) -> _Prepared:
         prepared = self._prepared.get(id(integration))
         if prepared is None:
-            prepared = _Prepared(
-                integration, self.services, self.recorder, self.default_timeout_s
-            )
+            prepared = _Prepared(integration, self.services, self.recorder, self.default_timeout_s)
             self._prepared[id(integration)] = prepared
         return prepared
 
@@ -179,7 +177,12 @@ class Integrations:
         raise ConfigurationError(f"unsupported integration type {kind!r}")
 
     async def call_aws(
-        self, integration: Integration, context: Mapping[str, Any], body: str
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        *,
+        want_body: bool = True,
     ) -> IntegrationResult:
         """An AWS service integration (the per-message hot path: one coroutine, no task or
         timer per call): render the request template, call the service under the
@@ -189,6 +192,7 @@ class Integrations:
         checks every ``DEADLINE_CHECK_S`` and cancels a task past its deadline, which
         surfaces as IntegrationError(504). Only the calling connection's task waits for a
         slow service: other connections read and route on their own tasks meanwhile.
+        ``want_body=False`` (a one-way route) skips decoding an answer nobody reads.
         ``asyncio.timeout`` would cost a timer per call (~5 us), ``wait_for`` a task."""
         prepared = self._prepared.get(id(integration)) or self.prepare(integration)
         limit_s = prepared.timeout_s
@@ -219,9 +223,7 @@ class Integrations:
         finally:
             del deadlines[task]
             self._expired.discard(task)
-        if not 200 <= status < 300:
-            raise IntegrationError(500, f"{prepared.action} answered {status}: {answer[:200]!r}")
-        return self._respond(prepared, context, answer.decode("utf-8", "replace"))
+        return self._answer(prepared, context, status, answer, want_body)
 
     async def _watch(self) -> None:
         while True:
@@ -265,8 +267,21 @@ class Integrations:
             status, answer = await prepared.backend.call(prepared.action, request.encode())
         except Exception as exc:
             raise IntegrationError(500, f"{prepared.action} failed: {exc!r}") from exc
+        return self._answer(prepared, context, status, answer, True)
+
+    def _answer(
+        self,
+        prepared: _Prepared,
+        context: Mapping[str, Any],
+        status: int,
+        answer: bytes,
+        want_body: bool,
+    ) -> IntegrationResult:
+        """An AWS service's answer as the integration's result (non-2xx: an error)."""
         if not 200 <= status < 300:
             raise IntegrationError(500, f"{prepared.action} answered {status}: {answer[:200]!r}")
+        if not want_body and prepared.response_template is None:
+            return _OK  # a one-way route: the answer goes nowhere
         return self._respond(prepared, context, answer.decode("utf-8", "replace"))
 
     def _respond(

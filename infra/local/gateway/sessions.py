@@ -273,6 +273,7 @@ class WebSocketSessions:
         metrics = gw.metrics
         bucket = gw.account_bucket
         stage_bucket = gw.stage_bucket
+        integrations = gw.integrations
         while True:
             msg = await ws.receive()
             kind = msg.type
@@ -294,7 +295,26 @@ class WebSocketSessions:
                         conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
                     )
                     continue
-                await self._dispatch(conn, text)
+                route = self._select(conn, text)
+                if route is None:
+                    continue
+                integration = route.integration
+                if integration is None:
+                    continue
+                if integration.integration_type != "AWS":
+                    await self._dispatch(conn, route, integration, text)
+                    continue
+                # AWS service integration (Kinesis PutRecord for tickwire): the per-message
+                # hot path, inline here (one coroutine less per message)
+                ctx = self._message_context(conn, route.key)
+                two_way = route.two_way
+                try:
+                    result = await integrations.call_aws(integration, ctx, text, want_body=two_way)
+                except (IntegrationError, ConfigurationError) as exc:
+                    self._integration_failed(conn, route, exc, ctx["requestId"])
+                    continue
+                if two_way and result.body is not None:
+                    self._send_now(conn, result.body)
             elif kind is WSMsgType.BINARY:
                 conn.touch()
                 metrics.messages_in += 1
@@ -308,22 +328,24 @@ class WebSocketSessions:
                     conn.close_code, conn.close_reason = code, reason or ""
             elif kind is WSMsgType.ERROR:
                 if conn.close_code is None:
-                    exc = msg.data
-                    code = exc.code if isinstance(exc, WebSocketError) else 1006
+                    error = msg.data
+                    code = error.code if isinstance(error, WebSocketError) else 1006
                     reason = {1009: CloseReason.TOO_BIG[1], 1007: CloseReason.INVALID_TEXT[1]}.get(
-                        code, str(exc)
+                        code, str(error)
                     )
                     conn.close_code, conn.close_reason = code, reason
             elif kind in (WSMsgType.CLOSED, WSMsgType.CLOSING):
                 return
 
-    async def _dispatch(self, conn: Connection, text: str) -> None:
+    def _select(self, conn: Connection, text: str) -> Route | None:
+        """The route a message goes to, or None when it was answered with an error frame
+        (Forbidden: no route; Bad request body: the route's model refuses it)."""
         gw = self.gw
         route_key = select_route(gw.selector, text, gw.route_keys)
         if route_key is None:
             gw.metrics.error_frames["Forbidden"] += 1
-            await self.send_text(conn, _error_frame("Forbidden", conn, new_request_id()))
-            return
+            self._send_now(conn, _error_frame("Forbidden", conn, new_request_id()))
+            return None
         route = gw.api.routes[route_key]
         if route.request_models:
             validator = self._validators.get(route_key)
@@ -331,21 +353,15 @@ class WebSocketSessions:
                 validator = self._validators[route_key] = RequestValidator(route)
             if not validator.valid(text):
                 gw.metrics.error_frames["Bad request body"] += 1
-                await self.send_text(conn, bad_request_frame(conn.connection_id, new_request_id()))
-                return
-        integration = route.integration
-        if integration is None:
-            return
-        if integration.integration_type == "AWS":  # the per-message hot path, inline
-            ctx = self._message_context(conn, route_key)
-            try:
-                result = await gw.integrations.call_aws(integration, ctx, text)
-            except (IntegrationError, ConfigurationError) as exc:
-                self._integration_failed(conn, route, exc, ctx["requestId"])
-                return
-            if route.two_way and result.body is not None:
-                await self.send_text(conn, result.body)
-            return
+                self._send_now(conn, bad_request_frame(conn.connection_id, new_request_id()))
+                return None
+        return route
+
+    async def _dispatch(
+        self, conn: Connection, route: Route, integration: Integration, text: str
+    ) -> None:
+        """A message for a MOCK, Lambda or HTTP integration (AWS ones: ``_read_loop``)."""
+        gw = self.gw
         if integration.integration_type == "MOCK":
             await self._run_message(conn, route, integration, text)
             return

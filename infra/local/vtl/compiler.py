@@ -19,7 +19,14 @@ from typing import Any
 from airspeed import operators as ops
 
 from infra.local.vtl.runtime import UTIL
-from infra.local.vtl.semantics import index, member, replace_all, to_text, velocity_true
+from infra.local.vtl.semantics import (
+    index,
+    literal_replacement,
+    member,
+    replace_all,
+    to_text,
+    velocity_true,
+)
 
 __all__ = ["Expr", "Unsupported", "Writer", "compile_template"]
 
@@ -56,6 +63,12 @@ class _Compiler:
         # reference writer (by id) -> its text function, for interpolated strings
         self._reference_texts: dict[int, Callable[[dict[str, Any]], str]] = {}
         self._keep: list[Writer] = []  # keeps those ids valid while compiling
+        # Generated code (see ``code``): the names it binds, and per writer (by id) the
+        # code of a reference's text or of an assignment (variable, value)
+        self.env: dict[str, Any] = {}
+        self._temps = 0
+        self._reference_codes: dict[int, str] = {}
+        self._assign_codes: dict[int, tuple[str, str]] = {}
 
     def _count_sets(self, node: Any) -> None:
         if type(node) is ops.Assignment:
@@ -162,8 +175,9 @@ class _Compiler:
         tail = self.sub(node.subexpression)
         return lambda ns: tail(part(ns), ns)
 
-    def util_call(self, node: Any) -> Expr | None:
-        """``$util.f(x)...`` bound at compile time when the template never sets ``$util``."""
+    def util_target(self, node: Any) -> Any:
+        """The call node of ``$util.f(...)`` when it can be bound at compile time (the
+        template never sets ``$util``), else None."""
         root, sub = node.part, node.subexpression
         if (root.name != "util" or root.parameters is not None or root.index is not None
                 or self.set_counts.get("util") or sub is None
@@ -173,6 +187,15 @@ class _Compiler:
         function = getattr(UTIL, call.name, None)
         if call.parameters is None or function is None or call.name.startswith("_"):
             return None
+        return call
+
+    def util_call(self, node: Any) -> Expr | None:
+        """``$util.f(x)...`` bound at compile time when the template never sets ``$util``."""
+        call = self.util_target(node)
+        if call is None:
+            return None
+        sub = node.subexpression
+        function = getattr(UTIL, call.name)
         finish = self.finish(call)
         assert finish is not None
         head: Expr = lambda ns: finish(function, ns)  # noqa: E731
@@ -282,6 +305,114 @@ class _Compiler:
 
         return resolve
 
+    # --- generated code ------------------------------------------------------------------
+    # The hot shapes of request templates (``#set`` of a reference, ``$util`` calls,
+    # ``$a.b.c``, interpolated strings, ``.replaceAll`` with constant arguments) become
+    # Python source, so a block is one function of straight-line code; anything else is
+    # the closure above, called from that code. Each ``code`` computes exactly what the
+    # closure for the same node computes, in the same order.
+
+    def bind(self, obj: Any) -> str:
+        """A name for ``obj`` in the generated code's globals."""
+        name = f"_b{len(self.env)}"
+        self.env[name] = obj
+        return name
+
+    def temp(self) -> str:
+        self._temps += 1
+        return f"_t{self._temps}"
+
+    def code(self, node: Any) -> str:
+        """A Python expression over ``ns`` with the value of ``self.value(node)``."""
+        kind = type(node)
+        if kind is ops.Value:
+            return self.code(node.expression)
+        if kind in _LITERALS:
+            return self.bind(node.value)
+        if kind is ops.FormalReference and node.expression is not None and node.alternate is None:
+            folded = self.folded(node.expression)
+            if folded is not _NOT_CONSTANT:
+                return self.bind(folded)
+            return self.variable_code(node.expression)
+        if kind is ops.InterpolatedStringLiteral:
+            return self.interpolation_code(node.block)
+        if kind is ops.Expression and len(node.expression) == 1:
+            return self.code(node.expression[0])
+        return f"{self.bind(self.value(node))}(ns)"
+
+    def variable_code(self, node: Any) -> str:
+        """``self.variable(node)`` as code."""
+        call = self.util_target(node)
+        if call is not None:
+            function = getattr(UTIL, call.name)
+            values = call.parameters.values
+            args = (
+                ""
+                if isinstance(values, ops._EmptyValues)
+                else ", ".join(self.code(v) for v in values.values)
+            )
+            head = f"{self.bind(function)}({args})"
+            rest = node.subexpression.expression.subexpression
+            return head if rest is None else self.sub_code(head, rest)
+        names = _plain_chain(node)
+        if names is not None:
+            return self.chain_code(names)
+        return f"{self.bind(self.variable(node))}(ns)"
+
+    def chain_code(self, names: tuple[str, ...]) -> str:
+        """``_chain(names)`` inlined: each step a map lookup, else ``member``."""
+        code = f"ns.get({self.bind(names[0])})"
+        get_member = self.bind(member)
+        for name in names[1:]:
+            t, r, n = self.temp(), self.temp(), self.bind(name)
+            code = (
+                f"(None if ({t} := {code}) is None else "
+                f"(({r} if ({r} := {t}.get({n})) is not None else {get_member}({t}, {n})) "
+                f"if isinstance({t}, dict) else {get_member}({t}, {n})))"
+            )
+        return code
+
+    def sub_code(self, head: str, node: Any) -> str:
+        """``self.sub(node)`` applied to ``head`` as code."""
+        inner = node.expression
+        if type(inner) is ops.VariableExpression and inner.subexpression is None:
+            call = inner.part
+            args = self.constant_arguments(call)
+            if call.name == "replaceAll" and args is not None and len(args) == 2:
+                generic = self.bind(self.name_on_generic(call.name, self.finish(call)))
+                t = self.temp()
+                literal = literal_replacement(*args)
+                replace = (
+                    f"{t}.replace({self.bind(literal[0])}, {self.bind(literal[1])})"
+                    if literal is not None
+                    else f"{self.bind(replace_all(*args))}({t})"
+                )
+                return f"({replace} if type({t} := {head}) is str else {generic}({t}, ns))"
+        return f"{self.bind(self.sub(node))}({head}, ns)"
+
+    def interpolation_code(self, block: Any) -> str:
+        """``self.interpolation(block)`` as code: one join of constants and reference texts."""
+        items = []
+        for piece in self.pieces(block):
+            if isinstance(piece, str):
+                items.append(self.bind(piece))
+                continue
+            text = self._reference_codes.get(id(piece))
+            if text is None:
+                return f"{self.bind(self.interpolation(block))}(ns)"
+            items.append(text)
+        if not items:
+            return self.bind("")
+        if len(items) == 1:
+            return items[0]
+        return f"''.join(({', '.join(items)},))"
+
+    def text_code(self, node: Any) -> str:
+        """What the reference ``node`` (no alternate) writes, as code."""
+        t = self.temp()
+        value = self.variable_code(node.expression)
+        return f"({t} if type({t} := {value}) is str else {self.bind(_as_text)}({t}))"
+
     # --- block elements ------------------------------------------------------------------
 
     def block(self, block: Any) -> Writer:
@@ -301,12 +432,24 @@ class _Compiler:
         return pieces
 
     def block_from(self, pieces: list[Writer | str]) -> Writer:
-        if len(pieces) == 1 and not isinstance(pieces[0], str):
-            return pieces[0]
-        return _generated_block(
-            [p if isinstance(p, str) else self._reference_texts.get(id(p), p) for p in pieces],
-            {id(t) for t in self._reference_texts.values()},
-        )
+        """One generated function writing ``pieces`` in order."""
+        lines = ["def run(ns, out):", "    a = out.append"]
+        for piece in pieces:
+            if isinstance(piece, str):
+                lines.append(f"    a({self.bind(piece)})")
+            elif id(piece) in self._reference_codes:
+                lines.append(f"    a({self._reference_codes[id(piece)]})")
+            elif id(piece) in self._assign_codes:
+                name, value = self._assign_codes[id(piece)]
+                t = self.temp()
+                # Velocity 1.7: a null value leaves the variable as it was
+                lines.append(f"    if ({t} := {value}) is not None:")
+                lines.append(f"        ns[{self.bind(name)}] = {t}")
+            else:
+                lines.append(f"    {self.bind(piece)}(ns, out)")
+        exec("\n".join(lines), self.env)
+        run: Writer = self.env.pop("run")
+        return run
 
     def element(self, node: Any) -> Writer | str | None:
         kind = type(node)
@@ -343,6 +486,9 @@ class _Compiler:
             out.append(text(ns))
 
         self._reference_texts[id(write)] = text
+        self._reference_codes[id(write)] = (
+            self.text_code(node) if alternate is None else f"{self.bind(text)}(ns)"
+        )
         self._keep.append(write)
         return write
 
@@ -350,6 +496,7 @@ class _Compiler:
         if node.terms:
             raise Unsupported("#set of a member")  # may not mutate the caller's $context
         value = self.expression(node.value)
+        value_code = self.code(node.value)
         root = node.root_term
         literal = _literal_of(node.value)
         if (literal is not _NOT_CONSTANT and literal is not None and self.depth == 0
@@ -361,6 +508,8 @@ class _Compiler:
             if result is not None:  # Velocity 1.7: a null value leaves the variable as it was
                 ns[root] = result
 
+        self._assign_codes[id(assign)] = (root, value_code)
+        self._keep.append(assign)
         return assign
 
     def conditional(self, node: Any) -> Writer:
@@ -471,26 +620,8 @@ def _generated_join(parts: list[Any]) -> Expr:
     for i, part in enumerate(parts):
         env[f"p{i}"] = part
         items.append(f"p{i}" if isinstance(part, str) else f"p{i}(ns)")
-    join: Expr = eval(f"lambda ns: ''.join(({', '.join(items)},))", env)  # noqa: S307
+    join: Expr = eval(f"lambda ns: ''.join(({', '.join(items)},))", env)
     return join
-
-
-def _generated_block(pieces: list[Any], texts: set[int]) -> Writer:
-    """One writer for a block's pieces in order: constant texts and reference texts are
-    appended directly, other writers are called (generated straight-line code)."""
-    env: dict[str, Any] = {}
-    lines = ["def run(ns, out):", "    a = out.append"]
-    for i, piece in enumerate(pieces):
-        env[f"p{i}"] = piece
-        if isinstance(piece, str):
-            lines.append(f"    a(p{i})")
-        elif id(piece) in texts:
-            lines.append(f"    a(p{i}(ns))")
-        else:
-            lines.append(f"    p{i}(ns, out)")
-    exec("\n".join(lines), env)  # noqa: S102
-    run: Writer = env["run"]
-    return run
 
 
 def _binary(apply: Callable[[Any, Any], Any], left: Expr, right: Expr) -> Expr:
@@ -499,6 +630,11 @@ def _binary(apply: Callable[[Any, Any], Any], left: Expr, right: Expr) -> Expr:
         return apply(left(ns), b)
 
     return binary
+
+
+def _as_text(value: Any) -> str:
+    """A non-string reference value as text: "" for null (silent), else Java's printing."""
+    return "" if value is None else to_text(value)
 
 
 def compile_template(root: Any) -> Writer:

@@ -167,10 +167,28 @@ def _upper_hex(match: re.Match[str]) -> str:
     return "\x7f" if match.group(2) == "007f" else "\\u" + match.group(2).upper()
 
 
+# Short texts (ids, authorizer values: the same few per connection, escaped per message)
+# are remembered, at most this many; the cache starts over when full.
+ESCAPE_CACHE_SIZE = 4096
+ESCAPE_CACHE_MAX_CHARS = 64
+_escaped_cache: dict[str, str] = {}
+
+
 def escape_javascript(text: str) -> str:
     """commons-lang ``escapeJavaScript``: quotes, backslash, ``/``, control characters and
     every non-ASCII UTF-16 unit (``\\uXXXX``, upper-case hex) are escaped; ``'`` becomes
     ``\\'``, which JSON does not allow (templates undo it with ``.replaceAll("\\\\'","'")``)."""
+    if len(text) > ESCAPE_CACHE_MAX_CHARS:
+        return _escape_javascript(text)
+    escaped = _escaped_cache.get(text)
+    if escaped is None:
+        if len(_escaped_cache) >= ESCAPE_CACHE_SIZE:
+            _escaped_cache.clear()
+        escaped = _escaped_cache[text] = _escape_javascript(text)
+    return escaped
+
+
+def _escape_javascript(text: str) -> str:
     escaped = encode_basestring_ascii(text)[1:-1].replace("/", "\\/").replace("'", "\\'")
     if _NEEDS_HEX.search(text) is None:
         return escaped
@@ -185,7 +203,7 @@ class Util:
 
     @staticmethod
     def escapeJavaScript(text: Any) -> str:
-        return escape_javascript(java_str(text))
+        return escape_javascript(text if type(text) is str else java_str(text))
 
     @staticmethod
     def parseJson(text: Any) -> Any:
@@ -205,7 +223,8 @@ class Util:
 
     @staticmethod
     def base64Encode(text: Any) -> str:
-        return base64.b64encode(java_str(text).encode("utf-8")).decode("ascii")
+        data = (text if type(text) is str else java_str(text)).encode("utf-8")
+        return binascii.b2a_base64(data, newline=False).decode("ascii")
 
     @staticmethod
     def base64Decode(text: Any) -> str:

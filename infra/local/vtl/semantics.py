@@ -22,6 +22,7 @@ from infra.local.vtl.runtime import JavaList, JavaMap, java_str
 __all__ = [
     "apply_velocity_truthiness",
     "index",
+    "literal_replacement",
     "member",
     "replace_all",
     "to_text",
@@ -130,12 +131,22 @@ def _literal_regex(pattern: str) -> str | None:
     return None if escaped else "".join(literal)
 
 
+def literal_replacement(pattern: str, replacement: str) -> tuple[str, str] | None:
+    """``(old, new)`` when ``replaceAll(pattern, replacement)`` is ``str.replace(old, new)``
+    (a pattern without regex operators, a replacement without group references)."""
+    literal = _literal_regex(pattern)
+    if literal and "\\" not in replacement:
+        return literal, replacement
+    return None
+
+
 def replace_all(pattern: str, replacement: str) -> Callable[[str], str]:
     """``String.replaceAll`` with constant arguments, as airspeed runs it (``re.sub``), but
     prepared once: a plain ``str.replace`` when the pattern is literal text."""
-    literal = _literal_regex(pattern)
-    if literal and "\\" not in replacement:
-        return lambda text: text.replace(literal, replacement)
+    plain = literal_replacement(pattern, replacement)
+    if plain is not None:
+        old, new = plain
+        return lambda text: text.replace(old, new)
     regex = re.compile(pattern)
     return lambda text: regex.sub(replacement, text)
 

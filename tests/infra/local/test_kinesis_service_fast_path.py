@@ -63,9 +63,7 @@ def test_fast_path_answers_as_the_general_path(bodies: list[bytes]) -> None:
         assert fast._put_record_fast(body) == general._put_record_general(body), body
     for name in ("actions", "s\u00e9"):
         a, b = fast.kinesis.get(name), general.kinesis.get(name)
-        assert [s.records for s in a._shards.values()] == [
-            s.records for s in b._shards.values()
-        ]
+        assert [s.records for s in a._shards.values()] == [s.records for s in b._shards.values()]
 
 
 def test_the_template_shape_takes_the_fast_path() -> None:
