@@ -22,6 +22,7 @@ player's next baseline as slices of the match's arrays.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -140,31 +141,110 @@ def _masks(
     return np.packbits(bits, axis=1, bitorder="little").tobytes(), stride
 
 
-class BatchRows(NamedTuple):
-    """The baselines one :func:`diff_rows` call made, as the arrays they are slices of
-    (rows grouped by player): what the next call needs of them, already gathered."""
+def _segments(
+    dst: npt.NDArray[np.intp], src: npt.NDArray[np.intp], lens: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Byte indexes that copy ``lens[i]`` bytes from ``src[i]`` to ``dst[i]``, for all i."""
+    ends = np.cumsum(lens)
+    rep = np.repeat(np.arange(lens.shape[0], dtype=np.intp), lens)
+    within = np.arange(int(ends[-1]) if ends.shape[0] else 0, dtype=np.intp) - (ends - lens)[rep]
+    return dst[rep] + within, src[rep] + within
 
-    baselines: list[Snapshot]
+
+# [nil, nil, {"xy": [: the first bytes of a body with only position corrections
+_XY_PREFIX = np.frombuffer(_NIL2 + _MAP1 + _KEY_XY, np.uint8)
+
+
+def _xy_bodies(
+    players: npt.NDArray[np.intp],
+    off_n: npt.NDArray[np.intp],
+    kept_n: npt.NDArray[np.intp],
+    levels: npt.NDArray[np.intp],
+    off_start: npt.NDArray[np.intp],
+    xy_bytes: list[bytes],
+    masks: bytes,
+    stride: int,
+) -> tuple[bytes, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The bodies ``[nil, nil, {"xy": [mask, dtype, corrections]}, nil]`` of ``players``
+    (each with corrections and nothing else to say) assembled in one buffer with NumPy:
+    the bytes the per-player code builds, and where each body starts and ends."""
+    o, k, lv = off_n[players], kept_n[players], levels[players]
+    isz = np.left_shift(1, lv)
+    size = o * 2 * isz
+    mask_len = np.where(o == k, 0, (k + 7) // 8)
+    mask_part = np.where(mask_len == 0, 1, 2 + mask_len)  # nil, or bin8 + bytes
+    bin_head = np.where(size < 0x100, 2, 3)  # bin8 or bin16 (sizes stay under 64 KB)
+    prefix = _XY_PREFIX.shape[0]
+    total = prefix + mask_part + 3 + bin_head + size + 1
+    ends = np.cumsum(total)
+    start = ends - total
+    buf = np.empty(int(ends[-1]), np.uint8)
+    buf[start[:, None] + np.arange(prefix)] = _XY_PREFIX
+    at = start + prefix
+    whole = mask_len == 0
+    buf[at[whole]] = 0xC0
+    part = ~whole
+    if part.any():
+        buf[at[part]] = 0xC4
+        buf[at[part] + 1] = mask_len[part]
+        dst, src = _segments(at[part] + 2, players[part] * stride, mask_len[part])
+        buf[dst] = np.frombuffer(masks, np.uint8)[src]
+    at = at + mask_part
+    buf[at] = 0xA2  # fixstr(2): "i1", "i2", "i4" or "i8"
+    buf[at + 1] = ord("i")
+    buf[at + 2] = ord("0") + isz
+    at = at + 3
+    small = size < 0x100
+    buf[at[small]] = 0xC4
+    buf[at[small] + 1] = size[small]
+    big = ~small
+    if big.any():
+        buf[at[big]] = 0xC5
+        buf[at[big] + 1] = size[big] >> 8
+        buf[at[big] + 2] = size[big] & 0xFF
+    at = at + bin_head
+    level_base = np.cumsum([0] + [len(b) for b in xy_bytes])
+    source = np.frombuffer(b"".join(xy_bytes), np.uint8)
+    dst, src = _segments(at, level_base[lv] + off_start[players] * 2 * isz, size)
+    buf[dst] = source[src]
+    buf[ends - 1] = 0xC0
+    return buf.tobytes(), start, ends
+
+
+class BatchRows(NamedTuple):
+    """The baselines one :func:`diff_rows` call made, as arrays (rows grouped by player):
+    what the next call needs of them, already gathered; :meth:`baseline` makes one
+    player's :class:`Snapshot` when something else needs it."""
+
     keys: npt.NDArray[np.int64]  # player << 32 | id per row
     ids: npt.NDArray[np.uint32]
     values: npt.NDArray[np.int64]
     vel: npt.NDArray[np.int64]  # rows x 2, zeros where a baseline has vel None
     owner: npt.NDArray[np.intp]
     ticks: npt.NDArray[np.int64]  # per player
+    tick_list: list[int]  # the same, as ints
     gaps: list[int]  # per player, the baseline's gap
+    starts: list[int]  # per player, its first row
+    ends: list[int]
+    moving: list[int]  # per player, nonzero when some displacement is
+
+    @property
+    def players(self) -> int:
+        return len(self.gaps)
+
+    def baseline(self, j: int) -> Snapshot:
+        s, e = self.starts[j], self.ends[j]
+        vel = self.vel[s:e] if self.moving[j] else None
+        return Snapshot(self.tick_list[j], self.ids[s:e], self.values[s:e], vel, self.gaps[j])
 
 
 def _no_rows(
     keys: npt.NDArray[np.int64], ids: npt.NDArray[np.uint32], values: npt.NDArray[np.int64]
 ) -> BatchRows:
+    none = np.zeros(0, np.intp)
     return BatchRows(
-        [], keys, ids, values, _zero_vel(0), np.zeros(0, np.intp), np.zeros(0, np.int64), []
+        keys, ids, values, _zero_vel(0), none, none.astype(np.int64), [], [], [], [], []
     )
-
-
-def _same_list(a: Sequence[object], b: Sequence[object]) -> bool:
-    """The same objects in the same order."""
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def diff_match(
@@ -183,19 +263,19 @@ def diff_match(
         return [], []
     snap = table.snapshot
     vis = table.visible[np.asarray(players, np.intp)]
-    owner, rows = np.nonzero(vis)
-    bodies, baselines, _ = diff_rows(
+    owner, visible_rows = np.nonzero(vis)
+    bodies, made = diff_rows(
         owner,
         np.count_nonzero(vis, axis=1).tolist(),
-        snap.ids[rows],
-        snap.values[rows],
+        snap.ids[visible_rows],
+        snap.values[visible_rows],
         bases,
         [snap.tick] * len(players),
         table.names,
         table.dtypes,
         tolerance,
     )
-    return bodies, baselines
+    return bodies, [made.baseline(j) for j in range(made.players)]
 
 
 def diff_rows(
@@ -203,29 +283,31 @@ def diff_rows(
     cur_list: list[int],
     cur_ids: npt.NDArray[np.uint32],
     cur_vals: npt.NDArray[np.int64],
-    bases: Sequence[Snapshot],
+    bases: Sequence[Snapshot] | None,
     ticks: list[int],
     names: tuple[str, ...],
     dtypes: tuple[np.dtype[Any], ...],
     tolerance: int,
     prev: BatchRows | None = None,
-) -> tuple[list[bytes], list[Snapshot], BatchRows]:
+) -> tuple[list[bytes], BatchRows]:
     """The core of :func:`diff_match`, for players of any matches: player ``j``'s current
     view is the ``cur_list[j]`` rows of ``cur_ids``/``cur_vals`` owned by ``j`` (rows
     grouped by player, ascending; ids ascending within a player), at tick ``ticks[j]``,
     with columns ``names`` (wire dtypes ``dtypes``).
 
-    Returns the bodies, the baselines, and the baselines as arrays: passed back as
-    ``prev`` with ``bases`` that are exactly its baselines in order (every player of
-    the last batch delivered, none added: the steady state), the baselines are not
-    gathered again."""
-    count = len(bases)
+    Returns the bodies and the new baselines (:class:`BatchRows`). ``bases`` None: the
+    baselines are exactly ``prev``'s, player ``j`` holding ``prev.baseline(j)`` (every
+    player of the last batch delivered, none added: the steady state); they are then
+    not gathered again."""
+    count = len(ticks)
     ncols = cur_vals.shape[1]
     ckey = (owner.astype(np.int64) << 32) | cur_ids.astype(np.int64)
     if count == 0:
-        return [], [], _no_rows(ckey, cur_ids, cur_vals)
+        return [], _no_rows(ckey, cur_ids, cur_vals)
     ticks_arr = np.asarray(ticks, np.int64)
-    if prev is not None and _same_list(prev.baselines, bases):
+    if bases is None:
+        if prev is None or prev.players != count:
+            raise ValueError("bases None needs the previous batch of as many players")
         # -- baselines: the arrays the last batch left --------------------------------------
         base_ids, base_vals, base_vel = prev.ids, prev.values, prev.vel
         base_owner, bkey = prev.owner, prev.keys
@@ -233,6 +315,8 @@ def diff_rows(
         last_gaps = prev.gaps
     else:
         # -- baselines, concatenated --------------------------------------------------------
+        if len(bases) != count:
+            raise ValueError(f"{len(bases)} baselines for {count} players")
         base_counts = [b.ids.shape[0] for b in bases]
         base_ids = np.concatenate([b.ids for b in bases]) if count > 1 else bases[0].ids
         base_vals = np.concatenate([b.values for b in bases])
@@ -281,7 +365,8 @@ def diff_rows(
     other = new[:, 2:] != old[:, 2:] if ncols > 2 else None
     # -- per-player counts ----------------------------------------------------------------
     kept_n = np.bincount(kept_owner, minlength=count)
-    off_n = np.bincount(kept_owner[off], minlength=count).tolist()
+    off_arr = np.bincount(kept_owner[off], minlength=count)
+    off_n = off_arr.tolist()
     moving = np.bincount(kept_owner[(moved != 0).any(axis=1)], minlength=count).tolist()
     gone_n = np.bincount(base_owner[gone], minlength=count).tolist()
     add_sel = ~found
@@ -348,30 +433,45 @@ def diff_rows(
     busy_rows = [add_owner, base_owner[gone]]
     if other is not None:
         busy_rows.append(kept_owner[other.any(axis=1)])
-    busy = np.bincount(np.concatenate(busy_rows), minlength=count).tolist()
+    busy_arr = np.bincount(np.concatenate(busy_rows), minlength=count)
+    busy = busy_arr.tolist()
+    # the bodies of the players with corrections and nothing else, all at once
+    quiet_start = quiet_end = [0] * count
+    quiet_raw = b""
+    if any_off:
+        simple = np.flatnonzero((busy_arr == 0) & (off_arr > 0))
+        if simple.shape[0]:
+            off_start = np.cumsum(off_arr) - off_arr
+            quiet_raw, qs, qe = _xy_bodies(
+                simple,
+                off_arr,
+                kept_n,
+                np.asarray(xy_levels, np.intp),
+                off_start,
+                xy_bytes,
+                xy_masks,
+                xy_stride,
+            )
+            starts_arr = np.zeros(count, np.intp)
+            ends_arr = np.zeros(count, np.intp)
+            starts_arr[simple] = qs
+            ends_arr[simple] = qe
+            quiet_start, quiet_end = starts_arr.tolist(), ends_arr.tolist()
     # Bodies are built as bytes (no per-player lists or dicts: fewer objects for the
     # collector, and no packing later); the tests compare them with broadcaster.codec.
     bodies: list[bytes] = []
-    baselines: list[Snapshot] = []
-    s = oo = go = ao = 0
+    oo = go = ao = 0
     col_offsets = [0] * len(col_changes)
     xy_key = _KEY_XY
     add_head = _map_head(1 + ncols)
-    new_gaps = [g if g > 1 else 1 for g in gaps]
     for j in range(count):
-        e = s + cur_list[j]
-        baselines.append(
-            Snapshot(
-                ticks[j],
-                cur_ids[s:e],
-                values[s:e],
-                new_vel[s:e] if moving[j] else None,
-                new_gaps[j],
-            )
-        )
-        s = e
-        xy = b""
         o = off_n[j]
+        if not busy[j]:
+            # the common case: nothing but corrections (or nothing at all)
+            bodies.append(quiet_raw[quiet_start[j] : quiet_end[j]] if o else _QUIET)
+            oo += o
+            continue
+        xy = b""
         kn = kept_list[j]
         if o:
             lv = xy_levels[j]
@@ -383,10 +483,6 @@ def diff_rows(
                 mask = _bin(xy_masks[j * xy_stride : j * xy_stride + (kn + 7) // 8])
             xy = xy_key + mask + _SIGNED_KEYS[lv] + _bin(data)
             oo += o
-        if not busy[j]:
-            # the common case: nothing but corrections (or nothing at all)
-            bodies.append(_NIL2 + _MAP1 + xy + _NIL if o else _QUIET)
-            continue
         parts = [xy] if xy else []
         for c, (key, n_c, code, raw, isz, masks, stride) in enumerate(col_changes):
             m = n_c[j]
@@ -427,5 +523,20 @@ def diff_rows(
             adds = b"".join(cols)
             ao += a
         bodies.append(adds + removed + changes + _NIL)
-    rows = BatchRows(baselines, ckey, cur_ids, values, new_vel, owner, ticks_arr, new_gaps)
-    return bodies, baselines, rows
+    ends = list(itertools.accumulate(cur_list))
+    starts = [0, *ends[:-1]]
+    new_gaps = [g if g > 1 else 1 for g in gaps]
+    rows = BatchRows(
+        ckey,
+        cur_ids,
+        values,
+        new_vel,
+        owner,
+        ticks_arr,
+        list(ticks),
+        new_gaps,
+        starts,
+        ends,
+        moving,
+    )
+    return bodies, rows

@@ -96,7 +96,7 @@ assert _HEAD == len(_ONE_PART) + HEADER_SIZE
 def _headers(
     frames: list[MatchFrame],
     listed: list[tuple[int, PlayerSlot]],
-    bases: list[Snapshot],
+    base_ticks: list[int],
     scale: int,
 ) -> bytes:
     """``_ONE_PART`` + the header of each listed player's one-part delta, concatenated
@@ -110,7 +110,7 @@ def _headers(
     rec["scale"] = scale
     rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[frame_of]
     rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for _, slot in listed]
-    rec["base_tick"] = [b.tick & 0xFFFFFFFF for b in bases]
+    rec["base_tick"] = [t & 0xFFFFFFFF for t in base_ticks]
     rec["self_id"] = [slot.entity_id for _, slot in listed]
     return rec.tobytes()
 
@@ -145,15 +145,17 @@ class BroadcastSettings:
 
 class _Conn:
     __slots__ = (
+        "_base",
         "attempts",
         "backoff_until",
-        "baseline",
         "closed",
         "connection_id",
         "final",
         "in_flight",
         "match_id",
         "player_id",
+        "row",
+        "rows",
         "stats",
     )
 
@@ -161,7 +163,11 @@ class _Conn:
         self.match_id = match_id
         self.player_id = player_id
         self.connection_id = connection_id
-        self.baseline: Snapshot | None = None
+        # What the connection was last delivered: a Snapshot, or row ``row`` of a
+        # batch's baselines (made into a Snapshot only when something asks).
+        self._base: Snapshot | None = None
+        self.rows: BatchRows | None = None
+        self.row = 0
         self.in_flight = False
         self.backoff_until = 0.0
         self.attempts = 0
@@ -169,6 +175,23 @@ class _Conn:
         self.final: tuple[MatchTable, PlayerSlot, float] | None = None
         self.closed = False  # no longer in its match: drop after the post in flight
         self.stats = PlayerStats(match_id, player_id)
+
+    @property
+    def baseline(self) -> Snapshot | None:
+        if self.rows is not None:
+            self._base, self.rows = self.rows.baseline(self.row), None
+        return self._base
+
+    @baseline.setter
+    def baseline(self, value: Snapshot | None) -> None:
+        self._base, self.rows = value, None
+
+    def base_tick(self) -> int:
+        """The tick of the baseline, without making it a Snapshot."""
+        rows = self.rows
+        if rows is not None:
+            return rows.tick_list[self.row]
+        return 0 if self._base is None else self._base.tick
 
 
 class Broadcaster:
@@ -301,11 +324,10 @@ class Broadcaster:
         ncols = 3 + len(frames[0].fields)
         listed: list[tuple[int, PlayerSlot]] = []
         targets: list[tuple[_Conn, float]] = []
-        bases: list[Snapshot] = []
         presents: list[set[str] | None] = []
         for fi, (frame, published) in enumerate(group):
             try:
-                present = self._collect(fi, frame, published, ncols, listed, targets, bases)
+                present = self._collect(fi, frame, published, ncols, listed, targets)
             except Exception:
                 log.exception("frame of match %s cannot be sent", frame.match_id)
                 self.stats.errors += 1
@@ -313,10 +335,21 @@ class Broadcaster:
             presents.append(present)
         if listed:
             s = self.settings
+            conns = [conn for conn, _ in targets]
+            base_ticks = [conn.base_tick() for conn in conns]
+            prev = self._rows.pop(key, None)
+            bases: list[Snapshot] | None = None
+            if not (
+                prev is not None
+                and prev.players == len(conns)
+                and all(conn.rows is prev for conn in conns)
+                and [conn.row for conn in conns] == list(range(len(conns)))
+            ):
+                # not the steady state: gather the baselines one by one
+                bases = [conn.baseline for conn in conns]  # type: ignore[misc]
             try:
                 views = tick_views(frames, listed, s.position_scale)
-                prev = self._rows.get(key)
-                bodies, baselines, self._rows[key] = diff_rows(
+                bodies, rows = diff_rows(
                     views.owner,
                     views.counts,
                     views.ids,
@@ -331,8 +364,11 @@ class Broadcaster:
             except Exception:
                 log.exception("send tick of %d matches cannot be sent", len(frames))
                 self.stats.errors += len(frames)
-                bodies, baselines = [], []
-            await self._post_batch(frames, listed, targets, bases, bodies, baselines)
+                for conn in conns:
+                    conn.baseline = None  # resync these with full states
+            else:
+                self._rows[key] = rows
+                await self._post_batch(frames, listed, targets, base_ticks, bodies, rows)
         for (frame, _), present in zip(group, presents, strict=True):
             if present is not None:
                 self._after(frame, present)
@@ -342,9 +378,9 @@ class Broadcaster:
         frames: list[MatchFrame],
         listed: list[tuple[int, PlayerSlot]],
         targets: list[tuple[_Conn, float]],
-        bases: list[Snapshot],
+        base_ticks: list[int],
         bodies: list[bytes],
-        baselines: list[Snapshot],
+        rows: BatchRows,
     ) -> None:
         """Header, frame and post every batched delta.
 
@@ -364,7 +400,7 @@ class Broadcaster:
         sent = nbytes = 0
         # one latency observation per run of messages published together
         lat_published, lat_count = 0.0, 0
-        headers = _headers(frames, listed, bases, s.position_scale)
+        headers = _headers(frames, listed, base_ticks, s.position_scale)
         for k, body in enumerate(bodies):
             fi, slot = listed[k]
             conn, published = targets[k]
@@ -372,11 +408,11 @@ class Broadcaster:
             data = headers[k * _HEAD : k * _HEAD + _HEAD] + body
             size = len(data)
             if size > limit:
-                header = self._header(frame, slot, bases[k])
+                header = self._header(frame, slot, base_ticks[k])
                 messages = split_body(header, b"\x94" + body, limit)
-                self._begin(conn, frame, messages, baselines[k], published)
+                self._begin(conn, frame, messages, rows.baseline(k), published)
             elif not inline or self._slots.locked():
-                self._begin(conn, frame, [data], baselines[k], published)
+                self._begin(conn, frame, [data], rows.baseline(k), published)
             else:
                 if conn.final is not None and conn.final[0].frame is frame:
                     conn.final = None
@@ -390,7 +426,7 @@ class Broadcaster:
                     pstats = conn.stats
                     pstats.bytes += size
                     pstats.sent += 1
-                    conn.baseline = baselines[k]
+                    conn._base, conn.rows, conn.row = None, rows, k
                     conn.attempts = 0
                     if published != lat_published:
                         if lat_count:
@@ -404,12 +440,13 @@ class Broadcaster:
                     self._active += 1
                     if not isinstance(exc, PostError):  # a broken Connections
                         exc = PostFailed(conn.connection_id, repr(exc))
-                    self._settle(conn, baselines[k], published, exc)
+                    self._settle(conn, rows.baseline(k), published, exc)
                 else:
                     conn.in_flight = True
                     self._active += 1
                     rest = _Resume(coro, pending)
-                    self._spawn(self._post(conn, [data], baselines[k], published, 0.0, 0.0, rest))
+                    cur = rows.baseline(k)
+                    self._spawn(self._post(conn, [data], cur, published, 0.0, 0.0, rest))
             if k % every == every - 1:
                 if lat_count:
                     latency.observe_many(now - lat_published, lat_count)
@@ -433,7 +470,6 @@ class Broadcaster:
         ncols: int,
         listed: list[tuple[int, PlayerSlot]],
         targets: list[tuple[_Conn, float]],
-        bases: list[Snapshot],
     ) -> set[str]:
         """Sort the players of ``frame``: merged (in flight, backing off), full states
         (started here), deltas (appended to the batch). Returns the connections present."""
@@ -443,7 +479,6 @@ class Broadcaster:
         gone, conns, stats = self._gone, self._conns, self.stats
         mine: list[tuple[int, PlayerSlot]] = []
         my_targets: list[tuple[_Conn, float]] = []
-        my_bases: list[Snapshot] = []
         single: list[tuple[_Conn, PlayerSlot, int]] = []
         for i, slot in enumerate(frame.players):
             cid = slot.connection_id
@@ -464,11 +499,15 @@ class Broadcaster:
                     if not conn.in_flight:
                         self._launch(conn, table, slot, published, conn.backoff_until - now)
                 continue
-            base = conn.baseline
-            if base is not None and base.values.shape[1] == ncols:
+            rows = conn.rows
+            if rows is not None:
+                usable = rows.values.shape[1] == ncols
+            else:
+                base = conn._base
+                usable = base is not None and base.values.shape[1] == ncols
+            if usable:
                 mine.append((fi, slot))
                 my_targets.append((conn, published))
-                my_bases.append(base)
             else:
                 single.append((conn, slot, i))
         if single:
@@ -480,7 +519,6 @@ class Broadcaster:
                 self._start(conn, table, slot, published, done)
         listed.extend(mine)
         targets.extend(my_targets)
-        bases.extend(my_bases)
         return present
 
     def _after(self, frame: MatchFrame, present: set[str]) -> None:
@@ -530,20 +568,22 @@ class Broadcaster:
         delay: float = 0.0,
     ) -> None:
         """Frame the update and start its post (the connection is now in flight)."""
-        header = self._header(table.frame, slot, conn.baseline)
+        base = conn.baseline
+        header = self._header(table.frame, slot, None if base is None else base.tick)
         update, baseline = done
         messages = frame_update(header, update, self.settings.max_message_bytes)
         self._begin(conn, table.frame, messages, baseline, published, delay)
 
-    def _header(self, frame: MatchFrame, slot: PlayerSlot, base: Snapshot | None) -> Header:
+    def _header(self, frame: MatchFrame, slot: PlayerSlot, base_tick: int | None) -> Header:
+        """The header of a one-part message; ``base_tick`` None: a full state."""
         return Header(
             frame.tick,
             slot.ack_seq,
             0,
             1,
-            base is None,
+            base_tick is None,
             frame.ended,
-            0 if base is None else base.tick,
+            0 if base_tick is None else base_tick,
             slot.entity_id,
             self.settings.position_scale,
         )

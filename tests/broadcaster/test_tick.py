@@ -77,6 +77,7 @@ def test_tick_views_and_batched_deltas_equal_per_match_ones(
         )
     bases: dict[str, Snapshot | None] = {}
     prev: BatchRows | None = None
+    from_batch: dict[str, int] = {}  # connection -> its row in the last batch
     reused = 0
     tick = 1
     for _ in range(steps):
@@ -106,21 +107,29 @@ def test_tick_views_and_batched_deltas_equal_per_match_ones(
             sub = np.isin(views.owner, have)
             remap = np.full(len(listed), -1, np.intp)
             remap[have] = np.arange(len(have))
-            given_bases = [bases[listed[j][1].connection_id] for j in have]
-            if prev is not None and len(prev.baselines) == len(given_bases):
-                reused += all(a is b for a, b in zip(prev.baselines, given_bases, strict=True))
-            bodies, baselines, prev = diff_rows(
+            cids = [listed[j][1].connection_id for j in have]
+            given_bases: list[Snapshot] | None = [bases[c] for c in cids]  # type: ignore[misc]
+            if (
+                prev is not None
+                and prev.players == len(have)
+                and [from_batch.get(c) for c in cids] == list(range(len(have)))
+            ):
+                given_bases = None  # the steady state: the last batch's baselines
+                reused += 1
+            bodies, prev = diff_rows(
                 remap[views.owner[sub]],
                 [views.counts[j] for j in have],
                 views.ids[sub],
                 views.values[sub],
-                given_bases,  # type: ignore[arg-type]
+                given_bases,
                 [views.ticks[j] for j in have],
                 views.names,
                 views.dtypes,
                 tolerance,
                 prev,
             )
+            baselines = [prev.baseline(k) for k in range(prev.players)]
+            from_batch = {c: k for k, c in enumerate(cids)}
             for j, body, baseline in zip(have, bodies, baselines, strict=True):
                 update, want = expected[j]
                 assert b"\x94" + body == encode_update_body(update)
