@@ -385,10 +385,8 @@ def diff_rows(
         off_owner = kept_owner[off]
         xy_levels = _signed_levels(sent, off_owner, count)
         xy_bytes = _encode_levels(sent.reshape(-1), xy_levels, _SIGNED_DT)
-        partial = [0 < o < k for o, k in zip(off_n, kept_list, strict=True)]
-        xy_masks, xy_stride = (
-            _masks(off, kpos, kept_owner, count, width) if any(partial) else (b"", 0)
-        )
+        partial = bool(np.any((off_arr > 0) & (off_arr < kept_n)))
+        xy_masks, xy_stride = _masks(off, kpos, kept_owner, count, width) if partial else (b"", 0)
     # -- other columns: new absolute values where they changed -----------------------------
     col_changes: list[tuple[bytes, list[int], bytes, bytes, int, bytes, int]] = []
     if other is not None and other.shape[0]:

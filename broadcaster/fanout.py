@@ -480,14 +480,15 @@ class Broadcaster:
         mine: list[tuple[int, PlayerSlot]] = []
         my_targets: list[tuple[_Conn, float]] = []
         single: list[tuple[_Conn, PlayerSlot, int]] = []
+        match_id = frame.match_id
         for i, slot in enumerate(frame.players):
             cid = slot.connection_id
             if cid in gone:
                 continue
             present.add(cid)
             conn = conns.get(cid)
-            if conn is None or conn.match_id != frame.match_id or conn.player_id != slot.player_id:
-                conn = conns[cid] = _Conn(frame.match_id, slot.player_id, cid)
+            if conn is None or conn.match_id != match_id or conn.player_id != slot.player_id:
+                conn = conns[cid] = _Conn(match_id, slot.player_id, cid)
                 stats.players[cid] = conn.stats
             if conn.in_flight or now < conn.backoff_until:
                 conn.stats.merged += 1
