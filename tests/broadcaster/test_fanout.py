@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import pytest
 
 from broadcaster.connections.direct import DirectConnections
 from broadcaster.errors import PostFailed
@@ -387,3 +388,68 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
             slot.entity_id,
         )
         assert got[k * _HEAD : (k + 1) * _HEAD] == want
+
+
+async def test_batched_deltas_over_the_limit_are_split_and_applied(build: Any, live: Any) -> None:
+    """A small frame limit: deltas of the per-tick batch go out in parts (framing's
+    split), the clients join them, and every world stays exact."""
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        clients = [await live.connect(session, gw) for _ in range(2)]
+        players = [
+            build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
+        ]
+        bc = Broadcaster(DirectConnections(gw), BroadcastSettings(max_message_bytes=120))
+        await bc.start()
+        frames = list(_moving_frames(build, players, 80, 6, radius=1e9))
+        for frame in frames:
+            # big moves: every entity needs a correction each tick
+            frame.x[:] += np.float32(50.0 * frame.tick)
+            bc.publish([frame])
+            assert await bc.drain(30)
+            table = MatchTable.from_frame(frame, bc.settings.position_scale)
+            for c, slot in zip(clients, frame.players, strict=True):
+                await c.wait_tick(frame.tick)
+                view = table.view(slot)
+                got = np.stack([c.world.columns[k] for k in table.names], axis=1)
+                assert np.abs(got - view.values).max() <= bc.settings.position_tolerance
+        await bc.stop()
+        for c in clients:
+            assert not c.errors
+            deltas = [h for h in c.headers if not h.full]
+            assert any(h.part_count > 1 for h in deltas)
+            await c.close()
+        assert bc.stats.errors == 0
+
+
+async def test_a_batch_that_fails_resyncs_its_players(
+    build: Any, live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the batched deltas (injected on the 3rd batch) costs that send tick: the
+    players then get full states and their worlds are exact again."""
+    import broadcaster.fanout as fanout
+
+    real = fanout.diff_rows
+    calls = [0]
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fanout, "diff_rows", failing_once)
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        client = await live.connect(session, gw)
+        players = [build.player("p0", client.connection_id, entity=1)]
+        bc = Broadcaster(DirectConnections(gw))
+        await bc.start()
+        for frame in _moving_frames(build, players, 20, 8, radius=1e9):
+            bc.publish([frame])
+            assert await bc.drain(30)
+        await client.wait_tick(8)
+        await bc.stop()
+        # tick 1 full; ticks 2-3 deltas; tick 4's batch failed; tick 5 full again
+        assert [h.tick for h in client.headers] == [1, 2, 3, 5, 6, 7, 8]
+        assert [h.full for h in client.headers] == [True, False, False, True, False, False, False]
+        assert not client.errors and bc.stats.errors == 1
+        await client.close()
