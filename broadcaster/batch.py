@@ -218,7 +218,8 @@ class BatchRows(NamedTuple):
 
     keys: npt.NDArray[np.int64]  # player << 32 | id per row
     ids: npt.NDArray[np.uint32]
-    values: npt.NDArray[np.int64]
+    values: npt.NDArray[np.int64]  # the frame's values (positions: see xy)
+    xy: npt.NDArray[np.int64]  # rows x 2, the positions the clients hold
     vel: npt.NDArray[np.int64]  # rows x 2, zeros where a baseline has vel None
     owner: npt.NDArray[np.intp]
     ticks: npt.NDArray[np.int64]  # per player
@@ -235,15 +236,18 @@ class BatchRows(NamedTuple):
     def baseline(self, j: int) -> Snapshot:
         s, e = self.starts[j], self.ends[j]
         vel = self.vel[s:e] if self.moving[j] else None
-        return Snapshot(self.tick_list[j], self.ids[s:e], self.values[s:e], vel, self.gaps[j])
+        values = self.values[s:e].copy()
+        values[:, :2] = self.xy[s:e]
+        return Snapshot(self.tick_list[j], self.ids[s:e], values, vel, self.gaps[j])
 
 
 def _no_rows(
     keys: npt.NDArray[np.int64], ids: npt.NDArray[np.uint32], values: npt.NDArray[np.int64]
 ) -> BatchRows:
     none = np.zeros(0, np.intp)
+    xy = np.ascontiguousarray(values[:, :2])
     return BatchRows(
-        keys, ids, values, _zero_vel(0), none, none.astype(np.int64), [], [], [], [], []
+        keys, ids, values, xy, _zero_vel(0), none, none.astype(np.int64), [], [], [], [], []
     )
 
 
@@ -309,7 +313,7 @@ def diff_rows(
         if prev is None or prev.players != count:
             raise ValueError("bases None needs the previous batch of as many players")
         # -- baselines: the arrays the last batch left --------------------------------------
-        base_ids, base_vals, base_vel = prev.ids, prev.values, prev.vel
+        base_ids, base_vals, base_xy, base_vel = prev.ids, prev.values, prev.xy, prev.vel
         base_owner, bkey = prev.owner, prev.keys
         gaps = np.maximum(ticks_arr - prev.ticks, 0).tolist()
         last_gaps = prev.gaps
@@ -320,6 +324,7 @@ def diff_rows(
         base_counts = [b.ids.shape[0] for b in bases]
         base_ids = np.concatenate([b.ids for b in bases]) if count > 1 else bases[0].ids
         base_vals = np.concatenate([b.values for b in bases])
+        base_xy = np.ascontiguousarray(base_vals[:, :2])
         base_vel = np.concatenate(
             [b.vel if b.vel is not None else _zero_vel(b.ids.shape[0]) for b in bases]
         )
@@ -342,27 +347,30 @@ def diff_rows(
     gone[base_rows] = False
     kept_owner = owner[kept]
     # -- prediction and errors for every kept row -------------------------------------------
-    old = base_vals[base_rows]
-    new = cur_vals[kept]
+    # positions as contiguous rows x 2 (what the clients hold, and the frame's), the
+    # other columns apart: they are exact on the client, no prediction
+    cur_xy = np.ascontiguousarray(cur_vals[:, :2])
+    old_xy = base_xy[base_rows]
+    new_xy = cur_xy[kept]
     vel = base_vel[base_rows]
     if gaps == last_gaps:
         # the common case: every player's gap is the one its displacements were taken
         # over, so the prediction is the displacement itself (floor(d * g / g) = d)
-        pred_xy = old[:, :2] + vel
+        pred_xy = old_xy + vel
     else:
         gap_row = np.asarray(gaps, np.int64)[kept_owner][:, None]
         last_row = np.asarray(last_gaps, np.int64)[kept_owner][:, None]
-        pred_xy = old[:, :2] + (vel * gap_row) // last_row
-    err_xy = new[:, :2] - pred_xy
+        pred_xy = old_xy + (vel * gap_row) // last_row
+    err_xy = new_xy - pred_xy
     flags = np.abs(err_xy) > tolerance
     off = flags[:, 0] | flags[:, 1]
-    landed = np.where(off[:, None], new[:, :2], pred_xy)
-    moved = landed - old[:, :2]
-    values = cur_vals.copy()
-    values[kept, :2] = landed
+    landed = np.where(off[:, None], new_xy, pred_xy)
+    moved = landed - old_xy
+    cur_xy[kept] = landed  # now what the clients hold once delivered
     new_vel = np.zeros((cur_vals.shape[0], 2), np.int64)
     new_vel[kept] = moved
-    other = new[:, 2:] != old[:, 2:] if ncols > 2 else None
+    new_rest = cur_vals[kept, 2:]
+    other = new_rest != base_vals[base_rows, 2:] if ncols > 2 else None
     # -- per-player counts ----------------------------------------------------------------
     kept_n = np.bincount(kept_owner, minlength=count)
     off_arr = np.bincount(kept_owner[off], minlength=count)
@@ -399,7 +407,7 @@ def diff_rows(
             n_c = np.bincount(kept_owner[sel], minlength=count).tolist()
             dt = dtypes[k]
             code_name = f"{dt.kind}{dt.itemsize}"
-            raw = new[sel, k].astype(dt.newbyteorder("<")).tobytes()
+            raw = new_rest[sel, c].astype(dt.newbyteorder("<")).tobytes()
             masks, stride = _masks(sel, kpos, kept_owner, count, width)
             key = _pack(names[k]) + b"\x93"  # name: [mask, dtype, values]
             col_changes.append((key, n_c, _pack(code_name), raw, dt.itemsize, masks, stride))
@@ -527,7 +535,8 @@ def diff_rows(
     rows = BatchRows(
         ckey,
         cur_ids,
-        values,
+        cur_vals,
+        cur_xy,
         new_vel,
         owner,
         ticks_arr,
