@@ -336,16 +336,18 @@ class Broadcaster:
         if listed:
             s = self.settings
             conns = [conn for conn, _ in targets]
-            base_ticks = [conn.base_tick() for conn in conns]
             prev = self._rows.pop(key, None)
             bases: list[Snapshot] | None = None
-            if not (
+            if (
                 prev is not None
                 and prev.players == len(conns)
                 and all(conn.rows is prev for conn in conns)
                 and [conn.row for conn in conns] == list(range(len(conns)))
             ):
-                # not the steady state: gather the baselines one by one
+                base_ticks = prev.tick_list  # the steady state
+            else:
+                # gather the baselines one by one
+                base_ticks = [conn.base_tick() for conn in conns]
                 bases = [conn.baseline for conn in conns]  # type: ignore[misc]
             try:
                 views = tick_views(frames, listed, s.position_scale)
@@ -401,6 +403,7 @@ class Broadcaster:
         # one latency observation per run of messages published together
         lat_published, lat_count = 0.0, 0
         headers = _headers(frames, listed, base_ticks, s.position_scale)
+        locked = self._slots.locked()  # only tasks take slots: changes when we yield
         for k, body in enumerate(bodies):
             fi, slot = listed[k]
             conn, published = targets[k]
@@ -411,7 +414,7 @@ class Broadcaster:
                 header = self._header(frame, slot, base_ticks[k])
                 messages = split_body(header, b"\x94" + body, limit)
                 self._begin(conn, frame, messages, rows.baseline(k), published)
-            elif not inline or self._slots.locked():
+            elif not inline or locked:
                 self._begin(conn, frame, [data], rows.baseline(k), published)
             else:
                 if conn.final is not None and conn.final[0].frame is frame:
@@ -453,6 +456,7 @@ class Broadcaster:
                     lat_count = 0
                 await asyncio.sleep(0)  # the gateway may share the event loop
                 now = self._clock()
+                locked = self._slots.locked()
         if lat_count:
             latency.observe_many(now - lat_published, lat_count)
         if sent:
