@@ -437,8 +437,11 @@ def diff_rows(
     # -- per player: slices of the bytes above, in msgpack ---------------------------------
     # players with adds, removals or changes of other columns (the rest take a short cut)
     busy_rows = [add_owner, base_owner[gone]]
-    if other is not None:
-        busy_rows.append(kept_owner[other.any(axis=1)])
+    col_busy = [0] * count  # players with changes of other columns
+    if other is not None and col_changes:
+        changed_owner = kept_owner[other.any(axis=1)]
+        busy_rows.append(changed_owner)
+        col_busy = np.bincount(changed_owner, minlength=count).tolist()
     busy_arr = np.bincount(np.concatenate(busy_rows), minlength=count)
     busy = busy_arr.tolist()
     # the bodies of the players with corrections and nothing else, all at once
@@ -490,7 +493,9 @@ def diff_rows(
             xy = xy_key + mask + _SIGNED_KEYS[lv] + _bin(data)
             oo += o
         parts = [xy] if xy else []
-        for c, (key, n_c, code, raw, isz, masks, stride) in enumerate(col_changes):
+        for c, (key, n_c, code, raw, isz, masks, stride) in enumerate(
+            col_changes if col_busy[j] else ()
+        ):
             m = n_c[j]
             if not m:
                 continue
