@@ -65,8 +65,11 @@ class Connection:
     # Frames queued in this loop iteration, written together by the gateway's flush.
     pending: list[bytes] | None = None
     pending_bytes: int = 0
-    # Per route key: the fixed part of this connection's MESSAGE $context (built once).
-    message_contexts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per route key: the fixed part of this connection's MESSAGE $context (built once),
+    # with the $context fields the route's templates read (None: any).
+    message_contexts: dict[str, tuple[dict[str, Any], frozenset[str] | None]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.last_active_mono = self.connected_mono

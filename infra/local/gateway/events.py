@@ -8,7 +8,7 @@ and the ``$context`` variables of mapping templates, with AWS's field names and 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,17 +100,26 @@ def request_context(
 
 
 def message_template_context(
-    base: dict[str, Any], epoch_ms: int, request_id: str, extended_id: str, message_id: str
+    base: dict[str, Any],
+    epoch_ms: int,
+    new_id: Callable[[], str],
+    fields: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """A MESSAGE ``$context`` for one message from ``base``, the connection's
     ``request_context(..., template=True)`` for the route: only the per-message fields
-    change (same keys, same order as building it afresh); nested mappings are shared."""
+    change (same keys, same order as building it afresh); nested mappings are shared.
+    With ``fields`` (what the route's templates read), per-message fields outside it keep
+    ``base``'s placeholders: no template can see them, so their ids are not made."""
     ctx = base.copy()
-    ctx["extendedRequestId"] = extended_id
-    ctx["requestTime"] = format_request_time(epoch_ms)
+    if fields is None or "extendedRequestId" in fields:
+        ctx["extendedRequestId"] = new_id()
+    if fields is None or "requestTime" in fields:
+        ctx["requestTime"] = format_request_time(epoch_ms)
     ctx["requestTimeEpoch"] = epoch_ms
-    ctx["requestId"] = request_id
-    ctx["messageId"] = message_id
+    if fields is None or "requestId" in fields:
+        ctx["requestId"] = new_id()
+    if fields is None or "messageId" in fields:
+        ctx["messageId"] = new_id()
     return ctx
 
 

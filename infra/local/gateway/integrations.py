@@ -59,6 +59,7 @@ class _Prepared:
     __slots__ = (
         "action",
         "backend",
+        "context_fields",
         "literal_key",
         "response_template",
         "selector",
@@ -87,6 +88,12 @@ class _Prepared:
             "application/json"
         )
         self.response_template = compile_request_template(rt) if rt else None
+        # the $context fields any of its templates reads (None: any)
+        self.context_fields: frozenset[str] | None = frozenset()
+        for template in [*self.templates.values(), self.response_template]:
+            if template is not None and self.context_fields is not None:
+                fields = template.context_fields
+                self.context_fields = None if fields is None else self.context_fields | fields
         self.backend: AwsServiceBackend | None = None
         self.action = ""
         self.timeout_s = min(default_timeout_s, integration.timeout_ms / 1000)
@@ -145,6 +152,10 @@ class Integrations:
             prepared = _Prepared(integration, self.services, self.recorder, self.default_timeout_s)
             self._prepared[id(integration)] = prepared
         return prepared
+
+    def context_fields(self, integration: Integration) -> frozenset[str] | None:
+        """The ``$context`` fields the integration's templates read (None: any)."""
+        return self.prepare(integration).context_fields
 
     def timeout_for(self, integration: Integration) -> float:
         return min(self.default_timeout_s, integration.timeout_ms / 1000)

@@ -306,12 +306,14 @@ class WebSocketSessions:
                     continue
                 # AWS service integration (Kinesis PutRecord for tickwire): the per-message
                 # hot path, inline here (one coroutine less per message)
-                ctx = self._message_context(conn, route.key)
+                ctx = self._message_context(conn, route.key, integration)
                 two_way = route.two_way
                 try:
                     result = await integrations.call_aws(integration, ctx, text, want_body=two_way)
                 except (IntegrationError, ConfigurationError) as exc:
-                    self._integration_failed(conn, route, exc, ctx["requestId"])
+                    # (a requestId the templates never read is not made: a fresh one)
+                    request_id = ctx["requestId"] or new_request_id()
+                    self._integration_failed(conn, route, exc, request_id)
                     continue
                 if two_way and result.body is not None:
                     self._send_now(conn, result.body)
@@ -401,13 +403,16 @@ class WebSocketSessions:
         if route.two_way and result.body is not None:
             await self.send_text(conn, result.body)
 
-    def _message_context(self, conn: Connection, route_key: str) -> dict[str, Any]:
-        """``$context`` for one message on a template route (the connection's fixed
-        fields are built once per route, see ``Connection.message_contexts``)."""
-        base = conn.message_contexts.get(route_key)
-        if base is None:
+    def _message_context(
+        self, conn: Connection, route_key: str, integration: Integration
+    ) -> dict[str, Any]:
+        """``$context`` for one message on a template route: the connection's fixed
+        fields are built once per route (``Connection.message_contexts``), with the
+        ``$context`` fields the route's templates read."""
+        entry = conn.message_contexts.get(route_key)
+        if entry is None:
             gw = self.gw
-            base = conn.message_contexts[route_key] = request_context(
+            base = request_context(
                 gw.api,
                 conn,
                 RequestInfo("", "", 0),
@@ -417,13 +422,10 @@ class WebSocketSessions:
                 message_id="",
                 template=True,
             )
-        return message_template_context(
-            base,
-            int(time.time() * 1000),
-            new_request_id(),
-            new_request_id(),
-            new_request_id(),
-        )
+            fields = gw.integrations.context_fields(integration)
+            entry = conn.message_contexts[route_key] = (base, fields)
+        base, fields = entry
+        return message_template_context(base, int(time.time() * 1000), new_request_id, fields)
 
     def _integration_failed(
         self, conn: Connection, route: Route, exc: Exception, request_id: str

@@ -52,7 +52,7 @@ apply_velocity_truthiness()
 class RequestTemplate:
     """One compiled request template; :meth:`render` is safe to call concurrently."""
 
-    __slots__ = ("_interpreter", "_writer", "compiled", "source")
+    __slots__ = ("_interpreter", "_writer", "compiled", "context_fields", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -62,10 +62,13 @@ class RequestTemplate:
         except airspeed.TemplateSyntaxError as exc:
             raise TemplateSyntaxError(f"request template does not parse: {exc}") from exc
         self._writer: Writer | None
+        #: The ``$context`` fields a render reads (``requestTimeEpoch``, ``authorizer``,
+        #: ...); None when it may read any (interpreted, or ``$context`` used as a whole).
+        self.context_fields: frozenset[str] | None
         try:
-            self._writer = compile_template(self._interpreter.root_element)
+            self._writer, self.context_fields = compile_template(self._interpreter.root_element)
         except Unsupported:
-            self._writer = None
+            self._writer, self.context_fields = None, None
         #: True when renders use the compiled closures, False for the interpreter.
         self.compiled = self._writer is not None
 

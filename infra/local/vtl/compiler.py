@@ -69,6 +69,9 @@ class _Compiler:
         self._temps = 0
         self._reference_codes: dict[int, str] = {}
         self._assign_codes: dict[int, tuple[str, str]] = {}
+        # The ``$context`` fields the template reads (``$context.NAME...``); None when it
+        # may read any (``$context`` itself, a call or index on it, ``#set($context...)``).
+        self.context_fields: set[str] | None = set() if not self.set_counts.get("context") else None
 
     def _count_sets(self, node: Any) -> None:
         if type(node) is ops.Assignment:
@@ -161,8 +164,19 @@ class _Compiler:
             reduce()
         return values[0]
 
+    def note_context(self, node: Any) -> None:
+        """Record which ``$context`` field a variable reads (see ``context_fields``)."""
+        if node.part.name != "context" or self.context_fields is None:
+            return
+        names = _plain_chain(node)
+        if names is None or len(names) < 2:
+            self.context_fields = None
+        else:
+            self.context_fields.add(names[1])
+
     def variable(self, node: Any) -> Expr:
         """``$a.b(c)[0].d``: a ``VariableExpression`` chain from the namespace."""
+        self.note_context(node)
         static = self.util_call(node)
         if static is not None:
             return static
@@ -637,6 +651,10 @@ def _as_text(value: Any) -> str:
     return "" if value is None else to_text(value)
 
 
-def compile_template(root: Any) -> Writer:
-    """Compile airspeed's ``TemplateBody`` into one writer; raises :class:`Unsupported`."""
-    return _Compiler(root).block(root.block)
+def compile_template(root: Any) -> tuple[Writer, frozenset[str] | None]:
+    """Compile airspeed's ``TemplateBody`` into one writer, with the ``$context`` fields it
+    reads (None: any); raises :class:`Unsupported`."""
+    compiler = _Compiler(root)
+    writer = compiler.block(root.block)
+    fields = compiler.context_fields
+    return writer, None if fields is None else frozenset(fields)

@@ -368,3 +368,22 @@ def test_compiled_form_matches_the_interpreter(pieces: list[str], body: str) -> 
     assert _outcome(lambda: template.render(**kwargs)) == _outcome(
         lambda: template.interpret(**kwargs)
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "fields"),
+    [
+        ("$context.requestId $context.authorizer.matchId", {"requestId", "authorizer"}),
+        ("#set($x = $util.escapeJavaScript($context.connectionId))$x", {"connectionId"}),
+        ('"${context.routeKey}"#if($context.stage)x#end', {"routeKey", "stage"}),
+        ("$input.body", set()),
+        ("$context", None),  # the whole map: any field
+        ("$context.requestId.length()", None),
+        ("$context['requestId']", None),
+        ("#set($context = {})$context.x", None),
+        ("#foreach($x in [1])$context.a#end", None),  # interpreted
+    ],
+)
+def test_context_fields_a_template_reads(source: str, fields: set[str] | None) -> None:
+    got = compile_request_template(source).context_fields
+    assert got == (None if fields is None else frozenset(fields))

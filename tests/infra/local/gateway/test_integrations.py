@@ -203,3 +203,26 @@ async def test_application_json_template_key_and_passthrough(kit):
         ("PutRecord", b'{"route": "a"}'),
         ("PutRecords", b'{"action":"b","raw":true}'),  # no template: the body passes through
     ]
+
+
+async def test_per_message_context_fields_are_fresh_for_each_message(kit):
+    # The gateway builds a connection's $context once per route and makes only the
+    # per-message fields a template reads; those must still be new for every message.
+    template = (
+        '{"id": "$context.requestId", "ext": "$context.extendedRequestId", '
+        '"msg": "$context.messageId", "time": "$context.requestTime", '
+        '"epoch": $context.requestTimeEpoch, "conn": "$context.connectionId"}'
+    )
+    epoch_only = '{"epoch": $context.requestTimeEpoch, "route": "$context.routeKey"}'
+    api = kit.api_with(Route("a", _kinesis(template)), Route("b", _kinesis(epoch_only)))
+    async with kit.running(api) as gw, aiohttp.ClientSession() as s:
+        async with s.ws_connect(gw.ws_url) as ws:
+            for action in ("a", "a", "b", "a"):
+                await ws.send_str(json.dumps({"action": action}))
+            conn = await kit.connection_id_of(ws)
+    seen = [json.loads(c.body) for c in gw.integrations.recorder.calls]
+    full = [r for r in seen if "id" in r]
+    assert len(full) == 3 and next(r for r in seen if "id" not in r)["route"] == "b"
+    ids = [r[k] for r in full for k in ("id", "ext", "msg")]
+    assert all(len(i) == 16 for i in ids) and len(set(ids)) == len(ids)
+    assert all(r["conn"] == conn and r["epoch"] > 0 and r["time"].endswith("+0000") for r in full)
