@@ -31,11 +31,14 @@ class FrameScanner:
     Malformed frames are left for the real parser to reject.
     """
 
-    __slots__ = ("_header", "_max_frame", "_max_message", "_message", "_skip")
+    __slots__ = ("_header", "_max_frame", "_max_message", "_message", "_skip", "_small_fits")
 
     def __init__(self, max_frame: int, max_message: int) -> None:
         self._max_frame = max_frame
         self._max_message = max_message
+        # an unfragmented data frame with a 7-bit length (<= 125 bytes) is within both
+        # limits: the common frame (a game input) takes a shorter path
+        self._small_fits = min(max_frame, max_message) >= 125
         self._skip = 0  # payload bytes of the current frame still to pass over
         self._header = b""  # an incomplete header carried over between reads
         self._message = 0  # bytes of the current (fragmented) data message so far
@@ -54,6 +57,7 @@ class FrameScanner:
             self._header = b""
             pos = 0
             end = len(data)
+        small_fits = self._small_fits
         while pos < end:
             if end - pos < 2:
                 self._header = data[pos:]
@@ -61,6 +65,15 @@ class FrameScanner:
             b0 = data[pos]
             b1 = data[pos + 1]
             length = b1 & 0x7F
+            if small_fits and length < 126 and (b0 == 0x81 or b0 == 0x82):
+                # FIN, text/binary, no RSV bits: a whole message within the limits
+                need = 6 if b1 & 0x80 else 2
+                if end - pos < need:
+                    self._header = data[pos:]
+                    return
+                self._message = 0
+                pos += need + length
+                continue
             need = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
             if end - pos < need:
                 self._header = data[pos:]

@@ -194,6 +194,7 @@ class Integrations:
         body: str,
         *,
         want_body: bool = True,
+        task: asyncio.Task[Any] | None = None,
     ) -> IntegrationResult:
         """An AWS service integration (the per-message hot path: one coroutine, no task or
         timer per call): render the request template, call the service under the
@@ -203,11 +204,13 @@ class Integrations:
         checks every ``DEADLINE_CHECK_S`` and cancels a task past its deadline, which
         surfaces as IntegrationError(504). Only the calling connection's task waits for a
         slow service: other connections read and route on their own tasks meanwhile.
-        ``want_body=False`` (a one-way route) skips decoding an answer nobody reads.
+        ``want_body=False`` (a one-way route) skips decoding an answer nobody reads;
+        ``task`` is the calling task when the caller knows it (saves looking it up).
         ``asyncio.timeout`` would cost a timer per call (~5 us), ``wait_for`` a task."""
         prepared = self._prepared.get(id(integration)) or self.prepare(integration)
         limit_s = prepared.timeout_s
-        task = asyncio.current_task()
+        if task is None:
+            task = asyncio.current_task()
         deadlines = self._deadlines
         if task is None or task in deadlines:  # nested or outside a task: the plain way
             try:

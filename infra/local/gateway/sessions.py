@@ -274,6 +274,7 @@ class WebSocketSessions:
         bucket = gw.account_bucket
         stage_bucket = gw.stage_bucket
         integrations = gw.integrations
+        task = asyncio.current_task()
         while True:
             msg = await ws.receive()
             kind = msg.type
@@ -309,7 +310,9 @@ class WebSocketSessions:
                 ctx = self._message_context(conn, route.key, integration)
                 two_way = route.two_way
                 try:
-                    result = await integrations.call_aws(integration, ctx, text, want_body=two_way)
+                    result = await integrations.call_aws(
+                        integration, ctx, text, want_body=two_way, task=task
+                    )
                 except (IntegrationError, ConfigurationError) as exc:
                     # (a requestId the templates never read is not made: a fresh one)
                     request_id = ctx["requestId"] or new_request_id()
