@@ -60,6 +60,7 @@ class _Prepared:
         "action",
         "backend",
         "context_fields",
+        "fixed_template",
         "literal_key",
         "response_template",
         "selector",
@@ -88,6 +89,10 @@ class _Prepared:
             "application/json"
         )
         self.response_template = compile_request_template(rt) if rt else None
+        # the template when the choice never depends on the body (else None: template_for)
+        self.fixed_template: Any = None
+        if self.selector is None or self.literal_key is not None:
+            self.fixed_template = self.template_for("")
         # the $context fields any of its templates reads (None: any)
         self.context_fields: frozenset[str] | None = frozenset()
         for template in [*self.templates.values(), self.response_template]:
@@ -218,7 +223,16 @@ class Integrations:
                     return await self._aws(integration, context, body)
             except TimeoutError:
                 raise IntegrationError(504, f"integration timed out after {limit_s:g} s") from None
-        request = self._render(integration, context, body, prepared).encode()
+        template = prepared.fixed_template
+        if template is None:
+            request = self._render(integration, context, body, prepared).encode()
+        else:  # the usual case, one template whatever the body: _render without the lookups
+            try:
+                request = template.render(
+                    context=context, body=body, stage_variables=self.stage_variables
+                ).encode()
+            except Exception as exc:
+                raise IntegrationError(500, f"request template failed: {exc}") from exc
         backend = prepared.backend
         assert backend is not None
         deadlines[task] = time.monotonic() + limit_s

@@ -18,7 +18,7 @@ from typing import Any
 
 from airspeed import operators as ops
 
-from infra.local.vtl.runtime import UTIL
+from infra.local.vtl.runtime import UTIL, Input
 from infra.local.vtl.semantics import (
     index,
     literal_replacement,
@@ -377,13 +377,16 @@ class _Compiler:
         """``_chain(names)`` inlined: each step a map lookup, else ``member``."""
         code = f"ns.get({self.bind(names[0])})"
         get_member = self.bind(member)
-        for name in names[1:]:
+        for i, name in enumerate(names[1:]):
             t, r, n = self.temp(), self.temp(), self.bind(name)
-            code = (
-                f"(None if ({t} := {code}) is None else "
+            generic = (
                 f"(({r} if ({r} := {t}.get({n})) is not None else {get_member}({t}, {n})) "
-                f"if isinstance({t}, dict) else {get_member}({t}, {n})))"
+                f"if isinstance({t}, dict) else {get_member}({t}, {n}))"
             )
+            if i == 0 and names[:2] == ("input", "body"):
+                # ``$input.body``: member() of an Input reads the attribute, a str
+                generic = f"({t}.body if type({t}) is {self.bind(Input)} else {generic})"
+            code = f"(None if ({t} := {code}) is None else {generic})"
         return code
 
     def sub_code(self, head: str, node: Any) -> str:
