@@ -17,6 +17,7 @@ from .ids import new_request_id
 from .model import WebSocketApi
 
 __all__ = [
+    "PER_MESSAGE_IDS",
     "RequestInfo",
     "authorizer_event",
     "authorizer_strings",
@@ -97,6 +98,10 @@ def request_context(
     if conn.authorizer is not None:
         ctx["authorizer"] = conn.template_authorizer if template else conn.authorizer
     return ctx
+
+
+# The per-message $context fields besides requestTimeEpoch (see message_template_context).
+PER_MESSAGE_IDS = frozenset({"extendedRequestId", "requestTime", "requestId", "messageId"})
 
 
 def message_template_context(

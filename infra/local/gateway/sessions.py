@@ -34,6 +34,7 @@ from .authorizer import authorize
 from .connection import Connection, ConnectionState
 from .errors import ConfigurationError, IntegrationError
 from .events import (
+    PER_MESSAGE_IDS,
     RequestInfo,
     authorizer_event,
     authorizer_strings,
@@ -429,6 +430,11 @@ class WebSocketSessions:
             fields = gw.integrations.context_fields(integration)
             entry = conn.message_contexts[route_key] = (base, fields)
         base, fields = entry
+        if fields is not None and fields.isdisjoint(PER_MESSAGE_IDS):
+            # (tickwire's record templates) no id and no requestTime to make: the epoch only
+            ctx = base.copy()
+            ctx["requestTimeEpoch"] = int(time.time() * 1000)
+            return ctx
         return message_template_context(base, int(time.time() * 1000), new_request_id, fields)
 
     def _integration_failed(
