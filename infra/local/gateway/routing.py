@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Container
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .errors import ConfigurationError
@@ -49,6 +50,15 @@ class SelectionExpression:
 
     source: str
     parts: tuple[str | Path, ...]
+
+    @cached_property
+    def single_key(self) -> str | None:
+        """The member name when the expression is one top-level member of the body."""
+        parts = self.parts
+        if len(parts) == 1 and type(parts[0]) is tuple and len(parts[0]) == 1:
+            (segment,) = parts[0]
+            return segment if type(segment) is str else None
+        return None
 
     @property
     def literal(self) -> bool:
@@ -164,7 +174,12 @@ def select_route(
     """The route key a text message selects, ``$default`` as fallback, or None (Forbidden)."""
     body = parse_json(text)
     if body is not _MISSING:
-        key = expression.evaluate(body)
+        single = expression.single_key
+        if single is not None:  # ``$request.body.action``: one member of the object
+            value = body.get(single, _MISSING) if type(body) is dict else _MISSING
+            key = value if type(value) is str else stringify(value)
+        else:
+            key = expression.evaluate(body)
         if key in route_keys and key != CONNECT_ROUTE and key != DISCONNECT_ROUTE:
             return key
     if DEFAULT_ROUTE in route_keys:

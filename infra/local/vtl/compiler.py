@@ -650,7 +650,10 @@ def _binary(apply: Callable[[Any, Any], Any], left: Expr, right: Expr) -> Expr:
 
 
 def _as_text(value: Any) -> str:
-    """A non-string reference value as text: "" for null (silent), else Java's printing."""
+    """A non-string reference value as text: "" for null (silent), else Java's printing
+    (a plain int, e.g. ``$context.requestTimeEpoch``, prints as Python prints it)."""
+    if type(value) is int:
+        return str(value)
     return "" if value is None else to_text(value)
 
 
