@@ -13,6 +13,12 @@ Theory of operation, per connection:
    (:mod:`.routing`) and goes to its integration: AWS service and MOCK integrations are
    awaited in order; Lambda and HTTP integrations run as tasks, at most
    ``max_inflight_per_connection`` per connection (then reading pauses: TCP backpressure).
+   AWS service integrations (tickwire's Kinesis routes) are the per-message hot path and
+   run inline in the read loop, on the connection's own task: no task, future or timer
+   per message. Policy: a slow service holds up only that connection's next messages
+   (its TCP window fills); every other connection reads and routes on its own task. The
+   integration timeout still applies: a watchdog cancels a call past its deadline, and
+   the client gets the "Internal server error" frame.
    Binary frames close with 1003, oversized frames/messages with 1009, invalid UTF-8
    with 1007.
 4. When the socket is closed (either side), the connection is CLOSED and leaves the table,
