@@ -226,3 +226,36 @@ async def test_per_message_context_fields_are_fresh_for_each_message(kit):
     ids = [r[k] for r in full for k in ("id", "ext", "msg")]
     assert all(len(i) == 16 for i in ids) and len(set(ids)) == len(ids)
     assert all(r["conn"] == conn and r["epoch"] > 0 and r["time"].endswith("+0000") for r in full)
+
+
+class GatedKinesis:
+    """Holds every call whose request mentions "held" until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.passed: list[bytes] = []
+
+    async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        if b"held" in body:
+            await self.release.wait()
+        self.passed.append(body)
+        return 200, b"{}"
+
+
+async def test_a_slow_integration_holds_up_only_its_own_connection(kit):
+    gated = GatedKinesis()
+    api = kit.api_with(Route("input", _kinesis('{"who": "$input.body"}')))
+    async with (
+        kit.running(api, aws_services={"kinesis": gated}) as gw,
+        aiohttp.ClientSession() as s,
+    ):
+        async with s.ws_connect(gw.ws_url) as slow, s.ws_connect(gw.ws_url) as fast:
+            await slow.send_str('{"action":"input","n":"held"}')
+            await slow.send_str('{"action":"input","n":"after"}')
+            for i in range(5):
+                await fast.send_str(f'{{"action":"input","n":{i}}}')
+            await kit.connection_id_of(fast)  # a round trip: fast's messages were handled
+            assert len(gated.passed) == 5 and not any(b"after" in b for b in gated.passed)
+            gated.release.set()
+            await kit.connection_id_of(slow)
+    assert sum(b"after" in b for b in gated.passed) == 1 and len(gated.passed) == 7
