@@ -261,7 +261,7 @@ class EmbeddedStream:
             now = arrivals[-1]  # arrival times never go backwards within a shard
         count = next(self._counter)
         n = _SEQ_BASE + count
-        sequence_number = _seq(count)
+        sequence_number = f"49{count:054d}" if count < _SEQ_LIMIT else str(n)  # _seq, inline
         # Stored as a tuple; StreamRecord objects are built when read (cheaper put).
         shard.records.append(
             (sequence_number, partition_key, data if type(data) is bytes else bytes(data))

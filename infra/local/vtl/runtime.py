@@ -174,10 +174,13 @@ ESCAPE_CACHE_MAX_CHARS = 64
 _escaped_cache: dict[str, str] = {}
 
 
-def escape_javascript(text: str) -> str:
+def escape_javascript(text: Any) -> str:
     """commons-lang ``escapeJavaScript``: quotes, backslash, ``/``, control characters and
     every non-ASCII UTF-16 unit (``\\uXXXX``, upper-case hex) are escaped; ``'`` becomes
-    ``\\'``, which JSON does not allow (templates undo it with ``.replaceAll("\\\\'","'")``)."""
+    ``\\'``, which JSON does not allow (templates undo it with ``.replaceAll("\\\\'","'")``).
+    Any other value is escaped as Java prints it (``$util.escapeJavaScript`` itself)."""
+    if type(text) is not str:
+        text = java_str(text)
     if len(text) > ESCAPE_CACHE_MAX_CHARS:
         return _escape_javascript(text)
     escaped = _escaped_cache.get(text)
@@ -201,9 +204,7 @@ class Util:
 
     __slots__ = ()
 
-    @staticmethod
-    def escapeJavaScript(text: Any) -> str:
-        return escape_javascript(text if type(text) is str else java_str(text))
+    escapeJavaScript = staticmethod(escape_javascript)
 
     @staticmethod
     def parseJson(text: Any) -> Any:
