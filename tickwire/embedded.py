@@ -69,9 +69,10 @@ class UpSettings:
     # Shards of the embedded stream (the stack's ShardCount parameter).
     shards: int = 1
     # How long the embedded stream keeps records. Kinesis keeps 24 h (its minimum), but a
-    # local process holding a day of inputs in memory would grow without bound; the engine
-    # only ever replays from its last checkpoint (every 5 s), so 10 minutes is ample.
-    stream_retention_s: float = 600.0
+    # local process holding a day of inputs in memory would grow without bound (about
+    # 0.3 KB per input: 500 players at 10 Hz fill ~90 MB a minute); the engine only ever
+    # replays from its last checkpoint (every 5 s), so a minute is ample.
+    stream_retention_s: float = 60.0
     # The game's rules as ``module:attribute`` (see game_engine.loading); None: the
     # reference arena with ``arena`` settings.
     rules: str | None = None

@@ -65,6 +65,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"interest radius in world units ({d.arena.view_radius:g})",
     )
     p.add_argument(
+        "--account-rate",
+        type=float,
+        default=d.gateway.account_rate_per_s,
+        help="the account throttle, requests/s shared by client messages and @connections "
+        "calls (AWS's default quota: 10000; raise it to measure the machine, not the quota)",
+    )
+    p.add_argument(
+        "--account-burst",
+        type=int,
+        default=d.gateway.account_burst,
+        help="the account throttle's burst (AWS: 5000)",
+    )
+    p.add_argument(
         "--no-tokens", action="store_true", help="do not serve /token (tokens from elsewhere)"
     )
     p.add_argument(
@@ -84,6 +97,9 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         state_dir=args.state_dir,
         shards=args.shards,
         rules=args.rules,
+        gateway=replace(
+            d.gateway, account_rate_per_s=args.account_rate, account_burst=args.account_burst
+        ),
         engine=replace(d.engine, tick_rate=args.tick_rate, send_rate=args.send_rate),
         arena=replace(d.arena, max_players=args.match_size, view_radius=args.view_radius),
         issue_tokens=not args.no_tokens,
