@@ -57,7 +57,7 @@ MAX_SEQ: Final = 2**53
 
 RecordType = Literal["join", "input", "leave"]
 
-# Every reason decode() can give, with what it means (documented in docs/sections/30-ingest.md).
+# Every reason decode() can give, with what it means (documented in the README's ingest section).
 REASONS: Final[dict[str, str]] = {
     "too_large": f"the record is over {MAX_RECORD_BYTES} bytes",
     "not_utf8": "the record is not UTF-8",

@@ -37,14 +37,14 @@ from swarm.settings import (
 __all__ = ["DEFAULT_PLAYERS_PER_CORE", "Plan", "Workload", "plan", "render_plan"]
 
 # Players one core of tickwire sustains at 20 Hz state / 10 Hz input with p99 input->ack
-# <= 100 ms and no errors. Source: bench/p7_capacity.py, 2026-11-28 (3 runs per step,
-# majority), on the shared 2-core development VM with `tickwire up` on one core and the
-# swarm on the other: 80 players passed (median p99 88 ms), 100 failed (median p99 155 ms:
-# p50 stays at 40 ms, the tail comes from stalls). That is the whole stack in one process
-# (gateway, VTL, stream, engine, broadcaster); a Fargate worker runs only the engine and
-# broadcaster, so treat it as a floor. Measure yours with `tickwire swarm` and pass
-# --from-report or --players-per-core.
-DEFAULT_PLAYERS_PER_CORE = 80.0
+# <= 100 ms and no errors. Source: bench/p7_capacity.py, 2026-11-28, on the 2-core
+# development VM with `tickwire up` on one core and the swarm on the other, after the
+# broadcaster's batching and the ingest path's compilation: 400 players passed (p99
+# 78.5 ms), 480 missed by 0.6 ms. That is the whole stack in one process (gateway, VTL,
+# stream, engine, broadcaster); a Fargate worker runs only the engine and broadcaster, so
+# treat it as a floor. Measure yours with `tickwire swarm` and pass --from-report or
+# --players-per-core.
+DEFAULT_PLAYERS_PER_CORE = 400.0
 # Kinesis hash keys spread matches unevenly over shards: plan to this share of a shard's
 # write limits (our choice, not an AWS figure).
 SHARD_UTILISATION = 0.8
