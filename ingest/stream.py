@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "GetRecordsResult",
     "IteratorType",
     "PutResult",
-    "StreamRecord",
-    "GetRecordsResult",
     "ShardInfo",
     "Stream",
+    "StreamRecord",
 ]
 
 IteratorType = Literal[
