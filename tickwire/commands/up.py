@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from game_engine.errors import RulesNotFound
 from tickwire.embedded import EmbeddedGame, UpSettings
+from tickwire.gc_tuning import tune_gc
 
 log = logging.getLogger("tickwire.up")
 
@@ -129,10 +129,7 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: UpSettings) -> None:
     game = EmbeddedGame(settings)
     await game.start()
-    # Everything built at start-up (modules, the rendered stack, settings) lives as long as
-    # the process: move it out of the collector's way, so full collections stay short.
-    gc.collect()
-    gc.freeze()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

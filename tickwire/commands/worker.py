@@ -213,6 +213,9 @@ async def serve(args: argparse.Namespace) -> None:
             broadcaster = Broadcaster(connections, None, worker.on_gone)
             worker.sink = broadcaster
             await broadcaster.start()
+        from tickwire.gc_tuning import tune_gc
+
+        tune_gc()
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
