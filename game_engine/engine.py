@@ -14,7 +14,10 @@ is full :meth:`submit` returns ``False`` and the caller must hold the record (an
 reading that shard) until a tick has drained the queue: nothing accepted is dropped, the
 stream keeps it. A tick applies at most ``max_records_per_match_per_tick`` records per
 match, so a flood in one match cannot stretch every match's tick; the rest waits, in
-order, for the next tick.
+order, for the next tick. And one player cannot fill its match's queue (which would pause
+the whole shard, every match on it): an input that finds ``max_inputs_queued_per_player``
+inputs of the same player still waiting is refused at submit, counted as
+``input.rejected.flood`` (a client at 10 Hz has about one input per 30 Hz tick waiting).
 
 A match is created by its first join and ends when the rules end it or when it has had no
 players for ``empty_timeout`` seconds; its result is logged as one JSON line.
@@ -56,6 +59,9 @@ class EngineSettings:
     send_rate: float = 20.0
     # Records waiting in one match's queue; beyond it submit() says no (backpressure).
     max_queue_per_match: int = 1024
+    # Inputs of one player waiting for a tick; beyond it the player's inputs are refused
+    # (counted as input.rejected.flood) instead of filling the match's queue.
+    max_inputs_queued_per_player: int = 32
     # Records one match may apply in one tick; the rest wait for the next tick.
     max_records_per_match_per_tick: int = 256
     # A match with no players for this long ends (spectators do not count).
@@ -88,6 +94,8 @@ class Match:
     row: int
     members: dict[str, Member] = field(default_factory=dict)
     queue: deque[tuple[Event, str | None, int]] = field(default_factory=deque)
+    # Inputs of each player waiting in ``queue`` (the per-player flood bound).
+    queued_inputs: Counter[str] = field(default_factory=Counter)
     # The shard this match's records come from, and the last sequence number it applied
     # (``through``) and accepted into its queue (``cursor``) from that shard.
     shard_id: str | None = None
@@ -150,6 +158,12 @@ class Engine(Generic[C]):
             if shard_id != match.shard_id:
                 match.shard_id, match.through = shard_id, -1
             match.cursor = seq
+        if isinstance(event, Input):
+            waiting = match.queued_inputs[event.player]
+            if waiting >= self.settings.max_inputs_queued_per_player:
+                self.counters["input.rejected.flood"] += 1
+                return True  # taken from the stream and refused: never held, never applied
+            match.queued_inputs[event.player] = waiting + 1
         match.queue.append((event, shard_id, seq))
         return True
 
@@ -172,6 +186,8 @@ class Engine(Generic[C]):
             queue = match.queue
             for _ in range(min(budget, len(queue))):
                 event, shard_id, seq = queue.popleft()
+                if isinstance(event, Input):
+                    match.queued_inputs[event.player] -= 1
                 self._apply(match, event)
                 if shard_id is not None and shard_id == match.shard_id:
                     match.through = seq

@@ -1,0 +1,35 @@
+"""A flooding player is contained: its excess inputs are refused at submit, the match's
+queue never fills (so its shard is never paused), and other players' inputs still apply
+at the next tick."""
+
+from __future__ import annotations
+
+from game_engine.arena import Arena
+from game_engine.engine import Engine, EngineSettings
+from game_engine.events import Input, Join
+
+
+def test_a_flooding_player_cannot_fill_the_match_queue() -> None:
+    eng = Engine(Arena(), EngineSettings(max_inputs_queued_per_player=32))
+    eng.submit(Join("m", "flooder", "c1"))
+    eng.submit(Join("m", "calm", "c2"))
+    eng.tick()
+    accepted = [
+        eng.submit(Input("m", "flooder", "c1", seq, {"move": [1.0, 0.0]}), "s", str(seq + 10))
+        for seq in range(1, 5001)
+    ]
+    # Every record is taken from the stream (never held: the shard keeps moving) ...
+    assert all(accepted)
+    # ... but only 32 wait; the rest are refused and counted.
+    assert eng.counters["input.rejected.flood"] == 5000 - 32
+    assert len(eng.matches["m"].queue) == 32
+    assert eng.submit(Input("m", "calm", "c2", 1, {"move": [0.0, 1.0]}), "s", "6000")
+    eng.tick()
+    members = eng.matches["m"].members
+    assert members["calm"].last_seq == 1
+    assert members["flooder"].last_seq == 32
+    # Once its queue drained, the flooder's next inputs are taken again.
+    assert eng.submit(Input("m", "flooder", "c1", 5001, {"move": [0.0, 0.0]}), "s", "6001")
+    eng.tick()
+    assert members["flooder"].last_seq == 5001
+    assert eng.counters["input.rejected.flood"] == 5000 - 32
