@@ -8,11 +8,16 @@ message, resync) get a full state match by match (:class:`~broadcaster.views.Mat
 match of the tick (:func:`~broadcaster.tick.tick_views`,
 :func:`~broadcaster.batch.diff_rows`): views, the delta against what each connection was
 last *delivered*, and the encoded body, with the NumPy work done once per tick. Then each
-message is framed under the limit and posted: with ``Connections.eager`` (the embedded
-gateway's in-process post, which never suspends) by stepping the post's coroutine inline,
-else in a post task.
+message is framed under the limit (the headers of a whole batch packed at once) and
+posted: with ``Connections.eager`` (the embedded gateway's in-process post, which never
+suspends) by stepping the post's coroutine inline, else in a post task. The posting
+itself (per-connection state, inline and task posts, pacing, backoff, 410/429/error
+handling) is :class:`broadcaster.posting.Poster`, the base class of
+:class:`Broadcaster`; the settings are :class:`broadcaster.settings.BroadcastSettings`,
+re-exported here.
 
-Backpressure policy (what is bounded, merged, dropped):
+Backpressure policy (what is bounded, merged, dropped; the per-connection outcomes, 410,
+429, timeouts and errors, are in :mod:`broadcaster.posting`):
 
 - Frames: at most one stored per match; a newer frame replaces an unsent one
   (``stats.frames_replaced``). Nothing is lost by that: deltas are against what each
@@ -25,15 +30,6 @@ Backpressure policy (what is bounded, merged, dropped):
   (an optional cap, the account throttle, and AIMD on 429s). When pacing holds posts back,
   connections stay in flight longer and their ticks merge, so a cap of R requests/s gives
   each of N players about R/N messages/s (``stats.rate_limit_per_s`` reports R).
-- 410: the connection is forgotten, ``on_gone(match, player, connection)`` is called once,
-  and it is never posted to again (remembered in a bounded set).
-- 429: the update is not counted as delivered (the next delta covers it); the connection
-  backs off with full jitter (exponential, capped); when several connections get 429s at
-  once (the account throttle, not one slow reader) the global rate is cut (AIMD).
-- A post unanswered after ``post_timeout_s`` is abandoned (a stuck reader cannot hold a
-  slot for ever).
-- 403/413/unknown outcome: counted as errors; the next message to that connection is a
-  full state (we no longer know what it holds), after a backoff.
 """
 
 from __future__ import annotations
@@ -43,26 +39,21 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Coroutine, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from broadcaster.batch import BatchRows, diff_rows
-from broadcaster.codec import (
-    FLAG_ENDED,
-    HEADER_SIZE,
-    PROTOCOL_VERSION,
-    Header,
-    Update,
-)
+from broadcaster.codec import FLAG_ENDED, HEADER_SIZE, PROTOCOL_VERSION
 from broadcaster.connections import Connections
 from broadcaster.delta import diff
-from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
-from broadcaster.framing import FRAME_LIMIT, frame_update, split_body
-from broadcaster.rate import RateSettings, SendRate
-from broadcaster.stats import BroadcastStats, PlayerStats
+from broadcaster.errors import PostError, PostFailed
+from broadcaster.framing import split_body
+from broadcaster.posting import Poster, _Conn, _Resume
+from broadcaster.rate import SendRate
+from broadcaster.settings import BroadcastSettings
+from broadcaster.stats import BroadcastStats
 from broadcaster.tick import signature, tick_views
 from broadcaster.views import MatchTable, Snapshot
 from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
@@ -70,6 +61,7 @@ from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
 __all__ = ["BroadcastSettings", "Broadcaster"]
 
 log = logging.getLogger(__name__)
+
 
 # A one-part message starts [header, ...: fixarray(5), then bin8 of HEADER_SIZE bytes.
 _ONE_PART = b"\x95\xc4" + bytes((HEADER_SIZE,))
@@ -115,86 +107,7 @@ def _headers(
     return rec.tobytes()
 
 
-@dataclass(frozen=True)
-class BroadcastSettings:
-    # API Gateway frame size quota (32 KB), also its metering unit: no message is larger.
-    max_message_bytes: int = FRAME_LIMIT
-    # Position quanta per world unit; sent in every header. 4: 1/4 unit, a fraction of
-    # a pixel at the reference arena's zoom, and a player's turn fits int8 corrections.
-    position_scale: int = 4
-    # Quanta a client's predicted position may be off before it gets a correction (its
-    # error never exceeds this; 0: positions exact). 1: at most 1/4 unit at scale 4.
-    position_tolerance: int = 1
-    # Posts running at once across all connections.
-    max_in_flight: int = 1024
-    # Pacing: optional cap (API Gateway's account throttle is 10,000 requests/s) and AIMD.
-    rate: RateSettings = field(default_factory=RateSettings)
-    # Per-connection backoff after a 429 or an error: full jitter on base * 2**attempt.
-    backoff_base_s: float = 0.05
-    backoff_max_s: float = 2.0
-    # A post not answered within this is abandoned as an unknown outcome (PostFailed: the
-    # next message is a full state). Bounds how long a stuck connection holds a slot.
-    post_timeout_s: float = 10.0
-    # stop(): how long in-flight posts may finish before they are cancelled.
-    stop_timeout_s: float = 5.0
-    # Players prepared between yields to the event loop (the gateway may share it).
-    yield_every: int = 64
-    # Connection ids remembered as gone (so a frame listing them again posts nothing).
-    gone_memory: int = 100_000
-
-
-class _Conn:
-    __slots__ = (
-        "_base",
-        "attempts",
-        "backoff_until",
-        "closed",
-        "connection_id",
-        "final",
-        "in_flight",
-        "match_id",
-        "player_id",
-        "row",
-        "rows",
-        "stats",
-    )
-
-    def __init__(self, match_id: str, player_id: str, connection_id: str) -> None:
-        self.match_id = match_id
-        self.player_id = player_id
-        self.connection_id = connection_id
-        # What the connection was last delivered: a Snapshot, or row ``row`` of a
-        # batch's baselines (made into a Snapshot only when something asks).
-        self._base: Snapshot | None = None
-        self.rows: BatchRows | None = None
-        self.row = 0
-        self.in_flight = False
-        self.backoff_until = 0.0
-        self.attempts = 0
-        # The ended match's last message, waiting for the post in flight.
-        self.final: tuple[MatchTable, PlayerSlot, float] | None = None
-        self.closed = False  # no longer in its match: drop after the post in flight
-        self.stats = PlayerStats(match_id, player_id)
-
-    @property
-    def baseline(self) -> Snapshot | None:
-        if self.rows is not None:
-            self._base, self.rows = self.rows.baseline(self.row), None
-        return self._base
-
-    @baseline.setter
-    def baseline(self, value: Snapshot | None) -> None:
-        self._base, self.rows = value, None
-
-    def base_tick(self) -> int:
-        """The tick of the baseline, without making it a Snapshot."""
-        rows = self.rows
-        if rows is not None:
-            return rows.tick_list[self.row]
-        return 0 if self._base is None else self._base.tick
-
-
-class Broadcaster:
+class Broadcaster(Poster):
     """Implements ``FrameSink``: ``publish`` frames; ``start``/``run``/``stop``.
 
     The broadcaster does not own ``connections``: its owner closes it after ``stop()``.
@@ -264,10 +177,6 @@ class Broadcaster:
             finally:
                 self._busy = False
             self._check_idle()
-
-    def _check_idle(self) -> None:
-        if not self._pending and not self._busy and self._active == 0:
-            self._idle.set()
 
     async def stop(self) -> None:
         """Stop sending; in-flight posts get ``stop_timeout_s`` to finish. Harmless twice."""
@@ -545,257 +454,3 @@ class Broadcaster:
             conn.closed = True
         else:
             self._forget(conn)
-
-    def _forget(self, conn: _Conn) -> None:
-        if self._conns.get(conn.connection_id) is conn:
-            del self._conns[conn.connection_id]
-            self.stats.players.pop(conn.connection_id, None)
-
-    def _launch(
-        self,
-        conn: _Conn,
-        table: MatchTable,
-        slot: PlayerSlot,
-        published: float,
-        delay: float = 0.0,
-    ) -> None:
-        cur = table.view(slot)
-        done = diff(conn.baseline, cur, table, self.settings.position_tolerance)
-        self._start(conn, table, slot, published, done, delay)
-
-    def _start(
-        self,
-        conn: _Conn,
-        table: MatchTable,
-        slot: PlayerSlot,
-        published: float,
-        done: tuple[Update, Snapshot],
-        delay: float = 0.0,
-    ) -> None:
-        """Frame the update and start its post (the connection is now in flight)."""
-        base = conn.baseline
-        header = self._header(table.frame, slot, None if base is None else base.tick)
-        update, baseline = done
-        messages = frame_update(header, update, self.settings.max_message_bytes)
-        self._begin(conn, table.frame, messages, baseline, published, delay)
-
-    def _header(self, frame: MatchFrame, slot: PlayerSlot, base_tick: int | None) -> Header:
-        """The header of a one-part message; ``base_tick`` None: a full state."""
-        return Header(
-            frame.tick,
-            slot.ack_seq,
-            0,
-            1,
-            base_tick is None,
-            frame.ended,
-            0 if base_tick is None else base_tick,
-            slot.entity_id,
-            self.settings.position_scale,
-        )
-
-    def _begin(
-        self,
-        conn: _Conn,
-        frame: MatchFrame,
-        messages: list[bytes],
-        baseline: Snapshot,
-        published: float,
-        delay: float = 0.0,
-    ) -> None:
-        if conn.final is not None and conn.final[0].frame is frame:
-            conn.final = None
-        conn.in_flight = True
-        self._active += 1
-        self._dispatch(conn, messages, baseline, published, delay)
-
-    def _dispatch(
-        self, conn: _Conn, messages: list[bytes], cur: Snapshot, published: float, delay: float
-    ) -> None:
-        """Post ``messages`` to ``conn`` (already marked in flight).
-
-        With ``Connections.eager`` (a post that normally completes without suspending, and
-        uses nothing bound to the current task), a one-part message that needs no waiting
-        is posted right here: its coroutine is stepped once and, when it finishes, settled
-        without a task (a task per message costs more than everything else together). A
-        post that suspends after all is finished by a task (:class:`_Resume`).
-        """
-        wait = 0.0
-        if self._eager and delay <= 0 and len(messages) == 1 and not self._slots.locked():
-            wait = self._rate.delay(self._clock())
-            if wait <= 0:
-                data = messages[0]
-                coro = self._connections.post(conn.connection_id, data)
-                try:
-                    pending = coro.send(None)
-                except StopIteration:
-                    self._posted(conn, data)
-                    self._settle(conn, cur, published, None)
-                    return
-                except PostError as exc:
-                    self._settle(conn, cur, published, exc)
-                    return
-                except Exception as exc:  # a broken Connections: an unknown outcome
-                    self._settle(conn, cur, published, PostFailed(conn.connection_id, repr(exc)))
-                    return
-                rest = _Resume(coro, pending)
-                self._spawn(self._post(conn, messages, cur, published, 0.0, 0.0, rest))
-                return
-        self._spawn(self._post(conn, messages, cur, published, delay, wait))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _backoff(self, conn: _Conn, now: float) -> None:
-        s = self.settings
-        ceiling = min(s.backoff_max_s, s.backoff_base_s * (2 ** min(conn.attempts, 30)))
-        conn.attempts += 1
-        conn.backoff_until = now + self._rng.uniform(0, ceiling)
-
-    async def _post(
-        self,
-        conn: _Conn,
-        messages: list[bytes],
-        cur: Snapshot,
-        published: float,
-        delay: float,
-        reserved: float = 0.0,
-        rest: _Resume | None = None,
-    ) -> None:
-        """Post the parts in a task; ``rest``: the first part's post was started by
-        :meth:`_dispatch` and suspended, this finishes it."""
-        error: BaseException | None = None
-        try:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            async with self._slots:
-                self.stats.in_flight += 1
-                try:
-                    await self._post_parts(conn, messages, reserved, rest)
-                finally:
-                    self.stats.in_flight -= 1
-        except PostError as exc:
-            error = exc
-        except BaseException:
-            conn.in_flight = False
-            self._active -= 1
-            raise
-        self._settle(conn, cur, published, error)
-
-    def _settle(
-        self, conn: _Conn, cur: Snapshot, published: float, error: BaseException | None
-    ) -> None:
-        """Account for the outcome of the post of ``cur``; the connection is free again."""
-        stats, pstats = self.stats, conn.stats
-        if error is None:
-            now = self._clock()
-            if conn.baseline is None:
-                stats.full_states += 1
-                pstats.full_states += 1
-            conn.baseline = cur
-            conn.attempts = 0
-            stats.sent += 1
-            pstats.sent += 1
-            stats.latency.observe(now - published)
-        elif isinstance(error, ConnectionGone):
-            self._gone_away(conn)
-        elif isinstance(error, Throttled):
-            now = self._clock()
-            self._rate.on_throttled(now, conn.connection_id)
-            stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
-            stats.throttled += 1
-            pstats.throttled += 1
-            self._backoff(conn, now)
-        else:
-            log.warning("post to %s failed: %s", conn.connection_id, error)
-            stats.errors += 1
-            pstats.errors += 1
-            conn.baseline = None  # unknown what it holds now: resync with a full state
-            self._backoff(conn, self._clock())
-        conn.in_flight = False
-        self._next(conn)
-        self._active -= 1
-        self._check_idle()
-
-    def _next(self, conn: _Conn) -> None:
-        """After a post: the ended match's last message, or forget a closed connection."""
-        if conn.final is not None:
-            table, slot, when = conn.final
-            self._launch(conn, table, slot, when, conn.backoff_until - self._clock())
-        elif conn.closed:
-            self._forget(conn)
-
-    def _posted(self, conn: _Conn, data: bytes) -> None:
-        self._rate.on_success(self._clock())
-        stats = self.stats
-        stats.messages += 1
-        stats.bytes += len(data)
-        conn.stats.bytes += len(data)
-        stats.rate_limit_per_s = self._rate.rate
-
-    async def _post_parts(
-        self, conn: _Conn, messages: list[bytes], reserved: float, rest: _Resume | None
-    ) -> None:
-        for k, data in enumerate(messages):
-            if k == 0 and rest is not None:
-                wait = 0.0  # started already (see _dispatch)
-            else:
-                # the first part's slot may have been reserved already (see _dispatch)
-                wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                async with asyncio.timeout(self.settings.post_timeout_s):
-                    if k == 0 and rest is not None:
-                        await rest
-                    else:
-                        await self._connections.post(conn.connection_id, data)
-            except TimeoutError as exc:
-                raise PostFailed(conn.connection_id, "post timed out") from exc
-            self._posted(conn, data)
-
-    def _gone_away(self, conn: _Conn) -> None:
-        self.stats.gone += 1
-        self._forget(conn)
-        conn.final = None
-        self._gone[conn.connection_id] = None
-        if len(self._gone) > self.settings.gone_memory:
-            del self._gone[next(iter(self._gone))]
-        ids = self._match_conns.get(conn.match_id)
-        if ids is not None:
-            ids.discard(conn.connection_id)
-        if self._on_gone is not None:
-            try:
-                self._on_gone(conn.match_id, conn.player_id, conn.connection_id)
-            except Exception:
-                log.exception("on_gone callback failed for %s", conn.connection_id)
-
-
-class _Resume:
-    """Awaiting it finishes a coroutine that was stepped outside any task and suspended
-    on ``pending``: sends and throws are passed through, as ``await`` would."""
-
-    __slots__ = ("_coro", "_pending")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
-        self._coro, self._pending = coro, pending
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, pending = self._coro, self._pending
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
