@@ -173,10 +173,15 @@ async def _flood_while_playing(game: EmbeddedGame) -> None:
                 await asyncio.sleep(0.05)
             await flooding
             await flood.close()
-        # Every calm input acknowledged within a few ticks even while the flood ran.
-        assert worst < 0.5, worst
         counters = game.worker.stats()["counters"]
-        assert counters.get("input.applied", 0) >= 20
+        # The flood was refused at intake and never filled the match's queue, so the shard
+        # reader was never held (a held shard would delay every match on it) ...
         assert counters.get("input.rejected.flood", 0) > 0
+        assert counters.get("record.held", 0) == 0, counters
+        # ... and every calm input was acknowledged (the bound is generous: timing on a
+        # shared machine is not the property; 0.27 s was typical here, 0.6 s without the
+        # per-player bound).
+        assert counters.get("input.applied", 0) >= 20
+        assert worst < 5.0, worst
     finally:
         await calm.close()
