@@ -17,9 +17,7 @@ from hypothesis import HealthCheck, settings
 # Hypothesis on a shared, noisy 2-core machine: no per-example deadline (timing is not a
 # property), and in CI (CI=true) a fixed seed, so a run is reproducible and a property
 # failure found by chance in one run is not an unrelated submission's red CI.
-settings.register_profile(
-    "tickwire", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("tickwire", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "ci", parent=settings.get_profile("tickwire"), derandomize=True, print_blob=True
 )
@@ -30,6 +28,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """HOME in a temp folder: a test that starts tickwire without ``state_dir`` never
+    writes the developer's ~/.tickwire (local JWT secret, local CA)."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 @pytest.fixture(autouse=True)

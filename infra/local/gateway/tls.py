@@ -18,7 +18,8 @@ import trustme
 
 __all__ = ["DEFAULT_STATE_DIR", "LocalCA", "load_or_create_ca"]
 
-DEFAULT_STATE_DIR = Path("~/.tickwire").expanduser()
+# Expanded when used, so HOME at call time decides (tests point it at a temp folder).
+DEFAULT_STATE_DIR = Path("~/.tickwire")
 SERVER_NAMES = ("127.0.0.1", "localhost", "::1")
 
 

@@ -42,15 +42,6 @@ def chromium_missing() -> str | None:
     return None
 
 
-def protocol_js_missing() -> str | None:
-    from tickwire.web import STATIC_FILES
-
-    path = STATIC_FILES["protocol.js"][0]
-    if not path.is_file():
-        return f"{path} (the broadcaster's JS decoder the page imports) is absent"
-    return None
-
-
 @pytest.fixture
 async def game(unused_port: int) -> AsyncIterator[EmbeddedGame]:
     """The whole stack on a free port. Players spawn at random spots of the 1600 x 1600
@@ -82,7 +73,7 @@ async def _launch(tmp_path: Path) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def chromium(tmp_path: Path) -> AsyncIterator[Any]:
-    """A browser context for tests of the page's own modules (no decoder needed)."""
+    """A fresh Chromium context with an empty profile; skipped without Debian's chromium."""
     reason = chromium_missing()
     if reason:
         pytest.skip(reason)
@@ -91,10 +82,6 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Any]:
-    """A browser context for playing the page (needs protocol.js too)."""
-    reason = chromium_missing() or protocol_js_missing()
-    if reason:
-        pytest.skip(reason)
-    async for context in _launch(tmp_path):
-        yield context
+async def browser(chromium: Any) -> Any:
+    """A browser context for playing the page (the same kind of context as ``chromium``)."""
+    return chromium
