@@ -47,7 +47,12 @@ def load_rules(name: str) -> Any:
         except AttributeError:
             raise RulesNotFound(f"{module_name!r} has no attribute {attribute!r}") from None
     if inspect.isclass(value) or (callable(value) and not _is_rules(value)):
-        value = value()
+        try:
+            value = value()
+        except Exception as exc:  # not a factory of rules (`json:dumps`): say so, no traceback
+            raise RulesNotFound(
+                f"{name} is not a rules object, and calling it with no arguments failed: {exc}"
+            ) from exc
     missing = [hook for hook in REQUIRED_HOOKS if not callable(getattr(value, hook, None))]
     if missing or not hasattr(value, "max_players"):
         what = ", ".join(missing + ([] if hasattr(value, "max_players") else ["max_players"]))

@@ -27,6 +27,7 @@ def test_loads_an_instance_a_class_or_a_factory() -> None:
         ("no_such_module_xyz:Rules", "cannot import"),
         ("game_engine.arena:Nope", "no attribute"),
         ("game_engine.arena:ArenaSettings", "not a rules object"),
+        ("json:dumps", "calling it with no arguments failed"),
     ],
 )
 def test_bad_names_say_why(name: str, reason: str) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import importlib
 import logging
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +23,14 @@ from typing import Any
 from infra.local.gateway.model import WebSocketApi
 from infra.local.gateway.services import AwsServiceBackend
 from infra.local.gateway.settings import GatewaySettings
+from tickwire.ports import bind_error_line
+from tickwire.signals import StopSignals
 
-__all__ = ["build_settings", "load_api", "load_services", "register"]
+__all__ = ["SHARED_FLAGS", "build_settings", "load_api", "load_services", "register"]
+
+# Settings that `tickwire up` also has, under the flag `up` gives them (one name for one
+# setting across commands).
+SHARED_FLAGS = {"account_rate_per_s": "--account-rate"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,9 +74,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         if isinstance(default, bool):
             quotas.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"(default {default})")  # fmt: skip
-        else:
-            quotas.add_argument(flag, type=type(default), default=None, metavar="N",
-                                help=f"(default {default})")  # fmt: skip
+            continue
+        if f.name in SHARED_FLAGS:  # the name other commands use; the generated one stays hidden
+            quotas.add_argument(SHARED_FLAGS[f.name], dest=f.name, type=type(default),
+                                default=None, metavar="N", help=f"(default {default})")  # fmt: skip
+            quotas.add_argument(flag, dest=f.name, type=type(default), help=argparse.SUPPRESS)
+            continue
+        quotas.add_argument(flag, type=type(default), default=None, metavar="N",
+                            help=f"(default {default})")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -163,17 +173,26 @@ async def _serve(
     from infra.local.gateway.server import Gateway
 
     gateway = Gateway(api, settings, services, state_dir=args.state_dir)
-    await gateway.start(args.host, args.port, args.tls_port)
+    ports = {"--port": args.port, "--tls-port": args.tls_port}
+    try:
+        await gateway.start(args.host, args.port, args.tls_port)
+    except OSError as exc:
+        await gateway.stop()
+        print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
+        return 1
     kinesis_server = None
     if getattr(args, "kinesis_port", None) is not None and "kinesis" in services:
         from infra.local.kinesis_service import KinesisHttpServer
 
         kinesis_server = KinesisHttpServer(services["kinesis"], port=args.kinesis_port)
-        await kinesis_server.start()
+        try:
+            await kinesis_server.start()
+        except OSError as exc:
+            await gateway.stop()
+            ports = {"--kinesis-port": args.kinesis_port}
+            print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
+            return 1
         print(f"Kinesis endpoint (embedded streams): {kinesis_server.url}", flush=True)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
     print(f"WebSocket:   {gateway.ws_url}", flush=True)
     print(f"@connections endpoint_url: {gateway.management_url}", flush=True)
     if gateway.wss_url is not None:
@@ -183,7 +202,8 @@ async def _serve(
         print(gateway.ca.export_line(), flush=True)
     print(f"metrics:     {gateway.url}/metrics", flush=True)
     try:
-        await gateway.run()  # stop() logs the metering summary
+        async with StopSignals("tickwire gateway", gateway.stop):
+            await gateway.run()  # stop() logs the metering summary
     finally:
         if kinesis_server is not None:
             await kinesis_server.stop()

@@ -20,8 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from game_engine.errors import RulesNotFound
+from tickwire.commands import plain_help
 from tickwire.embedded import EmbeddedGame, UpSettings
 from tickwire.gc_tuning import tune_gc
+from tickwire.ports import error_line
 
 log = logging.getLogger("tickwire.up")
 
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "up",
         help="run the whole game locally: gateway, stream, engine, broadcaster, page",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default=d.host, help=f"address to bind ({d.host})")
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         runner(serve(settings_from(args)))
     except (OSError, RulesNotFound) as exc:
-        print(f"tickwire up: {exc}", file=sys.stderr)
+        print(error_line("tickwire up", exc, {"--port": args.port, "--tls-port": args.tls_port}, args.host), file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

@@ -28,6 +28,7 @@ from game_engine.engine import EngineSettings
 from game_engine.errors import RulesNotFound
 from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
+from tickwire.commands import plain_help
 
 log = logging.getLogger("tickwire.worker")
 
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "worker",
         help="run an engine worker: stream -> ticks -> @connections",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--stream", default=_env("stream"), help="Kinesis stream name [TICKWIRE_STREAM]")
@@ -114,8 +115,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="your game's rules as module:attribute [TICKWIRE_RULES] (the reference arena)",
     )
     p.add_argument(
-        "--max-players", type=int, default=_ARENA.max_players, help="players per match (16)"
+        "--match-size", type=int, default=_ARENA.max_players, help="players per match (16)"
     )
+    p.add_argument("--max-players", dest="match_size", type=int, help=argparse.SUPPRESS)  # old name
     p.add_argument(
         "--lease-duration",
         type=float,
@@ -189,7 +191,7 @@ async def serve(args: argparse.Namespace) -> None:
         rules = (
             load_rules(args.rules)
             if args.rules
-            else Arena(ArenaSettings(max_players=args.max_players, tick_rate=args.tick_rate))
+            else Arena(ArenaSettings(max_players=args.match_size, tick_rate=args.tick_rate))
         )
         worker: Worker[Any] = Worker(
             stream=stream,
