@@ -8,13 +8,18 @@
   ``ImageConfig.Command[0]`` is the handler (imported from the current environment unless
   a code path is given: tickwire's own authorizer ships this way).
 
-Only Python runtimes run locally; any other runtime is an :class:`UnsupportedResource`.
+Python runtimes run on this interpreter, Node.js runtimes (``nodejs18.x`` to
+``nodejs24.x``) on the ``node`` found on PATH; a function whose runtime cannot run here is
+still loaded, with ``unavailable`` saying why (its routes answer as a failing function
+would; the template's other routes run).
 """
 
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +29,10 @@ from infra.local.cfn.errors import UnsupportedResource
 from infra.local.cfn.props import Props
 from infra.local.gateway.model import LambdaFunction
 
-__all__ = ["build_function", "merge_globals"]
+__all__ = ["build_function", "local_folder", "merge_globals", "runtime_note"]
+
+_NODE = re.compile(r"^nodejs(\d+)\.x$")
+_PYTHON = re.compile(r"^python(\d+)\.(\d+)$")
 
 # Lambda's defaults when a template gives none (CreateFunction API reference).
 DEFAULT_TIMEOUT_S = 3
@@ -51,13 +59,12 @@ def build_function(
     name: str,
     template_dir: Path | None,
     code_path: Path | None,
+    layers: tuple[Path, ...] = (),
 ) -> LambdaFunction:
     """The local function for a resolved Lambda resource."""
     logical_id = props.logical_id
     runtime = props.text("Runtime", "")
     image = props.string("PackageType") == "Image"
-    if not image and runtime and not runtime.startswith("python"):
-        raise UnsupportedResource(logical_id, f"runtime {runtime} cannot run locally (Python only)")
     handler = props.string("Handler")
     if image:
         command = props.mapping("ImageConfig").strings("Command")
@@ -71,7 +78,7 @@ def build_function(
         raise UnsupportedResource(logical_id, f"Handler must be 'module.function', got {handler!r}")
     path = code_path
     if path is None and not image:
-        path = _code_folder(resource_type, props, handler, template_dir)
+        path = _code_folder(resource_type, props, handler, template_dir, runtime)
     return LambdaFunction(
         name=name,
         handler=handler,
@@ -79,43 +86,75 @@ def build_function(
         environment=props.mapping("Environment").string_map("Variables"),
         timeout_s=float(props.integer("Timeout", DEFAULT_TIMEOUT_S)),
         memory_mb=props.integer("MemorySize", DEFAULT_MEMORY_MB),
+        runtime=runtime,
+        layers=tuple(layers),
+        unavailable=None if image else _unavailable(runtime),
     )
 
 
-def _code_folder(resource_type: str, props: Props, handler: str, template_dir: Path | None) -> Path:
+def _unavailable(runtime: str) -> str | None:
+    """Why a runtime cannot run here (None: it can)."""
+    if not runtime or _PYTHON.match(runtime):
+        return None
+    if _NODE.match(runtime):
+        if shutil.which("node") is None:
+            return f"runtime {runtime} needs Node.js: no `node` on PATH (apt-get install nodejs)"
+        return None
+    return f"runtime {runtime} cannot run locally (Python and Node.js only)"
+
+
+def runtime_note(name: str, runtime: str) -> str | None:
+    """A warning when the local interpreter is not the version the runtime names."""
+    python = _PYTHON.match(runtime)
+    if python is not None:
+        wanted = (int(python.group(1)), int(python.group(2)))
+        if wanted != sys.version_info[:2]:
+            here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            return f"{name}: runtime {runtime} runs on the local Python {here}"
+    return None
+
+
+def _code_folder(
+    resource_type: str, props: Props, handler: str, template_dir: Path | None, runtime: str
+) -> Path:
     logical_id = props.logical_id
     inline = props.string("InlineCode")
     code = props.mapping("Code")
     if "ZipFile" in code:
         inline = code.string("ZipFile")
     if inline is not None:
-        return _write_inline(handler, inline)
+        return _write_inline(handler, inline, ".js" if _NODE.match(runtime) else ".py")
     code_uri = props.raw("CodeUri")
     if resource_type == "AWS::Serverless::Function" and isinstance(code_uri, str):
-        if code_uri.startswith("s3://"):
-            raise UnsupportedResource(
-                logical_id,
-                f"CodeUri {code_uri} is in S3; give a local folder with --code-path {logical_id}=DIR",
-            )
-        folder = Path(code_uri)
-        if not folder.is_absolute():
-            folder = (template_dir or Path.cwd()) / folder
-        if not folder.is_dir():
-            raise UnsupportedResource(logical_id, f"CodeUri folder {folder} does not exist")
-        return folder
+        return local_folder(logical_id, code_uri, template_dir, "CodeUri")
     raise UnsupportedResource(
         logical_id, f"its code is not local; give a folder with --code-path {logical_id}=DIR"
     )
 
 
-def _write_inline(handler: str, source: str) -> Path:
-    """Inline code becomes ``<module>.py`` in a private temp folder (Lambda names it
-    ``index.py``; the handler's module name is used so any handler works)."""
+def local_folder(logical_id: str, uri: str, template_dir: Path | None, what: str) -> Path:
+    """A SAM ``CodeUri``/``ContentUri`` folder, relative to the template."""
+    if uri.startswith("s3://"):
+        raise UnsupportedResource(
+            logical_id,
+            f"{what} {uri} is in S3; give a local folder with --code-path {logical_id}=DIR",
+        )
+    folder = Path(uri)
+    if not folder.is_absolute():
+        folder = (template_dir or Path.cwd()) / folder
+    if not folder.is_dir():
+        raise UnsupportedResource(logical_id, f"{what} folder {folder} does not exist")
+    return folder
+
+
+def _write_inline(handler: str, source: str, suffix: str) -> Path:
+    """Inline code becomes ``<module>.py`` (``.js`` for Node.js) in a private temp folder
+    (Lambda names it ``index.py``; the handler's module name is used so any handler works)."""
     module = handler.rsplit(".", 1)[0]
     folder = Path(tempfile.mkdtemp(prefix="tickwire-inline-"))
     # removed when this process exits (the gateway's Lambda workers exit before it)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    target = folder.joinpath(*module.split(".")).with_suffix(".py")
+    target = folder.joinpath(*module.split(".")).with_suffix(suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(source, encoding="utf-8")
     return folder

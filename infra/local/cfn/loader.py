@@ -4,8 +4,11 @@ Theory of operation: parameters are checked and defaulted, conditions evaluated,
 resource whose condition holds is resolved (intrinsics in :mod:`.intrinsics`, names and
 attributes in :mod:`.resources`). Then streams, tables and Lambda functions are read off
 their resources, and the ApiGatewayV2 resources become :class:`WebSocketApi` models
-(:mod:`.apigateway`). Resource types outside what runs locally are either known to be
-irrelevant to a local run (IAM, logs, ECS, ...: listed in ``ignored``) or refused.
+(:mod:`.apigateway`). Other AWS resources (queues, topics, buckets, state machines...)
+become :class:`ServiceResource` s that the embedded AWS creates, and event source mappings
+and SAM ``Events`` become :class:`EventSource` s. Types known to be irrelevant to a local
+run (IAM, logs, ECS, ...) are listed in ``ignored``; any other type is never a reason to
+refuse the template: it is listed in ``unmodelled`` with the resources that refer to it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,21 @@ from infra.local.cfn.errors import (
     UnsupportedIntrinsic,
     UnsupportedResource,
 )
-from infra.local.cfn.functions import build_function, merge_globals
+from infra.local.cfn.functions import build_function, local_folder, merge_globals, runtime_note
 from infra.local.cfn.intrinsics import NO_VALUE, Resolver
 from infra.local.cfn.props import Props
-from infra.local.cfn.resources import IGNORED_TYPE_PREFIXES, RUN_TYPES, Naming
+from infra.local.cfn.resources import IGNORED_TYPE_PREFIXES, PROVISIONED_TYPES, RUN_TYPES, Naming
+from infra.local.cfn.service_resources import (
+    EventSource,
+    ServiceResource,
+    mapping_source,
+    references,
+    sam_event_sources,
+)
 from infra.local.cfn.yaml_source import parse_template_text, read_template
 from infra.local.gateway.model import LambdaFunction, WebSocketApi
 
-__all__ = ["LoadedTemplate", "TableSpec", "load_template"]
+__all__ = ["EventSource", "LoadedTemplate", "ServiceResource", "TableSpec", "load_template"]
 
 # An on-demand stream starts with a write capacity of 4 MB/s, i.e. 4 shards
 # (Kinesis Data Streams developer guide, "On-demand mode").
@@ -64,6 +74,11 @@ class LoadedTemplate:
     parameters: dict[str, Any]
     ignored: dict[str, str]  # logical id -> resource type, accepted but not run
     notes: tuple[str, ...] = ()
+    # non-API resources the embedded AWS creates, by logical id
+    resources: dict[str, ServiceResource] = field(default_factory=dict)
+    event_sources: tuple[EventSource, ...] = ()
+    # resource types nothing here models: logical id -> (type, logical ids referring to it)
+    unmodelled: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def api(self) -> WebSocketApi:
@@ -90,8 +105,8 @@ def load_template(
 
     A ``str`` is template text when it contains a newline or starts with ``{``, else a
     path. ``parameters`` override defaults; ``code_paths`` give a local code folder per
-    Lambda logical id. Unknown resource types raise :class:`UnsupportedResource` unless
-    ``ignore_unknown`` (then they are listed in ``ignored``).
+    Lambda logical id. Resource types nothing here models are listed in ``unmodelled``
+    with what refers to them (with ``ignore_unknown``, in ``ignored`` instead).
     """
     template_dir: Path | None = None
     if isinstance(source, Mapping):
@@ -208,7 +223,13 @@ class _Loader:
             raw = (resource.get("Properties") or {}).get(prop) if prop else None
             name = self.resolver.resolve(raw, logical_id) if raw is not None else NO_VALUE
             if name is NO_VALUE or name is None:
-                self._names[logical_id] = self.naming.default_name(logical_id)
+                kind = str(resource.get("Type", ""))
+                fifo = (
+                    kind == "AWS::SQS::Queue"
+                    and str((resource.get("Properties") or {}).get("FifoQueue", "")).lower()
+                    == "true"
+                )
+                self._names[logical_id] = self.naming.default_name(logical_id, kind, fifo=fifo)
             elif isinstance(name, str | int) and not isinstance(name, bool) and str(name):
                 self._names[logical_id] = str(name)
             else:
@@ -230,6 +251,7 @@ class _Loader:
     def load(self) -> LoadedTemplate:
         resolved: dict[str, dict[str, dict[str, Any]]] = {}
         ignored: dict[str, str] = {}
+        unmodelled: dict[str, str] = {}
         globals_ = ((self.document.get("Globals") or {}).get("Function")) or {}
         for logical_id, resource in self.resources.items():
             kind = resource.get("Type")
@@ -237,19 +259,20 @@ class _Loader:
                 raise TemplateError(logical_id, "has no Type")
             if not self._active(logical_id):
                 continue
-            if kind not in RUN_TYPES:
+            if kind not in RUN_TYPES and kind not in PROVISIONED_TYPES:
                 if kind.startswith(IGNORED_TYPE_PREFIXES) or self.ignore_unknown:
                     ignored[logical_id] = kind
-                    continue
-                raise UnsupportedResource(
-                    logical_id, f"resource type {kind} is not supported locally"
-                )
+                else:
+                    unmodelled[logical_id] = kind
+                continue
             properties = resource.get("Properties") or {}
             if kind == "AWS::Serverless::Function":
                 properties = merge_globals(properties, globals_)
             resolved_properties = self.resolver.resolve(properties, logical_id)
             _refuse_dynamic_references(logical_id, resolved_properties)
             resolved.setdefault(kind, {})[logical_id] = resolved_properties
+        notes: list[str] = []
+        layers = self._layers(resolved)
         functions = {
             logical_id: build_function(
                 kind,
@@ -257,10 +280,25 @@ class _Loader:
                 name=self._name(logical_id),
                 template_dir=self.template_dir,
                 code_path=self.code_paths.get(logical_id),
+                layers=self._function_layers(logical_id, Props(logical_id, props), layers, notes),
             )
             for kind in LAMBDA_TYPES
             for logical_id, props in resolved.get(kind, {}).items()
         }
+        for logical_id, function in functions.items():
+            note = runtime_note(logical_id, function.runtime)
+            if function.unavailable:
+                notes.append(
+                    f"{logical_id}: {function.unavailable}; its routes answer as a failing function"
+                )
+            elif note:
+                notes.append(note)
+            if Props(
+                logical_id, resolved.get("AWS::Serverless::Function", {}).get(logical_id, {})
+            ).raw("Architectures"):
+                notes.append(
+                    f"{logical_id}: Architectures is not emulated (runs on this machine's)"
+                )
         unknown_paths = sorted(set(self.code_paths) - set(functions))
         if unknown_paths:
             raise TemplateError(
@@ -274,6 +312,20 @@ class _Loader:
             by_type=resolved,
         )
         apis = build_apis(api_resources)
+        service_resources = {
+            lid: ServiceResource(
+                lid,
+                kind,
+                self._name(lid),
+                self._ref(lid, lid),
+                self.naming.arn(lid, kind, self._name(lid)),
+                props,
+            )
+            for kind, by_id in resolved.items()
+            if kind in PROVISIONED_TYPES
+            for lid, props in by_id.items()
+        }
+        event_sources = self._event_sources(resolved, functions, notes)
         outputs = {
             name: self.resolver.resolve(spec.get("Value"), f"Outputs.{name}")
             for name, spec in (self.document.get("Outputs") or {}).items()
@@ -296,8 +348,76 @@ class _Loader:
             outputs=outputs,
             parameters=dict(self.parameters),
             ignored=ignored,
-            notes=tuple(api_resources.notes),
+            notes=tuple(api_resources.notes + notes),
+            resources=service_resources,
+            event_sources=tuple(event_sources),
+            unmodelled=self._affected(unmodelled),
         )
+
+    def _affected(self, unmodelled: Mapping[str, str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each unmodelled resource with the logical ids of the resources naming it."""
+        return {
+            lid: (
+                kind,
+                tuple(
+                    sorted(
+                        other
+                        for other, resource in self.resources.items()
+                        if other != lid and lid in references(resource)
+                    )
+                ),
+            )
+            for lid, kind in unmodelled.items()
+        }
+
+    def _layers(
+        self, resolved: Mapping[str, Mapping[str, dict[str, Any]]]
+    ) -> dict[str, Path | None]:
+        """Layer version ARN -> local folder (None when its content is not local)."""
+        found: dict[str, Path | None] = {}
+        for kind, uri_key in (("AWS::Serverless::LayerVersion", "ContentUri"),
+                              ("AWS::Lambda::LayerVersion", "Content")):  # fmt: skip
+            for lid, props in resolved.get(kind, {}).items():
+                uri = props.get(uri_key)
+                arn = self.naming.arn(lid, kind, self._name(lid))
+                found[arn] = (
+                    local_folder(lid, uri, self.template_dir, uri_key)
+                    if isinstance(uri, str) else self.code_paths.get(lid)
+                )  # fmt: skip
+        return found
+
+    def _function_layers(
+        self, logical_id: str, props: Props, layers: Mapping[str, Path | None], notes: list[str]
+    ) -> tuple[Path, ...]:
+        paths: list[Path] = []
+        for arn in props.strings("Layers"):
+            folder = layers.get(arn)
+            if folder is None:
+                notes.append(f"{logical_id}: layer {arn} is not a local folder; not on its path")
+            else:
+                paths.append(folder)
+        return tuple(paths)
+
+    def _event_sources(
+        self,
+        resolved: Mapping[str, Mapping[str, dict[str, Any]]],
+        functions: Mapping[str, LambdaFunction],
+        notes: list[str],
+    ) -> list[EventSource]:
+        by_name = {f.name: lid for lid, f in functions.items()}
+        sources = [
+            mapping_source(lid, Props(lid, props), by_name)
+            for lid, props in resolved.get("AWS::Lambda::EventSourceMapping", {}).items()
+        ]
+        for lid, props in resolved.get("AWS::Serverless::Function", {}).items():
+            declared, event_notes = sam_event_sources(lid, Props(lid, props))
+            sources += declared
+            notes += event_notes
+        for source in sources:
+            if not source.function or source.kind == "unsupported":
+                notes.append(f"{source.logical_id}: event source {source.source_arn or '?'} "
+                             "does not run locally (unknown function or source)")  # fmt: skip
+        return [s for s in sources if s.function and s.kind != "unsupported"]
 
 
 _SECTIONS_OF_MAPPINGS = ("Resources", "Parameters", "Outputs")

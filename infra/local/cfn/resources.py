@@ -27,6 +27,29 @@ RUN_TYPES = frozenset(
         "AWS::Serverless::Function",
         "AWS::Kinesis::Stream",
         "AWS::DynamoDB::Table",
+        "AWS::ApiGatewayV2::Model",
+    }
+)
+
+# Non-API resources created in the embedded AWS (or at --aws-endpoint-url) before the API
+# starts, so that handlers and service integrations find them under the names Ref/GetAtt
+# give (infra.local.aws.provision creates them).
+PROVISIONED_TYPES = frozenset(
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::Serverless::SimpleTable",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
+        "AWS::S3::Bucket",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::Serverless::StateMachine",
+        "AWS::SSM::Parameter",
+        "AWS::SecretsManager::Secret",
+        "AWS::Events::EventBus",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::Lambda::LayerVersion",
+        "AWS::Serverless::LayerVersion",
     }
 )
 
@@ -40,15 +63,15 @@ IGNORED_TYPE_PREFIXES = (
     "AWS::ECR::",
     "AWS::ApplicationAutoScaling::",
     "AWS::CloudWatch::",
-    "AWS::SecretsManager::",
-    "AWS::SSM::",
     "AWS::KMS::",
     "AWS::ApiGateway::Account",
     "AWS::ApiGatewayV2::Deployment",
     "AWS::ApiGatewayV2::DomainName",
     "AWS::ApiGatewayV2::ApiMapping",
-    "AWS::ApiGatewayV2::Model",
     "AWS::Lambda::Permission",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::S3::BucketPolicy",
     "AWS::Lambda::Version",
     "AWS::Lambda::Alias",
     "AWS::CloudFormation::WaitConditionHandle",
@@ -66,11 +89,27 @@ _NAME_PROPERTY = {
     "AWS::ApiGatewayV2::Stage": "StageName",
     "AWS::ApiGatewayV2::DomainName": "DomainName",
     "AWS::SecretsManager::Secret": "Name",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::Serverless::StateMachine": "Name",
+    "AWS::Serverless::SimpleTable": "TableName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::Events::EventBus": "Name",
+    "AWS::Events::Rule": "Name",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::Serverless::LayerVersion": "LayerName",
+    "AWS::Cognito::UserPool": "UserPoolName",
 }
 
 _REF_IS_ID = ("AWS::ApiGatewayV2::",)
 _REF_IS_ARN = {"AWS::SecretsManager::Secret", "AWS::ECS::Service", "AWS::ECS::TaskDefinition",
-               "AWS::IAM::ManagedPolicy"}  # fmt: skip
+               "AWS::IAM::ManagedPolicy", "AWS::SNS::Topic", "AWS::StepFunctions::StateMachine",
+               "AWS::Serverless::StateMachine", "AWS::Lambda::LayerVersion",
+               "AWS::Serverless::LayerVersion", "AWS::SNS::Subscription"}  # fmt: skip
+# Ref is an id CloudFormation makes up (a UUID for event source mappings).
+_REF_IS_UUID = ("AWS::Lambda::EventSourceMapping",)
 
 
 def short_id(*parts: str) -> str:
@@ -92,8 +131,13 @@ class Naming:
     def name_property(resource_type: str) -> str | None:
         return _NAME_PROPERTY.get(resource_type)
 
-    def default_name(self, logical_id: str) -> str:
-        return f"{self.stack_name}-{logical_id}"
+    def default_name(self, logical_id: str, resource_type: str = "", *, fifo: bool = False) -> str:
+        """The name CloudFormation would generate, without its random suffix. Buckets
+        are lower case (S3 refuses capitals); a FIFO queue's name ends in ``.fifo``."""
+        name = f"{self.stack_name}-{logical_id}"
+        if resource_type == "AWS::S3::Bucket":
+            return name.lower()[:63]
+        return f"{name}.fifo" if fifo else name
 
     def ref(self, logical_id: str, resource_type: str, name: str) -> str:
         """The ``Ref`` value of a resource whose physical name is ``name``."""
@@ -101,6 +145,11 @@ class Naming:
             return name
         if resource_type.startswith(_REF_IS_ID):
             return short_id(self.stack_name, logical_id)
+        if resource_type in _REF_IS_UUID:
+            digest = hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).hexdigest()
+            return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+        if resource_type == "AWS::SQS::Queue":
+            return self.queue_url(name)
         if resource_type in _REF_IS_ARN:
             return self.arn(logical_id, resource_type, name)
         return name
@@ -120,11 +169,30 @@ class Naming:
             "AWS::ECS::Service": f"arn:aws:ecs:{r}:{a}:service/{name}",
             "AWS::ECS::TaskDefinition": f"arn:aws:ecs:{r}:{a}:task-definition/{name}:1",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{r}:{a}:secret:{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{r}:{a}:{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{r}:{a}:{name}",
+            "AWS::SNS::Subscription": f"arn:aws:sns:{r}:{a}:{name}:{short_id(logical_id)}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{r}:{a}:stateMachine:{name}",
+            "AWS::Serverless::StateMachine": f"arn:aws:states:{r}:{a}:stateMachine:{name}",
+            "AWS::SSM::Parameter": f"arn:aws:ssm:{r}:{a}:parameter/{name.lstrip('/')}",
+            "AWS::Events::EventBus": f"arn:aws:events:{r}:{a}:event-bus/{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{r}:{a}:rule/{name}",
+            "AWS::Lambda::LayerVersion": f"arn:aws:lambda:{r}:{a}:layer:{name}:1",
+            "AWS::Serverless::LayerVersion": f"arn:aws:lambda:{r}:{a}:layer:{name}:1",
         }
         return by_type.get(resource_type, f"arn:aws:{service}:{r}:{a}:{logical_id}/{name}")
 
+    def queue_url(self, name: str) -> str:
+        """An SQS queue's URL as AWS gives it (SDKs send it to whatever endpoint they use;
+        moto and SQS both read the account and queue name from its path)."""
+        return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{name}"
+
     def attribute(self, logical_id: str, resource_type: str, name: str, attribute: str) -> Any:
         """``Fn::GetAtt`` of a resource; unknown attributes get a placeholder ARN."""
+        by_type = self._typed_attributes(resource_type, name).get(attribute)
+        if by_type is not None:
+            return by_type
         api_id = short_id(self.stack_name, logical_id)
         specific: dict[str, Any] = {
             "ApiEndpoint": f"wss://{api_id}.execute-api.{self.region}.{self.url_suffix}",
@@ -143,3 +211,25 @@ class Naming:
         if attribute in ("Arn", "ServiceArn", "TaskDefinitionArn", "Id"):
             return self.arn(logical_id, resource_type, name)
         return f"{self.arn(logical_id, resource_type, name)}/{attribute}"
+
+    def _typed_attributes(self, resource_type: str, name: str) -> dict[str, str]:
+        """Attributes whose meaning depends on the resource type (CloudFormation's
+        resource reference: "Return values")."""
+        if resource_type == "AWS::SQS::Queue":
+            return {"QueueName": name, "QueueUrl": self.queue_url(name)}
+        if resource_type == "AWS::SNS::Topic":
+            return {"TopicName": name, "TopicArn": self.arn("", resource_type, name)}
+        if resource_type == "AWS::S3::Bucket":
+            return {
+                "DomainName": f"{name}.s3.{self.url_suffix}",
+                "RegionalDomainName": f"{name}.s3.{self.region}.{self.url_suffix}",
+                "DualStackDomainName": f"{name}.s3.dualstack.{self.region}.{self.url_suffix}",
+                "WebsiteURL": f"http://{name}.s3-website-{self.region}.{self.url_suffix}",
+            }
+        if resource_type in ("AWS::StepFunctions::StateMachine", "AWS::Serverless::StateMachine"):
+            return {"Name": name}
+        if resource_type == "AWS::SSM::Parameter":
+            return {"Type": "String", "Value": ""}
+        if resource_type == "AWS::DynamoDB::Table":
+            return {"StreamArn": self.arn("", resource_type, name) + "/stream/local"}
+        return {}

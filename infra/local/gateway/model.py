@@ -42,6 +42,9 @@ class LambdaFunction:
 
     ``code_path`` is put at the front of ``sys.path`` while the module is imported (the
     function's CodeUri); ``environment`` is what ``os.environ`` holds while it runs.
+    ``runtime`` is Lambda's identifier (``python3.12``, ``nodejs20.x``; empty: Python);
+    ``layers`` are local folders laid out as Lambda extracts layers to ``/opt``;
+    ``unavailable`` says why the function cannot run here (every invocation fails with it).
     """
 
     name: str
@@ -50,6 +53,9 @@ class LambdaFunction:
     environment: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 3.0
     memory_mb: int = 128
+    runtime: str = ""
+    layers: tuple[Path, ...] = ()
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True)

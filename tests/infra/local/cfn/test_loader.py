@@ -179,7 +179,6 @@ def test_json_and_mapping_sources(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("snippet", "error", "logical_id", "reason"),
     [
-        ("Type: AWS::SNS::Topic", UnsupportedResource, "Bad", "AWS::SNS::Topic"),
         (
             "Type: AWS::Kinesis::Stream\n    Properties:\n      Name: !ImportValue other-stack-name",
             UnsupportedIntrinsic,
@@ -203,12 +202,6 @@ def test_json_and_mapping_sources(tmp_path: Path) -> None:
             UnsupportedResource,
             "Bad",
             "only WEBSOCKET",
-        ),
-        (
-            "Type: AWS::Lambda::Function\n    Properties:\n      Runtime: nodejs20.x\n      Handler: index.handler\n      Code: {ZipFile: x}",
-            UnsupportedResource,
-            "Bad",
-            "Python only",
         ),
         (
             "Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.11\n      Handler: app.handler\n      Code: {S3Bucket: b, S3Key: k}",
@@ -251,9 +244,48 @@ def test_code_path_for_s3_and_image_functions(tmp_path: Path) -> None:
         load_template(template, code_paths={"S3Fn": tmp_path, "Nope": tmp_path})
 
 
+def test_other_resources_are_modelled_or_listed_never_refused() -> None:
+    t = load_template(
+        textwrap.dedent(
+            """\
+            Resources:
+              Topic: {Type: AWS::SNS::Topic}
+              Queue: {Type: AWS::SQS::Queue, Properties: {FifoQueue: true}}
+              Bucket: {Type: AWS::S3::Bucket}
+              Seed:
+                Type: Custom::Seeder
+                Properties: {ServiceToken: x}
+              Fn:
+                Type: AWS::Lambda::Function
+                Properties:
+                  Runtime: nodejs20.x
+                  Handler: index.handler
+                  Code: {ZipFile: "exports.handler = async () => 1"}
+                  Environment:
+                    Variables: {SEED: !GetAtt Seed.Done, QUEUE: !Ref Queue, TOPIC: !Ref Topic}
+              Old:
+                Type: AWS::Lambda::Function
+                Properties: {Runtime: ruby3.3, Handler: app.handler, Code: {ZipFile: x}}
+            """
+        ),
+        stack_name="s",
+    )
+    assert set(t.resources) == {"Topic", "Queue", "Bucket"}
+    assert t.resources["Queue"].name == "s-Queue.fifo"
+    assert t.resources["Bucket"].name == "s-bucket"
+    env = t.functions["Fn"].environment
+    assert env["QUEUE"] == "https://sqs.us-east-1.amazonaws.com/000000000000/s-Queue.fifo"
+    assert env["TOPIC"] == "arn:aws:sns:us-east-1:000000000000:s-Topic"
+    assert t.unmodelled == {"Seed": ("Custom::Seeder", ("Fn",))}
+    assert (t.functions["Fn"].code_path / "index.js").is_file()  # type: ignore[operator]
+    assert t.functions["Old"].unavailable is not None
+    assert "ruby3.3" in t.functions["Old"].unavailable
+    assert any("Old: runtime ruby3.3" in note for note in t.notes)
+
+
 def test_unknown_types_can_be_ignored_explicitly() -> None:
-    t = load_template("Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n", ignore_unknown=True)
-    assert t.ignored == {"Topic": "AWS::SNS::Topic"}
+    t = load_template("Resources:\n  Thing:\n    Type: Custom::Thing\n", ignore_unknown=True)
+    assert t.ignored == {"Thing": "Custom::Thing"} and not t.unmodelled
     with pytest.raises(TemplateError, match="0 WebSocket APIs"):
         _ = t.api
 
