@@ -54,31 +54,49 @@ class SwarmConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        scheme = urlsplit(self.url).scheme
-        if scheme not in ("ws", "wss"):
-            raise ConfigError(f"url must be ws:// or wss://, got {self.url!r}")
+        # Messages name the `tickwire swarm` flag of each field.
+        url = urlsplit(self.url)
+        if url.scheme not in ("ws", "wss") or not url.netloc:
+            raise ConfigError(f"--url must be a ws:// or wss:// URL, got {self.url!r}")
+        if not url.path.strip("/"):
+            # Without the stage every upgrade goes to the wrong resource (tickwire up
+            # answers its page with 200): every bot would fail for the whole schedule.
+            raise ConfigError(
+                f"--url {self.url!r} lacks the API stage: add it as the path, as in "
+                f"{url.scheme}://{url.netloc}/local (tickwire up) or .../prod (a stack)"
+            )
         if self.bots < 1:
-            raise ConfigError(f"bots must be >= 1, got {self.bots}")
+            raise ConfigError(f"--bots must be >= 1, got {self.bots}")
         if not 1 <= self.matches <= self.bots:
             raise ConfigError(
-                f"matches must be between 1 and bots ({self.bots}), got {self.matches}"
+                f"--matches must be between 1 and --bots ({self.bots}), got {self.matches}"
             )
         if self.duration_s <= 0:
-            raise ConfigError(f"duration must be > 0 s, got {self.duration_s}")
+            raise ConfigError(f"--duration must be > 0 s, got {self.duration_s}")
         if self.duration_s + self.ramp_s > CONNECTION_DURATION_LIMIT_S:
-            raise ConfigError("a run longer than AWS's 2 h connection limit would be cut by AWS")
+            raise ConfigError(
+                "--duration plus --ramp is longer than AWS's 2 h connection limit, which "
+                "would cut the run"
+            )
         if not 0 < self.input_hz <= PACER_HZ:
-            raise ConfigError(f"input rate must be in (0, {PACER_HZ:g}] Hz, got {self.input_hz}")
+            raise ConfigError(f"--input-hz must be in (0, {PACER_HZ:g}], got {self.input_hz}")
         if self.procs < 1:
-            raise ConfigError(f"procs must be >= 1, got {self.procs}")
+            raise ConfigError(f"--procs must be >= 1, got {self.procs}")
         if self.procs > self.bots:
-            raise ConfigError(f"procs ({self.procs}) must not exceed bots ({self.bots})")
+            raise ConfigError(f"--procs ({self.procs}) must not exceed --bots ({self.bots})")
         if self.secret is None and self.token_url is None:
-            raise ConfigError("bots need tokens: give a secret or a token URL")
+            raise ConfigError(
+                "bots need tokens: give --secret (or TICKWIRE_JWT_SECRET) or --token-url"
+            )
         if self.behaviour not in BEHAVIOURS:
-            raise ConfigError(f"behaviour must be one of {', '.join(BEHAVIOURS)}")
-        if self.max_connect_rate <= 0 or self.interval_s <= 0 or self.tick_hz <= 0:
-            raise ConfigError("connect rate, interval and tick rate must be > 0")
+            raise ConfigError(f"--behaviour must be one of {', '.join(BEHAVIOURS)}")
+        for flag, value in (
+            ("--max-connect-rate", self.max_connect_rate),
+            ("--interval", self.interval_s),
+            ("--tick-rate", self.tick_hz),
+        ):
+            if value <= 0:
+                raise ConfigError(f"{flag} must be > 0, got {value:g}")
 
     def match_of(self, bot: int) -> str:
         """The match of global bot number ``bot``: bots fill matches round-robin."""

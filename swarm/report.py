@@ -17,6 +17,7 @@ connect histogram covers the whole run. The report never contains the token secr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,15 @@ from swarm.errors import ReportError
 from swarm.metering import aws_view
 from swarm.prices import Prices, load_prices
 from swarm.runner import Interval, SwarmResult
-from swarm.stats import HISTOGRAMS, Sample
+from swarm.stats import HISTOGRAMS
 
 __all__ = [
     "REPORT_KEYS",
     "REPORT_VERSION",
     "build_report",
+    "failed_criteria",
     "interval_row",
     "load_report",
-    "passed",
     "render_table",
     "write_report",
 ]
@@ -84,12 +85,6 @@ def interval_row(interval: Interval) -> dict[str, Any]:
     }
 
 
-def passed(sample: Sample, p99_limit_ms: float) -> bool:
-    """P7's pass rule: p99 input->ack within the limit and no errors at all."""
-    p99 = sample.percentiles("ack")["p99"]
-    return p99 is not None and p99 <= p99_limit_ms and sample.error_count == 0
-
-
 def build_report(
     result: SwarmResult,
     *,
@@ -115,7 +110,14 @@ def build_report(
     if result.crashes:  # a bot process that died is an error of the run, not a pass
         errors["process:crash"] = len(result.crashes)
     per_s = (lambda n: round(n / seconds, 1)) if seconds > 0 else (lambda n: 0.0)
-    ok = passed(steady, p99_limit_ms) and min(connected, default=0) == c.bots and not result.crashes
+    failed = failed_criteria(
+        p99_ms=steady.percentiles("ack")["p99"],
+        p99_limit_ms=p99_limit_ms,
+        errors=errors,
+        connected_min=min(connected, default=0),
+        bots=c.bots,
+    )
+    ok = not failed
     summary = {
         "bots": c.bots,
         "connected_min": min(connected, default=0),
@@ -153,6 +155,7 @@ def build_report(
         "capacity": {
             "p99_limit_ms": p99_limit_ms,
             "passed": ok,
+            "failed": failed,
             "players": c.bots,
             "server_cores": server_cores,
             "players_per_core": round(c.bots / server_cores, 1) if ok else None,
@@ -213,9 +216,11 @@ def render_table(report: dict[str, Any]) -> str:
     for crash in s["crashes"]:
         lines.append(f"process {crash['proc']} failed: {crash['error']}")
     a = report["aws"]
+    per_message = a["units_per_message"]
     lines.append(
         f"AWS view: {a['metered_units']} metered 32 KB units "
-        f"({a['units_per_message']} per message), {a['connection_minutes']:.1f} connection "
+        + (f"({per_message} per message), " if per_message is not None else "(no messages), ")
+        + f"{a['connection_minutes']:.1f} connection "
         f"minutes, {a['requests_per_s_peak']:.0f} req/s peak = "
         f"{100 * a['throttle_share_peak']:.1f} % of the {a['account_throttle_rps']:.0f}/s "
         f"account throttle; ${a['cost_usd']:.6f} for this run, "
@@ -223,8 +228,39 @@ def render_table(report: dict[str, Any]) -> str:
         f"(prices of {a['prices_as_of']})"
     )
     cap = report["capacity"]
-    lines.append(
-        f"verdict: {'PASS' if cap['passed'] else 'FAIL'} (p99 input->ack <= "
-        f"{cap['p99_limit_ms']:g} ms, 0 errors, all bots connected)"
-    )
+    if cap["passed"]:
+        lines.append(
+            f"verdict: PASS (p99 input->ack {_ms(s['latency_ms']['ack']['p99'])} ms <= "
+            f"{cap['p99_limit_ms']:g} ms, no errors, all {s['bots']} bots connected)"
+        )
+    else:
+        lines.append("verdict: FAIL: " + "; ".join(cap.get("failed") or ["see above"]))
     return "\n".join(lines)
+
+
+def failed_criteria(
+    *,
+    p99_ms: float | None,
+    p99_limit_ms: float,
+    errors: Mapping[str, int],
+    connected_min: int,
+    bots: int,
+) -> list[str]:
+    """Which of the pass criteria a run missed, each as a short phrase (empty: it passed).
+
+    The criteria are P7's: p99 input->ack within the limit, no errors (a crashed bot
+    process counts as one), every bot connected through the measured phase.
+    """
+    failed: list[str] = []
+    if p99_ms is None:
+        failed.append("no input was acknowledged in the measured phase")
+    elif p99_ms > p99_limit_ms:
+        failed.append(f"p99 input->ack {p99_ms:.1f} ms > {p99_limit_ms:g} ms (--p99-limit)")
+    if errors:
+        top = ", ".join(
+            f"{kind} {n}" for kind, n in sorted(errors.items(), key=lambda e: -e[1])[:3]
+        )
+        failed.append(f"{sum(errors.values())} errors ({top})")
+    if connected_min < bots:
+        failed.append(f"only {connected_min} of {bots} bots stayed connected")
+    return failed

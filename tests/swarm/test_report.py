@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,14 @@ import pytest
 from swarm.config import SwarmConfig
 from swarm.errors import ReportError
 from swarm.html import render_html
-from swarm.report import REPORT_KEYS, build_report, load_report, render_table, write_report
+from swarm.report import (
+    REPORT_KEYS,
+    build_report,
+    failed_criteria,
+    load_report,
+    render_table,
+    write_report,
+)
 from swarm.runner import run_swarm
 from tickwire.cli import main
 
@@ -50,6 +58,7 @@ def test_report_schema(report: dict[str, Any], tmp_path: Path) -> None:
     assert report["capacity"] == {
         "p99_limit_ms": 2000,
         "passed": True,
+        "failed": [],
         "players": 16,
         "server_cores": 2.0,
         "players_per_core": 8.0,
@@ -59,7 +68,8 @@ def test_report_schema(report: dict[str, Any], tmp_path: Path) -> None:
     write_report(report, path)
     assert load_report(path) == json.loads(json.dumps(report))
     table = render_table(report)
-    assert "input->ack" in table and "verdict: PASS" in table
+    assert "input->ack" in table and "verdict: PASS (p99 input->ack " in table
+    assert "all 16 bots connected" in table
 
 
 def test_bad_reports_are_refused(tmp_path: Path) -> None:
@@ -92,17 +102,54 @@ def test_plan_from_report(
 ) -> None:
     path = tmp_path / "r.json"
     write_report(report, path)
-    assert (
-        main(
-            ["plan", "--players", "80", "--match-size", "16", "--from-report", str(path), "--json"]
-        )
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out)
+    assert main(["plan", "--players", "80", "--from-report", str(path), "--json"]) == 2
+    # A passing run alone is a floor, not the ceiling: refused, saying what to run.
+    assert capsys.readouterr().err.startswith(f"tickwire plan: {path} passed at 16 bots")
+    # With a failing run of more bots against the same target, the bracket is known.
+    failed = copy.deepcopy(report)
+    failed["config"]["bots"] = failed["capacity"]["players"] = 64
+    failed["capacity"].update(passed=False, players_per_core=None, failed=["p99 ..."])
+    failed_path = tmp_path / "failed.json"
+    write_report(failed, failed_path)
+    argv = ["plan", "--players", "80", "--from-report", str(path), "--from-report"]
+    assert main([*argv, str(failed_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert out["workload"]["players_per_core"] == 8.0 and out["cores"] == 10
-    report["capacity"]["players_per_core"] = None
-    write_report(report, path)
-    assert main(["plan", "--players", "80", "--from-report", str(path)]) == 2
+    assert "between 16 (passed) and 64 (failed) bots" in captured.err
+    # Runs of different targets do not bracket anything.
+    failed["config"]["url"] = "ws://elsewhere/local"
+    write_report(failed, failed_path)
+    assert main([*argv, str(failed_path)]) == 2
+    assert "differ in url" in capsys.readouterr().err
+    # Only failing runs: no capacity at all.
+    assert main(["plan", "--players", "80", "--from-report", str(failed_path)]) == 2
+    assert "no report passed" in capsys.readouterr().err
+
+
+def test_fail_line_names_the_criteria_that_failed(report: dict[str, Any]) -> None:
+    failed = copy.deepcopy(report)
+    failed["summary"]["latency_ms"]["ack"]["p99"] = 134.25
+    failed["capacity"].update(
+        passed=False,
+        failed=failed_criteria(
+            p99_ms=134.25,
+            p99_limit_ms=100,
+            errors={"timeout:ack": 3, "refused:429": 7},
+            connected_min=14,
+            bots=16,
+        ),
+    )
+    failed["aws"]["units_per_message"] = None
+    table = render_table(failed)
+    assert table.splitlines()[-1] == (
+        "verdict: FAIL: p99 input->ack 134.2 ms > 100 ms (--p99-limit); 10 errors "
+        "(refused:429 7, timeout:ack 3); only 14 of 16 bots stayed connected"
+    )
+    assert "None" not in table and "(no messages)" in table
+    assert failed_criteria(p99_ms=None, p99_limit_ms=100, errors={}, connected_min=16, bots=16) == [
+        "no input was acknowledged in the measured phase"
+    ]
 
 
 def test_shipped_sample_report_is_a_real_report_and_self_contained() -> None:

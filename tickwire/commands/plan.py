@@ -20,7 +20,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--players", type=int, required=True, help="concurrent players")
     p.add_argument("--match-size", type=int, default=16)
-    p.add_argument("--send-hz", type=float, default=20.0, help="state messages per player per s")
+    p.add_argument(
+        "--send-rate",
+        dest="send_hz",
+        type=float,
+        default=20.0,
+        help="state messages per player per s (20; tickwire up --send-rate)",
+    )
+    p.add_argument("--send-hz", dest="send_hz", type=float, help=argparse.SUPPRESS)  # old name
     p.add_argument("--input-hz", type=float, default=10.0, help="inputs per player per s")
     p.add_argument(
         "--players-per-core",
@@ -28,7 +35,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help=f"measured worker capacity (default {DEFAULT_PLAYERS_PER_CORE:g})",
     )
-    p.add_argument("--from-report", help="take players per core from a passing swarm report")
+    p.add_argument(
+        "--from-report",
+        action="append",
+        metavar="REPORT",
+        help="swarm reports of one target (repeat it): players per core from the largest "
+        "passing run, once a run with more bots failed (a passing run alone is no ceiling)",
+    )
     p.add_argument("--record-bytes", type=int, default=300)
     p.add_argument("--state-bytes", type=int, default=300)
     p.add_argument("--task-vcpu", type=float, default=1.0)
@@ -43,6 +56,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm.ceiling import ceiling_from_reports
     from swarm.planner import plan, render_plan
     from swarm.prices import load_prices
     from swarm.report import load_report
@@ -50,14 +64,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         per_core = args.players_per_core
         if args.from_report:
-            report = load_report(args.from_report)
-            measured = report["capacity"].get("players_per_core")
-            if not measured:
-                raise SwarmError(
-                    f"{args.from_report} did not pass its latency/error limits, so it "
-                    "measured no capacity"
-                )
-            per_core = float(measured)
+            ceiling = ceiling_from_reports({p: load_report(p) for p in args.from_report})
+            print(f"tickwire plan: {ceiling.describe()}", file=sys.stderr)
+            per_core = ceiling.players_per_core
         workload = Workload(
             players=args.players,
             match_size=args.match_size,

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from ingest.tokens import resolve_secret
 from swarm.behaviour import BEHAVIOURS
 from swarm.config import DEFAULT_PEEK, DEFAULT_TICK_HZ, SwarmConfig
 from swarm.errors import SwarmError
@@ -22,7 +24,11 @@ def register(subparsers: Any) -> None:
         "play for a fixed time, and report latency percentiles, throughput, errors and the "
         "AWS bill/quota view of the run.",
     )
-    p.add_argument("--url", help="ws:// or wss:// URL of the API stage")
+    p.add_argument(
+        "--url",
+        required=True,
+        help="ws:// or wss:// URL of the API stage (ws://127.0.0.1:8080/local for tickwire up)",
+    )
     p.add_argument("--bots", type=int, default=100)
     p.add_argument(
         "--matches",
@@ -37,8 +43,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--input-hz", type=float, default=10.0)
     p.add_argument("--procs", type=int, default=1, help="bot processes (one per core)")
     tokens = p.add_mutually_exclusive_group()
-    tokens.add_argument("--secret", help="JWT secret to mint tokens (or TICKWIRE_JWT_SECRET)")
+    tokens.add_argument(
+        "--secret",
+        help="JWT secret to mint tokens (default: TICKWIRE_JWT_SECRET, else the local dev "
+        "secret in ~/.tickwire/jwt-secret, as tickwire token and tickwire up use)",
+    )
     tokens.add_argument("--token-url", help="GET URL?match=&player= returning a token")
+    p.add_argument("--state-dir", type=Path, default=None, help="where the local dev secret lives")
     p.add_argument("--audience", default=os.environ.get("TICKWIRE_JWT_AUDIENCE", "tickwire"))
     p.add_argument("--issuer", default=os.environ.get("TICKWIRE_JWT_ISSUER", "tickwire"))
     p.add_argument("--behaviour", choices=BEHAVIOURS, default="wander")
@@ -51,7 +62,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds per interval line")
     p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S)
     p.add_argument("--ack-timeout", type=float, default=ACK_TIMEOUT_S)
-    p.add_argument("--tick-hz", type=float, default=DEFAULT_TICK_HZ, help="server simulation rate")
+    p.add_argument(
+        "--tick-rate",
+        dest="tick_hz",
+        type=float,
+        default=DEFAULT_TICK_HZ,
+        help="the server's simulation rate, Hz (30; tickwire up --tick-rate)",
+    )
+    p.add_argument("--tick-hz", dest="tick_hz", type=float, help=argparse.SUPPRESS)  # old name
     p.add_argument("--peek", default=DEFAULT_PEEK, help="module:function reading a header")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--server-cores", type=float, default=1.0, help="for players per core")
@@ -72,7 +90,9 @@ def _task_argv(args: argparse.Namespace) -> list[str]:
     parser: argparse.ArgumentParser = args.swarm_parser
     argv: list[str] = []
     for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "render_task"):
+        if not action.option_strings or action.dest in ("help", "render_task", "state_dir"):
+            continue
+        if action.help == argparse.SUPPRESS:  # an old flag name: its new one carries it
             continue
         value = getattr(args, action.dest, None)
         if value is None or value == action.default:
@@ -82,11 +102,9 @@ def _task_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _config(args: argparse.Namespace) -> SwarmConfig:
-    if not args.url:
-        raise SwarmError("--url is required")
-    secret = args.secret
-    if secret is None and args.token_url is None:
-        secret = os.environ.get("TICKWIRE_JWT_SECRET")
+    secret = None
+    if args.token_url is None:  # as tickwire token: --secret, the variable, the local secret
+        secret = resolve_secret(args.secret, args.state_dir)
     return SwarmConfig(
         url=args.url,
         bots=args.bots,
@@ -142,12 +160,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"tickwire swarm: {exc}", file=sys.stderr)
         return 2
     schedule = Schedule(config)
+    # What the summary will count: whole intervals (--duration rounded up to --interval).
+    measured_s = (schedule.intervals - schedule.steady_index) * schedule.interval
     print(
         f"swarm {config.run_id}: {config.bots} bots in {config.matches} matches, "
         f"{config.procs} process(es), ramp {schedule.ramp_s:.1f} s, measured "
-        f"{config.duration_s:g} s -> {config.url}",
+        f"{measured_s:g} s -> {config.url}",
         flush=True,
     )
+    if args.secret is None and args.token_url is None and "TICKWIRE_JWT_SECRET" not in os.environ:
+        print("tokens: minted with the local dev secret (tickwire up's)", flush=True)
     printer = IntervalPrinter(bots=config.bots, interval_s=config.interval_s, end_s=schedule.end_s)
     try:
         result = _event_loop_runner()(run_swarm(config, on_interval=printer))
