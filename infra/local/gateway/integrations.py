@@ -11,6 +11,14 @@ is chosen by the integration's ``TemplateSelectionExpression`` (usually ``\\$def
 falling back to the ``$default`` then the ``application/json`` key; with none, the raw
 body passes through (``PassthroughBehavior`` WHEN_NO_MATCH / WHEN_NO_TEMPLATES), or the
 call fails when it is NEVER.
+
+An AWS integration's ``RequestParameters`` map headers and query-string values onto the
+service request (``integration.request.header.Content-Type: "'application/x-amz-json-1.0'"``,
+``integration.request.querystring.TopicArn: route.request.body.topic``); sources are a
+quoted literal, ``route.request.body.*`` (a JSON member of the message),
+``route.request.header.*``/``querystring.*`` (the upgrade request, on ``$connect``),
+``context.*`` and ``stageVariables.*``. Those, and ``path/`` URIs, need a backend that takes
+whole requests (:class:`~.services.AwsRequestBackend`).
 """
 
 from __future__ import annotations
@@ -35,7 +43,13 @@ from .errors import (
 from .lambdas import LambdaRuntime
 from .model import Integration
 from .routing import compile_selection_expression
-from .services import AwsServiceBackend, RecordingService, parse_service_uri
+from .services import (
+    AwsRequestBackend,
+    AwsServiceBackend,
+    RecordingService,
+    ServiceRequest,
+    parse_integration_uri,
+)
 
 __all__ = ["IntegrationResult", "Integrations"]
 
@@ -62,10 +76,13 @@ class _Prepared:
         "context_fields",
         "fixed_template",
         "literal_key",
+        "parameters",
         "response_template",
         "selector",
+        "target",
         "templates",
         "timeout_s",
+        "whole",
     )
 
     def __init__(
@@ -102,11 +119,26 @@ class _Prepared:
         self.backend: AwsServiceBackend | None = None
         self.action = ""
         self.timeout_s = min(default_timeout_s, integration.timeout_ms / 1000)
+        self.parameters = _parameter_map(integration.request_parameters)
+        if any(source[0] == "context" for _, _, source in self.parameters):
+            self.context_fields = None  # a mapped context.* value may be any field
+        # True: the backend gets a ServiceRequest (path URI, mapped headers or query)
+        self.whole = False
+        self.target = None
         if integration.integration_type == "AWS":
             if not integration.uri:
                 raise ConfigurationError("AWS integration without IntegrationUri")
-            _, service, self.action = parse_service_uri(integration.uri)
-            self.backend = services.get(service, recorder)
+            self.target = parse_integration_uri(integration.uri)
+            service = self.target.service
+            self.action = self.target.action or ""
+            # without a backend for the service, the recorder keeps what it was sent
+            self.backend = services.get(service) or recorder
+            self.whole = bool(self.target.path is not None or self.parameters or self.target.query)
+            if self.whole and not isinstance(self.backend, AwsRequestBackend):
+                raise ConfigurationError(
+                    f"{integration.uri}: the {service} backend takes only action/ URIs "
+                    "without request parameters"
+                )
 
     def template_for(self, body: str) -> Any:
         if not self.templates:
@@ -141,7 +173,8 @@ class Integrations:
         stage_variables: Mapping[str, str],
     ) -> None:
         self.runtime = runtime
-        self.services = dict(services)
+        # kept as given: a lazy mapping (infra.local.aws.WireServices) makes backends on use
+        self.services = services
         self.recorder = RecordingService()
         self.default_timeout_s = default_timeout_s
         self.stage_variables = dict(stage_variables)
@@ -172,10 +205,21 @@ class Integrations:
         event: Mapping[str, Any],
         template_context: Mapping[str, Any],
         body: str,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IntegrationResult:
-        """Run ``integration`` for one event (``body`` is the client's raw text or "")."""
+        """Run ``integration`` for one event (``body`` is the client's raw text or "";
+        ``request_params`` the ``header``/``querystring`` maps of a ``$connect``)."""
         kind = integration.integration_type
         if kind == "AWS":
+            if request_params is not None:  # $connect: once per connection, the plain way
+                limit_s = self.prepare(integration).timeout_s
+                try:
+                    async with asyncio.timeout(limit_s):
+                        return await self._aws(integration, template_context, body, request_params)
+                except TimeoutError:
+                    raise IntegrationError(
+                        504, f"integration timed out after {limit_s:g} s"
+                    ) from None
             return await self.call_aws(integration, template_context, body)
         timeout = self.timeout_for(integration)
         try:
@@ -184,7 +228,7 @@ class Integrations:
                 async with asyncio.timeout(timeout):
                     return await self._lambda(integration, event, timeout)
             if kind == "MOCK":
-                return self._mock(integration, template_context, body)
+                return self._mock(integration, template_context, body, request_params)
             if kind in ("HTTP_PROXY", "HTTP"):
                 async with asyncio.timeout(timeout):
                     return await self._http(integration, template_context, body)
@@ -239,7 +283,10 @@ class Integrations:
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         try:
-            status, answer = await backend.call(prepared.action, request)
+            if prepared.whole:
+                status, answer = await self._whole(prepared, integration, context, body, request)
+            else:
+                status, answer = await backend.call(prepared.action, request)
         except asyncio.CancelledError:
             if task in self._expired:
                 self._expired.discard(task)
@@ -268,6 +315,7 @@ class Integrations:
         context: Mapping[str, Any],
         body: str,
         prepared: _Prepared | None = None,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> str:
         prepared = prepared or self.prepare(integration)
         template = prepared.template_for(body)
@@ -279,20 +327,67 @@ class Integrations:
             return body
         try:
             rendered: str = template.render(
-                context=context, body=body, stage_variables=self.stage_variables
+                context=context,
+                body=body,
+                stage_variables=self.stage_variables,
+                request_params=request_params,
             )
         except Exception as exc:  # VtlError and anything a template function raises
             raise IntegrationError(500, f"request template failed: {exc}") from exc
         return rendered
 
+    async def _whole(
+        self,
+        prepared: _Prepared,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        rendered: bytes,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> tuple[int, bytes]:
+        """Send a whole request: the URI's target, mapped headers and query string."""
+        target = prepared.target
+        assert target is not None and isinstance(prepared.backend, AwsRequestBackend)
+        headers: dict[str, str] = {}
+        query: dict[str, str] = dict(target.query)
+        path = target.path
+        for where, name, source in prepared.parameters:
+            value = _parameter_value(source, context, body, request_params, self.stage_variables)
+            if value is None:
+                continue
+            if where == "header":
+                headers[name] = value
+            elif where == "querystring":
+                query[name] = value
+            elif where == "path" and path is not None:
+                path = path.replace("{" + name + "}", value)
+        request = ServiceRequest(
+            action=target.action,
+            path=path,
+            method=integration.integration_method,
+            headers=headers,
+            query=query,
+            body=rendered,
+        )
+        return await prepared.backend.request(request)
+
     async def _aws(
-        self, integration: Integration, context: Mapping[str, Any], body: str
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IntegrationResult:
         prepared = self.prepare(integration)
-        request = self._render(integration, context, body, prepared)
+        request = self._render(integration, context, body, prepared, request_params)
         assert prepared.backend is not None
         try:
-            status, answer = await prepared.backend.call(prepared.action, request.encode())
+            if prepared.whole:
+                status, answer = await self._whole(
+                    prepared, integration, context, body, request.encode(), request_params
+                )
+            else:
+                status, answer = await prepared.backend.call(prepared.action, request.encode())
         except Exception as exc:
             raise IntegrationError(500, f"{prepared.action} failed: {exc!r}") from exc
         return self._answer(prepared, context, status, answer, True)
@@ -326,12 +421,16 @@ class Integrations:
         return IntegrationResult(200, {}, text)
 
     def _mock(
-        self, integration: Integration, context: Mapping[str, Any], body: str
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IntegrationResult:
         prepared = self.prepare(integration)
         status = 200
         if prepared.templates:
-            rendered = self._render(integration, context, body)
+            rendered = self._render(integration, context, body, None, request_params)
             try:
                 status = int(json.loads(rendered).get("statusCode", 200))
             except (ValueError, AttributeError, TypeError):
@@ -399,3 +498,63 @@ class Integrations:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        close = getattr(self.services, "aclose", None)
+        if close is not None:  # service backends that hold HTTP sessions
+            await close()
+
+
+def _parameter_map(parameters: Mapping[str, str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """``RequestParameters`` as (header|querystring|path, name, source) once, at prepare
+    time: the source is ``("literal", text)`` or its dotted path split."""
+    mapped = []
+    for key, value in parameters.items():
+        parts = key.split(".", 3)
+        if len(parts) != 4 or parts[:2] != ["integration", "request"]:
+            raise ConfigurationError(f"RequestParameters key {key!r} is not integration.request.*")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            source: tuple[str, ...] = ("literal", value[1:-1])
+        else:
+            source = tuple(value.split("."))
+        mapped.append((parts[2], parts[3], source))
+    return tuple(mapped)
+
+
+def _parameter_value(
+    source: tuple[str, ...],
+    context: Mapping[str, Any],
+    body: str,
+    request_params: Mapping[str, Mapping[str, str]] | None,
+    stage_variables: Mapping[str, str],
+) -> str | None:
+    """One mapped parameter's value for this request (None: absent, not sent)."""
+    head = source[0]
+    value: Any = None
+    if head == "literal":
+        return source[1]
+    if head == "context":
+        value = _dig(context, source[1:])
+    elif head == "stageVariables" and len(source) == 2:
+        value = stage_variables.get(source[1])
+    elif head == "route" and len(source) >= 4 and source[1] == "request":
+        where = source[2]
+        if where == "body":
+            try:
+                value = _dig(json.loads(body), source[3:])
+            except (ValueError, RecursionError):
+                value = None
+        elif where in ("header", "querystring") and request_params is not None:
+            found = request_params.get(where) or {}
+            wanted = ".".join(source[3:])
+            value = next((v for k, v in found.items() if k.lower() == wanted.lower()), None)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value

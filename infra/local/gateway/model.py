@@ -104,9 +104,8 @@ class Authorizer:
 class Route:
     """``AWS::ApiGatewayV2::Route`` (plus its optional ``RouteResponse``).
 
-    A route is one-way unless ``route_response_selection_expression`` is set and a
-    ``$default`` route response exists (``two_way``); only then is what the integration
-    returns sent back to the client.
+    A route is one-way unless a ``$default`` route response exists (``two_way``); only
+    then is what the integration returns sent back to the client.
     """
 
     key: str
@@ -123,10 +122,10 @@ class Route:
 
     @property
     def two_way(self) -> bool:
-        return (
-            self.route_response_selection_expression is not None
-            and DEFAULT_ROUTE in self.route_response_keys
-        )
+        # A $default route response is what makes a route two-way: API Gateway passes the
+        # backend's answer to the client once one exists (its developer guide, "Set up route
+        # responses"; AWS's own samples create one without a RouteResponseSelectionExpression).
+        return DEFAULT_ROUTE in self.route_response_keys
 
 
 @dataclass(frozen=True)

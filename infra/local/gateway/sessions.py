@@ -256,6 +256,11 @@ class WebSocketSessions:
                 event=connect_event(ctx, headers, query),
                 template_context=template_context(ctx),
                 body="",
+                # $input.params() and route.request.* parameters read the upgrade request
+                request_params={
+                    "header": {k: v[-1] for k, v in headers.items()},
+                    "querystring": {k: v[-1] for k, v in query.items()},
+                },
             )
         except IntegrationError as exc:
             log.info("$connect integration failed: %s", exc)

@@ -78,13 +78,15 @@ class RequestTemplate:
         context: Mapping[str, Any],
         body: str,
         stage_variables: Mapping[str, str],
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> str:
         """Render for one message: ``context`` is ``$context`` as a nested mapping (with
-        ``authorizer`` = {principalId, **authorizer context}), ``body`` the raw client text."""
+        ``authorizer`` = {principalId, **authorizer context}), ``body`` the raw client text,
+        ``request_params`` the ``header``/``querystring`` maps ``$input.params`` reads."""
         if self._writer is not None:
             # The compiled form reads the caller's mappings as they are (no copy): it
             # prints plain dicts, lists and floats the Java way itself.
-            namespace = {"context": context, "input": Input(body), "util": UTIL,
+            namespace = {"context": context, "input": Input(body, request_params), "util": UTIL,
                          "stageVariables": stage_variables}  # fmt: skip
             out: list[str] = []
             try:
@@ -94,7 +96,12 @@ class RequestTemplate:
             except Exception as exc:
                 raise TemplateRenderError(f"request template failed: {exc!r}") from exc
             return "".join(out)
-        return self.interpret(context=context, body=body, stage_variables=stage_variables)
+        return self.interpret(
+            context=context,
+            body=body,
+            stage_variables=stage_variables,
+            request_params=request_params,
+        )
 
     def interpret(
         self,
@@ -102,10 +109,11 @@ class RequestTemplate:
         context: Mapping[str, Any],
         body: str,
         stage_variables: Mapping[str, str],
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> str:
         """Render with airspeed's interpreter (the reference the compiled form is checked
         against, and the fallback for constructs the compiler does not know)."""
-        namespace = _namespace(context, body, stage_variables)
+        namespace = _namespace(context, body, stage_variables, request_params)
         try:
             return str(self._interpreter.merge(namespace))
         except _ops.TemplateExecutionError as exc:
@@ -116,11 +124,14 @@ class RequestTemplate:
 
 
 def _namespace(
-    context: Mapping[str, Any], body: str, stage_variables: Mapping[str, str]
+    context: Mapping[str, Any],
+    body: str,
+    stage_variables: Mapping[str, str],
+    request_params: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     return {
         "context": to_java(context),
-        "input": Input(body),
+        "input": Input(body, request_params),
         "util": UTIL,
         "stageVariables": JavaMap(stage_variables),
     }

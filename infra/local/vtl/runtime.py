@@ -318,13 +318,17 @@ def json_path(document: Any, path: str) -> Any:
 
 
 class Input:
-    """``$input`` for one message: ``body`` is the raw client text."""
+    """``$input`` for one message: ``body`` is the raw client text; ``request_params``
+    the request's ``header`` and ``querystring`` maps (on ``$connect``; messages have none)."""
 
-    __slots__ = ("_parsed", "body")
+    __slots__ = ("_parsed", "body", "request_params")
 
-    def __init__(self, body: str) -> None:
+    def __init__(
+        self, body: str, request_params: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self.body = body
         self._parsed: Any = _MISSING
+        self.request_params = request_params
 
     def _document(self) -> Any:
         if self._parsed is _MISSING:
@@ -353,9 +357,20 @@ class Input:
         return None if value is _MISSING else _jsonpath_value(value)
 
     def params(self, name: str | None = None) -> Any:
-        """WebSocket messages carry no path, query or header parameters."""
-        everything = JavaMap(path=JavaMap(), querystring=JavaMap(), header=JavaMap())
-        return everything if name is None else None
+        """``$input.params()``: every parameter as ``{path={}, querystring={..}, header={..}}``;
+        ``$input.params(x)``: ``x`` from the path, then the query string, then the headers
+        (API Gateway's order). WebSocket messages carry none; ``$connect`` has the upgrade
+        request's headers and query string."""
+        given = self.request_params or {}
+        query = JavaMap(given.get("querystring") or {})
+        header = JavaMap(given.get("header") or {})
+        if name is None:
+            return JavaMap(path=JavaMap(), querystring=query, header=header)
+        key = java_str(name)
+        if key in query:
+            return query[key]
+        lowered = key.lower()  # header names are case-insensitive
+        return next((v for k, v in header.items() if k.lower() == lowered), None)
 
     def __str__(self) -> str:
         return self.body
