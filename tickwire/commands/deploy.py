@@ -9,6 +9,7 @@ import sys
 from infra.aws.deploy import DeployError, DeployFailed, deploy_stack
 from infra.aws.stack import render_stack
 from infra.local.cfn.cli import parse_pairs
+from tickwire.aws_setup import aws_error_line, setup_problem
 from tickwire.commands.template import add_stack_options, stack_options
 
 __all__ = ["register"]
@@ -37,11 +38,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import BotoCoreError
 
     try:
         parameters = parse_pairs(args.parameter, "--parameter")
     except ValueError as exc:
         print(f"tickwire deploy: {exc}", file=sys.stderr)
+        return 2
+    problem = setup_problem(args.region)
+    if problem is not None:
+        print(f"tickwire deploy: {problem}", file=sys.stderr)
         return 2
     template = render_stack(stack_options(args))
     client = boto3.client("cloudformation", region_name=args.region, endpoint_url=args.endpoint_url)
@@ -65,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except DeployError as exc:
         print(f"tickwire deploy: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:  # credentials that stopped working mid-way, an expired SSO
+        print(f"tickwire deploy: {aws_error_line(exc) or exc}", file=sys.stderr)
         return 1
     for change in result.changes:
         print(f"  {change}", file=sys.stderr)

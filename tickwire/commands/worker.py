@@ -28,6 +28,7 @@ from game_engine.engine import EngineSettings
 from game_engine.errors import RulesNotFound
 from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
+from tickwire.aws_setup import setup_problem
 from tickwire.commands import plain_help
 
 log = logging.getLogger("tickwire.worker")
@@ -155,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         print("tickwire worker: --stream (or TICKWIRE_STREAM) is required", file=sys.stderr)
         return 2
     sys.path.insert(0, ".")  # --rules modules from the current folder, as Python does
+    if (problem := setup_problem(args.region)) is not None:
+        print(f"tickwire worker: {problem}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(args))
     except RulesNotFound as exc:

@@ -9,7 +9,11 @@ a small template, and the printed outputs come from a stack moto created directl
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -201,3 +205,32 @@ def test_cli_no_execute(cloudformation: Any, capsys: pytest.CaptureFixture[str])
     assert "Add ActionStream (AWS::Kinesis::Stream)" in err
     assert "not executed" in err
     assert boto3.client("kinesis", region_name=REGION).list_streams()["StreamNames"] == []
+
+
+@pytest.mark.parametrize(
+    ("unset", "profile", "says"),
+    [
+        (("AWS_DEFAULT_REGION", "AWS_REGION"), None, "no AWS region: give --region"),
+        (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), None, "no AWS credentials found"),
+        ((), "no-such-profile", "could not be found"),
+    ],
+)
+def test_cli_without_aws_set_up_says_what_is_missing(
+    unset: tuple[str, ...], profile: str | None, says: str, tmp_path: Path
+) -> None:
+    """A fresh machine (no ~/.aws): one line naming what to set, no botocore traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in unset and not k.startswith("AWS_")}
+    env |= {k: os.environ[k] for k in ("AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY") if k not in unset}  # fmt: skip
+    env["HOME"] = str(tmp_path)  # no ~/.aws/config, no ~/.aws/credentials
+    if profile:
+        env["AWS_PROFILE"] = profile
+    for command in (["deploy", "--stack-name", "tw"], ["worker", "--stream", "s"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "tickwire", *command],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr
+        line = out.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"tickwire {command[0]}: ") and says in line, line
