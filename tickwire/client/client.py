@@ -18,8 +18,12 @@ Reconnects use :class:`Backoff` (exponential, full jitter); the token provider i
 for every attempt, so an expired token is re-minted. A new connection is a new join: the
 server sends a full state, which replaces the world view.
 
-Backpressure: the client never queues outgoing inputs: ``send_input`` writes at once or
-raises :class:`NotConnected`. Incoming messages are handled as they arrive, with no queue;
+Backpressure: the client never queues outgoing inputs. ``send_input`` writes at once when
+a connection is open; while the client reconnects it waits for the new connection, up to
+``ClientSettings.send_wait`` seconds (then :class:`NotConnected`; 0: raise at once), so the
+simplest bot loop (``while True: await client.send_input(...)``) rides out a gateway
+restart. An input whose write fails is sent again, with the same seq, on the next
+connection (the engine skips a seq it already applied). Incoming messages are handled as they arrive, with no queue;
 waiters (:meth:`wait_for`) see the latest state only. Latency samples are kept in a
 bounded deque (``latency_samples``) and can also go to an ``on_latency`` callback.
 """
@@ -73,6 +77,9 @@ class ClientSettings:
     # integration timeout is 29 s).
     connect_timeout: float = 30.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    # How long send_input waits for a reconnect before raising NotConnected (0: never
+    # waits). Backoff's default windows add up to about a minute before giving up.
+    send_wait: float = 60.0
 
 
 @dataclass(slots=True)
@@ -191,21 +198,52 @@ class GameClient:
     ) -> int:
         """Send one input with the next seq; return that seq.
 
-        Raises :class:`InputError` for a malformed input, :class:`NotConnected` while
-        reconnecting, :class:`ClientClosed` after :meth:`close`.
+        While the client reconnects, waits for the new connection (at most
+        ``settings.send_wait`` seconds). Raises :class:`InputError` for a malformed input
+        (no seq used), :class:`NotConnected` when no connection came within the wait,
+        :class:`ConnectFailed` when the client gave up reconnecting, :class:`ClientClosed`
+        after :meth:`close` or the match's end.
         """
         if self._closing:
             raise ClientClosed("client is closed")
         inp = validate_input(move, aim, fire)
-        ws = self._ws
-        if ws is None or ws.closed:
-            raise NotConnected("no open connection (reconnecting)")
-        item = self.inputs.record(inp, self._clock())
-        try:
-            await ws.send_str(encode_input(item.seq, inp))
-        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
-            raise NotConnected(f"send failed: {exc}") from exc
-        return item.seq
+        deadline = asyncio.get_running_loop().time() + self.settings.send_wait
+        failed: aiohttp.ClientWebSocketResponse | None = None
+        item = None
+        while True:
+            ws = await self._open_connection(deadline, not_this=failed)
+            if item is None:  # the seq is taken once, whichever connection carries it
+                item = self.inputs.record(inp, self._clock())
+            try:
+                await ws.send_str(encode_input(item.seq, inp))
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                log.info("input %d not written (%s); waiting for a reconnect", item.seq, exc)
+                failed = ws
+                continue
+            return item.seq
+
+    async def _open_connection(
+        self, deadline: float, *, not_this: aiohttp.ClientWebSocketResponse | None = None
+    ) -> aiohttp.ClientWebSocketResponse:
+        """The open connection, waiting for a reconnect until ``deadline`` (loop time)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            ws = self._ws
+            if ws is not None and not ws.closed and ws is not not_this:
+                return ws
+            if self._closing:
+                raise ClientClosed("client is closed")
+            if self.failure is not None:
+                raise self.failure
+            if self.ended and self._task is not None and self._task.done():
+                raise ClientClosed("the match ended")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise NotConnected("no open connection (reconnecting)")
+            waiting = self._message_event
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 0.5)):
+                    await waiting.wait()
 
     def predicted_position(self) -> tuple[float, float] | None:
         """The own entity's position predicted for now: the last acknowledged server
@@ -313,6 +351,7 @@ class GameClient:
                     self.failure = exc
                     log.warning("giving up reconnecting: %s", exc)
                     break
+                self._wake()  # senders waiting for a connection go on
         finally:
             self._wake()
 

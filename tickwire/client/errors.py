@@ -4,7 +4,7 @@ Tree::
 
     ClientError                  root: everything this package raises on purpose
     ├── InputError               local misuse: an input that the gateway would refuse
-    ├── NotConnected             send_input() while no connection is open (reconnecting, closed)
+    ├── NotConnected             send_input() found no connection within ``send_wait``
     ├── ConnectFailed            the handshake was refused (``.status``: 401/403/429/5xx) or
     │                            the server could not be reached; after retries are exhausted
     └── ClientClosed             the client was closed (by ``close()`` or for good)
@@ -27,7 +27,8 @@ class InputError(ClientError, ValueError):
 
 
 class NotConnected(ClientError):
-    """No connection is open right now (the client is reconnecting or closed)."""
+    """No connection opened within ``ClientSettings.send_wait`` (the client is still
+    reconnecting)."""
 
 
 class ConnectFailed(ClientError):

@@ -117,6 +117,52 @@ async def test_gives_up_when_server_stays_down(server: StateServer) -> None:
         await client.wait_for(lambda c: c.failure is not None, WAIT)
         assert isinstance(client.failure, ConnectFailed)
         assert client.failure.status == 401
+        with pytest.raises(ConnectFailed):  # the reason it gave up, not a bare NotConnected
+            await client.send_input((0.0, 0.0))
+
+
+async def test_the_simplest_bot_loop_rides_out_a_reconnect(server: StateServer) -> None:
+    """send_input while reconnecting waits for the new connection instead of raising."""
+    reconnecting = asyncio.Event()
+
+    async def token() -> str:
+        if reconnecting.is_set():
+            await asyncio.sleep(0.3)  # a slow token service: the loop sends meanwhile
+        return "tok-a"
+
+    client = await GameClient.connect(server.url, token, decode=False, settings=FAST)
+    async with client:
+        sent: list[tuple[int, float]] = []
+
+        async def bot() -> None:
+            while True:  # the loop a newcomer writes: no try/except
+                started = asyncio.get_running_loop().time()
+                seq = await client.send_input((1.0, 0.0))
+                sent.append((seq, asyncio.get_running_loop().time() - started))
+                await asyncio.sleep(0.01)
+
+        loop_task = asyncio.create_task(bot())
+        await client.wait_for(lambda c: len(sent) >= 3, WAIT)
+        reconnecting.set()
+        await server.kick("alice")
+        await client.wait_for(lambda c: c.stats.reconnects == 1, WAIT)
+        count = len(sent)
+        await client.wait_for(lambda c: len(sent) >= count + 3, WAIT)
+        assert not loop_task.done(), loop_task
+        loop_task.cancel()
+        seqs = [seq for seq, _ in sent]
+        assert seqs == list(range(1, len(seqs) + 1))  # no seq lost or skipped
+        assert max(waited for _, waited in sent) >= 0.2  # one send waited for the reconnect
+        await client.wait_for(lambda c: c.ack_seq >= seqs[-1], WAIT)
+
+
+async def test_send_wait_zero_raises_at_once_while_reconnecting(server: StateServer) -> None:
+    settings = ClientSettings(backoff=Backoff(base=0.5, cap=0.5, max_attempts=5), send_wait=0)
+    client = await GameClient.connect(server.url, "tok-a", decode=False, settings=settings)
+    async with client:
+        server.tokens.clear()  # reconnects are refused, slowly
+        await server.kick("alice")
+        await client.wait_for(lambda c: not c.connected, WAIT)
         with pytest.raises(NotConnected):
             await client.send_input((0.0, 0.0))
 
