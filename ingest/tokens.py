@@ -16,7 +16,7 @@ from typing import Final
 
 import jwt
 
-from ingest.authorizer import ID_PATTERN
+from ingest.authorizer import ID_PATTERN, MIN_SECRET_BYTES
 
 __all__ = ["DEFAULT_STATE_DIR", "SECRET_FILE", "local_secret", "mint", "resolve_secret"]
 
@@ -35,7 +35,17 @@ def mint(
     audience: str = "tickwire",
     issuer: str = "tickwire",
 ) -> str:
-    """An HS256 token for ``player`` in ``match``, valid for ``ttl`` seconds."""
+    """An HS256 token for ``player`` in ``match``, valid for ``ttl`` seconds.
+
+    Raises ValueError for a secret shorter than the authorizer accepts (32 bytes): every
+    token signed with it would be refused at ``$connect``.
+    """
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"the secret is {len(secret.encode())} bytes; the authorizer needs at least "
+            f"{MIN_SECRET_BYTES} (RFC 7518 section 3.2), so tokens signed with it would be "
+            "refused: try `openssl rand -hex 32`"
+        )
     for name, value in (("match", match), ("player", player)):
         if not ID_PATTERN.fullmatch(value):
             raise ValueError(f"{name} must match {ID_PATTERN.pattern}")

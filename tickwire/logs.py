@@ -8,6 +8,11 @@ Fields come from two places, the later winning:
    asyncio task sees its own values);
 2. the call: ``log.info("joined", extra={"match": "m1", "connection": cid})``.
 
+An event line, whose message is a JSON object (``log.info(json.dumps({"event":
+"match_ended", ...}))``, which reads as JSON under plain logging too) or a mapping, has
+its fields merged into the line, with ``message`` set to its ``event``: one JSON object,
+never JSON quoted inside a JSON string.
+
 Only the names in :data:`CONTEXT_FIELDS` plus any ``extra`` keys that are JSON-friendly
 are written. On AWS the lines go to stdout, where the ECS log driver ships them to
 CloudWatch Logs (Logs Insights reads the JSON fields directly); the metric lines of
@@ -83,11 +88,35 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRS and not key.startswith("_"):
                 doc[key] = value
+        event = _event_fields(record)
+        if event is not None:
+            doc["message"] = str(event.get("event", ""))
+            doc.update({k: v for k, v in event.items() if k not in _LINE_FIELDS})
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             doc["stack"] = self.formatStack(record.stack_info)
         return json.dumps(_jsonable(doc), separators=(",", ":"), ensure_ascii=False)
+
+
+# Fields of every line an event's own fields may not replace.
+_LINE_FIELDS = frozenset({"time", "level", "logger", "message", "exception", "stack"})
+
+
+def _event_fields(record: logging.LogRecord) -> Mapping[str, Any] | None:
+    """The fields of an event line (see the module docstring), or None for a plain one."""
+    if isinstance(record.msg, Mapping) and not record.args:
+        return record.msg
+    text = record.msg
+    if not (isinstance(text, str) and text.startswith("{") and text.endswith("}")):
+        return None
+    if record.args:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def configure_logging(

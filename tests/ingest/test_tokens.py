@@ -81,3 +81,13 @@ def test_token_command_mints_what_the_authorizer_accepts(
         authorizer.reset_config()
     assert out["context"] == {"playerId": "alice", "matchId": "m9"}
     assert main(["token", "--match", "bad match", "--player", "p", "--secret", "k" * 32]) == 2
+
+
+def test_a_secret_the_authorizer_would_refuse_is_refused_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ValueError, match="5 bytes; the authorizer needs at least 32"):
+        mint("short", match="m1", player="p1")
+    assert main(["token", "--match", "m", "--player", "p", "--secret", "s3cr3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tickwire token: the secret is 5 bytes") and "Traceback" not in err

@@ -103,3 +103,18 @@ def test_level_names_in_any_case() -> None:
     with pytest.raises(ValueError):
         configure_logging("loud", io.StringIO(), logger="tickwire.case2")
     assert logging.getLogger("tickwire.case2").handlers == []
+
+
+def test_event_lines_are_one_json_object(capture: tuple[logging.Logger, io.StringIO]) -> None:
+    """An event logged as a JSON object (or a mapping) is merged, not quoted."""
+    log, out = capture
+    with log_context(match="m1"):
+        log.info(json.dumps({"event": "match_ended", "reason": "empty", "scores": {"a": 2}}))
+    log.info({"event": "worker_stats", "shards": 2, "level": "not-the-level"})
+    log.info("{not json}")
+    ended, stats, plain = lines(out)
+    assert ended["message"] == "match_ended" and ended["reason"] == "empty"
+    assert ended["scores"] == {"a": 2} and ended["match"] == "m1"
+    assert stats["message"] == "worker_stats" and stats["shards"] == 2
+    assert stats["level"] == "INFO"  # the line's own fields win
+    assert plain["message"] == "{not json}"

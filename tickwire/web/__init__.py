@@ -6,6 +6,8 @@ gateway's ``extra_routes``:
 - ``GET /``: the page (``static/index.html``);
 - ``GET /static/{name}``: the page's files, from a fixed list (nothing else in the
   package is reachable); ``protocol.js`` is the broadcaster's decoder module;
+- ``GET /favicon.ico``: the page's icon (``static/favicon.svg``), which browsers ask
+  for on every load;
 - ``GET /config.json``: what the page needs to connect (the WebSocket URL, whether it
   may ask for tokens);
 - ``GET /matches.json``: the running matches and their player counts, when a
@@ -50,6 +52,7 @@ STATIC_FILES: dict[str, tuple[Path, str]] = {
     "app.js": (STATIC_DIR / "app.js", "text/javascript"),
     "render.js": (STATIC_DIR / "render.js", "text/javascript"),
     "style.css": (STATIC_DIR / "style.css", "text/css"),
+    "favicon.svg": (STATIC_DIR / "favicon.svg", "image/svg+xml"),
     "protocol.js": (HERE / "protocol.js", "text/javascript"),
 }
 
@@ -88,6 +91,12 @@ def routes(
             web.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
         )
 
+    async def favicon(request: web.Request) -> web.StreamResponse:
+        # Browsers ask for /favicon.ico whatever the page links; answer with the page's
+        # icon rather than an error in the console on every load.
+        path, content_type = STATIC_FILES["favicon.svg"]
+        return web.Response(body=path.read_bytes(), content_type=content_type)
+
     async def config(request: web.Request) -> web.StreamResponse:
         return _no_store(
             web.json_response(
@@ -125,6 +134,7 @@ def routes(
 
     return [
         web.get("/", index),
+        web.get("/favicon.ico", favicon),
         web.get("/matches.json", matches),
         web.get("/static/{name}", static),
         web.get("/config.json", config),

@@ -105,3 +105,12 @@ async def test_matches_listing_is_sorted_and_bounded() -> None:
     assert listed[0] == {"match": "m004", "players": 4}  # fullest first, then by name
     counts = [m["players"] for m in listed]
     assert counts == sorted(counts, reverse=True)
+
+
+async def test_favicon_is_served(page: tuple[Gateway, aiohttp.ClientSession]) -> None:
+    gateway, http = page
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        async with http.get(gateway.url + path) as resp:
+            assert resp.status == 200, path
+            assert resp.content_type == "image/svg+xml"
+            assert (await resp.text()).startswith("<svg")

@@ -40,6 +40,11 @@ export function interpolate(buffer, renderTime) {
 // A camera maps world units to canvas pixels: centre (cx, cy) and scale (px per unit).
 export function fitCamera(canvas, meta, centre, span) {
   const w = meta.width ?? 1600, h = meta.height ?? 1600;
+  if (centre !== null && !hasField(meta)) {
+    // Rules that declare no field size: follow the centre, no clamping to a border.
+    const scale = Math.min(canvas.width, canvas.height) / span;
+    return { cx: centre.x, cy: centre.y, scale };
+  }
   if (centre === null) {
     const scale = Math.min(canvas.width / w, canvas.height / h) * 0.96;
     return { cx: w / 2, cy: h / 2, scale };
@@ -63,6 +68,12 @@ export function toWorld(cam, canvas, px, py) {
   return [cam.cx + (px - canvas.width / 2) / cam.scale, cam.cy + (py - canvas.height / 2) / cam.scale];
 }
 
+// Whether the match's meta declares its field (the arena's width and height): only then
+// are the grid and the border drawn, since other rules' worlds may have neither.
+export function hasField(meta) {
+  return typeof meta.width === "number" && typeof meta.height === "number";
+}
+
 function colourFor(id) {
   const hue = (id * 137.508) % 360; // golden angle: neighbouring ids get distinct hues
   return `hsl(${hue}, 65%, 58%)`;
@@ -73,24 +84,26 @@ export function drawScene(ctx, scene) {
   const { cam, meta, ents, selfId, followId } = scene;
   ctx.fillStyle = "#0b0e13";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
-  const w = meta.width ?? 1600, h = meta.height ?? 1600;
-  // Grid every 100 units, then the border and the walls.
-  ctx.strokeStyle = "#161c25";
-  ctx.lineWidth = 1;
-  ctx.beginPath();
-  for (let gx = 0; gx <= w; gx += 100) {
-    const [x0, y0] = toScreen(cam, canvas, gx, 0), [x1, y1] = toScreen(cam, canvas, gx, h);
-    ctx.moveTo(x0, y0); ctx.lineTo(x1, y1);
+  if (hasField(meta)) {
+    const w = meta.width, h = meta.height;
+    // Grid every 100 units, then the border (the walls follow).
+    ctx.strokeStyle = "#161c25";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let gx = 0; gx <= w; gx += 100) {
+      const [x0, y0] = toScreen(cam, canvas, gx, 0), [x1, y1] = toScreen(cam, canvas, gx, h);
+      ctx.moveTo(x0, y0); ctx.lineTo(x1, y1);
+    }
+    for (let gy = 0; gy <= h; gy += 100) {
+      const [x0, y0] = toScreen(cam, canvas, 0, gy), [x1, y1] = toScreen(cam, canvas, w, gy);
+      ctx.moveTo(x0, y0); ctx.lineTo(x1, y1);
+    }
+    ctx.stroke();
+    const [bx, by] = toScreen(cam, canvas, 0, 0);
+    ctx.strokeStyle = "#4a5566";
+    ctx.lineWidth = 3;
+    ctx.strokeRect(bx, by, w * cam.scale, h * cam.scale);
   }
-  for (let gy = 0; gy <= h; gy += 100) {
-    const [x0, y0] = toScreen(cam, canvas, 0, gy), [x1, y1] = toScreen(cam, canvas, w, gy);
-    ctx.moveTo(x0, y0); ctx.lineTo(x1, y1);
-  }
-  ctx.stroke();
-  const [bx, by] = toScreen(cam, canvas, 0, 0);
-  ctx.strokeStyle = "#4a5566";
-  ctx.lineWidth = 3;
-  ctx.strokeRect(bx, by, w * cam.scale, h * cam.scale);
   ctx.fillStyle = "#39424f";
   for (const [x0, y0, x1, y1] of meta.walls ?? []) {
     const [sx, sy] = toScreen(cam, canvas, x0, y0);
