@@ -205,7 +205,12 @@ class Broadcaster(Poster):
     async def _send_tick(self, batch: list[tuple[MatchFrame, float]]) -> None:
         """Send the frames of one send tick: frames with the same columns together."""
         groups: dict[tuple[Any, ...], list[tuple[MatchFrame, float]]] = {}
+        now = self._clock()
         for frame, published in batch:
+            if now > frame.valid_until:
+                # Its worker's lease may be someone else's by now: post nothing of it.
+                self.stats.frames_fenced += 1
+                continue
             try:
                 key = signature(frame)
             except ValueError:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -71,6 +72,7 @@ class _Conn:
         "row",
         "rows",
         "stats",
+        "valid_until",
     )
 
     def __init__(self, match_id: str, player_id: str, connection_id: str) -> None:
@@ -89,6 +91,8 @@ class _Conn:
         self.final: tuple[MatchTable, PlayerSlot, float] | None = None
         self.closed = False  # no longer in its match: drop after the post in flight
         self.stats = PlayerStats(match_id, player_id)
+        # The fencing deadline of the frame being posted (MatchFrame.valid_until).
+        self.valid_until = math.inf
 
     @property
     def baseline(self) -> Snapshot | None:
@@ -192,6 +196,7 @@ class Poster:
     ) -> None:
         if conn.final is not None and conn.final[0].frame is frame:
             conn.final = None
+        conn.valid_until = frame.valid_until
         conn.in_flight = True
         self._active += 1
         self._dispatch(conn, messages, baseline, published, delay)
@@ -333,6 +338,8 @@ class Poster:
                 wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
+            if k > 0 or rest is None:
+                self._check_fence(conn)
             try:
                 async with asyncio.timeout(self.settings.post_timeout_s):
                     if k == 0 and rest is not None:
@@ -342,6 +349,12 @@ class Poster:
             except TimeoutError as exc:
                 raise PostFailed(conn.connection_id, "post timed out") from exc
             self._posted(conn, data)
+
+    def _check_fence(self, conn: _Conn) -> None:
+        """Refuse to post a frame past its lease deadline (``MatchFrame.valid_until``)."""
+        if self._clock() > conn.valid_until:
+            self.stats.frames_fenced += 1
+            raise PostFailed(conn.connection_id, "lease fenced: not posted")
 
     def _gone_away(self, conn: _Conn) -> None:
         self.stats.gone += 1

@@ -7,7 +7,7 @@ record with :func:`ingest.records.decode` (a bad record is counted and set aside
 fatal), and appends ``(sequence number, event)`` to a bounded buffer that the tick loop
 drains into the engine. Backpressure: when the buffer holds ``max_buffered`` records the
 reader stops calling ``get_records`` until the tick loop has made room; the stream keeps
-the rest.
+the rest. ``caught_up`` is set once a read reaches the shard's tip.
 
 :class:`ShardProgress` knows what has been handed to the engine and so what may be
 checkpointed: the last sequence number all of whose predecessors have been applied.
@@ -35,10 +35,10 @@ log = logging.getLogger("tickwire.engine.consumer")
 def to_event(record: Record) -> Event:
     """The engine event for a decoded stream record."""
     if isinstance(record, InputRecord):
-        return Input(record.match, record.player, record.conn, record.seq, record.payload)
+        return Input(record.match, record.player, record.conn, record.seq, record.payload, record.t)
     if isinstance(record, JoinRecord):
-        return Join(record.match, record.player, record.conn)
-    return Leave(record.match, record.player, record.conn)
+        return Join(record.match, record.player, record.conn, record.t)
+    return Leave(record.match, record.player, record.conn, record.t)
 
 
 class ShardProgress:
@@ -106,6 +106,10 @@ class ShardReader:
         self.progress = ShardProgress(checkpoint)
         self.ended = False
         self.errors = 0
+        # Set once a read found nothing newer in the shard (MillisBehindLatest 0, or the
+        # end of a closed shard): what the buffer holds by then is everything a previous
+        # owner can have applied, so a successor may fast-forward and then publish.
+        self.caught_up = asyncio.Event()
         self._read_through = checkpoint
         self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -171,7 +175,10 @@ class ShardReader:
                 self._read_through = rec.sequence_number
             if result.next_iterator is None:
                 self.ended = True
+                self.caught_up.set()
                 return
+            if result.millis_behind_latest == 0:
+                self.caught_up.set()
             iterator = result.next_iterator
             pause = s.min_get_interval - (time.monotonic() - started)
             if pause > 0:

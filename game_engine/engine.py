@@ -18,6 +18,16 @@ order, for the next tick. And one player cannot fill its match's queue (which wo
 the whole shard, every match on it): an input that finds ``max_inputs_queued_per_player``
 inputs of the same player still waiting is refused at submit, counted as
 ``input.rejected.flood`` (a client at 10 Hz has about one input per 30 Hz tick waiting).
+A refused input is not applied and so not acknowledged: the player's ``dropped`` count
+and ``dropped_seq`` (the latest refused seq) rise instead, and travel in every state
+message (``docs/protocol.md``), so a client knows what the server never applied.
+
+A rules hook that raises anything but :class:`~game_engine.errors.RulesError` while a
+record is applied (``create_match``, ``admit``, ``validate``, ``apply``, ``remove``) is a
+bug in that match's rules, not in the worker: the match ends at once (reason ``error``,
+logged with the record), the record is set aside in :attr:`Engine.faults`, and every
+other match goes on. Replaying the same record after a failover ends the match the same
+way (the rules are deterministic), so a poison input cannot stop a worker twice.
 
 A match is created by its first join and ends when the rules end it or when it has had no
 players for ``empty_timeout`` seconds; its result is logged as one JSON line.
@@ -25,11 +35,13 @@ players for ``empty_timeout`` seconds; its result is logged as one JSON line.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -39,9 +51,17 @@ from game_engine.errors import InputRejected, JoinRefused
 from game_engine.events import Event, Input, Join, Leave
 from game_engine.frame import MatchFrame, PlayerSlot
 from game_engine.rules import MatchView, Rules, World
-from game_engine.snapshot_codec import decode_snapshot, encode_snapshot
+from game_engine.snapshot_codec import Snapshot, decode_snapshot, encode_snapshot
 
-__all__ = ["Engine", "EngineSettings", "Match", "Member", "TickReport", "match_seed"]
+__all__ = [
+    "Engine",
+    "EngineSettings",
+    "Fault",
+    "Match",
+    "Member",
+    "TickReport",
+    "match_seed",
+]
 
 C = TypeVar("C")
 log = logging.getLogger("tickwire.engine")
@@ -74,6 +94,8 @@ class EngineSettings:
     # Matches one worker runs at most; a join that would create one more is refused and
     # counted (tokens are signed, so this only bounds a misconfigured or abused deployment).
     max_matches: int = 4096
+    # Records whose rules hook raised, kept for inspection (Engine.faults); older ones go.
+    max_faults_kept: int = 100
 
 
 # The slot of a spectator: it has no entity in the rules' arrays.
@@ -86,6 +108,9 @@ class Member:
     connection_id: str
     slot: int
     last_seq: int = 0
+    # Inputs refused unapplied (the flood bound) and the latest one's seq: never acked.
+    dropped: int = 0
+    dropped_seq: int = 0
 
 
 @dataclass(slots=True)
@@ -102,6 +127,15 @@ class Match:
     through: int = -1
     cursor: int = -1
     empty_ticks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A record set aside because a rules hook raised while applying it."""
+
+    match_id: str
+    event: Event
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +164,9 @@ class Engine(Generic[C]):
         self._free_rows = list(range(self.world.capacity))
         self._active = np.zeros(self.world.capacity, dtype=bool)
         self._gone: dict[tuple[str, str, str], None] = {}
-        self._final_frames: list[MatchFrame] = []
+        self._final_frames: list[tuple[str | None, MatchFrame]] = []
+        self._ended_now: list[tuple[str, dict[str, Any]]] = []
+        self.faults: deque[Fault] = deque(maxlen=self.settings.max_faults_kept)
         self._empty_limit = max(1, round(self.settings.empty_timeout * self.settings.tick_rate))
 
     # -- intake ---------------------------------------------------------------------------
@@ -147,7 +183,11 @@ class Engine(Generic[C]):
             if len(self.matches) >= self.settings.max_matches:
                 self.counters["join.refused.worker_full"] += 1
                 return True
-            match = self._create(event.match)
+            try:
+                match = self._create(event.match)
+            except Exception as exc:  # create_match raised: a bug in the rules
+                self._fault(event.match, event, exc)
+                return True
         if shard_id is not None and shard_id == match.shard_id and seq <= match.cursor:
             self.counters["record.replayed"] += 1
             return True
@@ -162,7 +202,13 @@ class Engine(Generic[C]):
             waiting = match.queued_inputs[event.player]
             if waiting >= self.settings.max_inputs_queued_per_player:
                 self.counters["input.rejected.flood"] += 1
-                return True  # taken from the stream and refused: never held, never applied
+                member = match.members.get(event.player)
+                if member is not None and event.seq > member.last_seq:
+                    # Taken from the stream and refused, never applied: not acknowledged
+                    # either; the client learns it from dropped/dropped_seq.
+                    member.dropped += 1
+                    member.dropped_seq = max(member.dropped_seq, event.seq)
+                return True
             match.queued_inputs[event.player] = waiting + 1
         match.queue.append((event, shard_id, seq))
         return True
@@ -178,24 +224,64 @@ class Engine(Generic[C]):
         for match_id, player_id, conn in self._gone:
             match = self.matches.get(match_id)
             if match is not None:
-                self._leave(match, Leave(match_id, player_id, conn), "gone")
+                leave = Leave(match_id, player_id, conn)
+                try:
+                    self._leave(match, leave, "gone")
+                except Exception as exc:  # rules.remove raised: end this match only
+                    self._fault(match_id, leave, exc)
         self._gone.clear()
         applied = 0
         budget = self.settings.max_records_per_match_per_tick
-        for match in self.matches.values():
+        for match in list(self.matches.values()):
             queue = match.queue
             for _ in range(min(budget, len(queue))):
                 event, shard_id, seq = queue.popleft()
                 if isinstance(event, Input):
                     match.queued_inputs[event.player] -= 1
-                self._apply(match, event)
                 if shard_id is not None and shard_id == match.shard_id:
                     match.through = seq
                 applied += 1
+                try:
+                    self._apply(match, event)
+                except Exception as exc:  # a rules hook raised: end this match only
+                    self._fault(match.match_id, event, exc)
+                    break
         self.rules.step(self.world)
         self.world.tick[self._active] += 1
         self.ticks += 1
-        return TickReport(self.ticks, applied, tuple(self._end_matches()))
+        ended, self._ended_now = self._ended_now, []
+        ended.extend(self._end_matches())
+        return TickReport(self.ticks, applied, tuple(ended))
+
+    def _fault(self, match_id: str, event: Event, exc: Exception) -> None:
+        """A rules hook raised on ``event``: set the record aside and end its match."""
+        self.faults.append(Fault(match_id, event, repr(exc)))
+        self.counters["record.set_aside.rules_error"] += 1
+        record = {"type": type(event).__name__.lower(), "player": event.player, "t": event.t}
+        if isinstance(event, Input):
+            record |= {"seq": event.seq, "payload": dict(event.payload)}
+        log.error(
+            json.dumps(
+                {"event": "rules_error", "match": match_id, "error": repr(exc), "record": record},
+                default=repr,
+            )
+        )
+        match = self.matches.get(match_id)
+        if match is None:
+            return
+        try:
+            result = self.rules.result(self.world, match.row)
+        except Exception:  # the rules are broken for this match: log what we know
+            result = {}
+        result |= {"reason": "error", "shard": match.shard_id, "error": repr(exc)}
+        log.info(json.dumps({"event": "match_ended", "match": match_id, **result}, default=repr))
+        try:
+            self._final_frames.append((match.shard_id, self._frame(match, ended=True)))
+        except Exception:  # views raised too: the players get no final frame
+            self.counters["frame.failed"] += 1
+        self.counters["match.ended.error"] += 1
+        self._remove(match)
+        self._ended_now.append((match_id, result))
 
     def _apply(self, match: Match, event: Event) -> None:
         if isinstance(event, Input):
@@ -268,33 +354,75 @@ class Engine(Generic[C]):
             result["shard"] = match.shard_id
             log.info(json.dumps({"event": "match_ended", "match": match.match_id, **result}))
             if by_rules:
-                self._final_frames.append(self._frame(match, ended=True))
+                self._final_frames.append((match.shard_id, self._frame(match, ended=True)))
             self.counters[f"match.ended.{result['reason']}"] += 1
             self._remove(match)
             yield match.match_id, result
 
+    def skip_ticks(self, count: int) -> None:
+        """Advance every match's tick counter by ``count`` without simulating (a replay
+        skipping a timeline too long to run tick by tick)."""
+        if count > 0:
+            self.world.tick[self._active] += count
+
     # -- frames -----------------------------------------------------------------------------
-    def frames(self) -> list[MatchFrame]:
+    def frames(
+        self,
+        skip_shards: Container[str | None] = (),
+        valid_until: Mapping[str | None, float] | None = None,
+    ) -> list[MatchFrame]:
         """One frame per match with players (copies); the final frames of matches ended
-        since the last call come first."""
-        out, self._final_frames = self._final_frames, []
-        matches = [m for m in self.matches.values() if m.members]
+        since the last call come first. Matches of ``skip_shards`` (a worker's fenced
+        leases) get none, and their final frames are dropped; ``valid_until`` gives each
+        shard's frames their fencing deadline (``MatchFrame.valid_until``)."""
+        finals, self._final_frames = self._final_frames, []
+        until = valid_until or {}
+        out = [
+            dataclasses.replace(frame, valid_until=until.get(shard, math.inf)) if until else frame
+            for shard, frame in finals
+            if shard not in skip_shards
+        ]
+        matches = [m for m in self.matches.values() if m.members and m.shard_id not in skip_shards]
         if matches:
             views = self.rules.views(self.world, [m.row for m in matches])
-            out.extend(self._frame(m, v) for m, v in zip(matches, views, strict=True))
+            out.extend(
+                self._frame(m, v, valid_until=until.get(m.shard_id, math.inf))
+                for m, v in zip(matches, views, strict=True)
+            )
         return out
 
     def _frame(
-        self, match: Match, view: MatchView | None = None, ended: bool = False
+        self,
+        match: Match,
+        view: MatchView | None = None,
+        ended: bool = False,
+        valid_until: float = math.inf,
     ) -> MatchFrame:
         if view is None:
             view = self.rules.views(self.world, [match.row])[0]
         entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
         players = tuple(
-            PlayerSlot(m.player_id, m.connection_id, -1, m.last_seq, 0.0, 0.0, spectator=True)
+            PlayerSlot(
+                m.player_id,
+                m.connection_id,
+                -1,
+                m.last_seq,
+                0.0,
+                0.0,
+                spectator=True,
+                dropped=m.dropped,
+                dropped_seq=m.dropped_seq,
+            )
             if m.slot == SPECTATOR_SLOT
             else PlayerSlot(
-                m.player_id, m.connection_id, entity[m.slot], m.last_seq, vx[m.slot], vy[m.slot]
+                m.player_id,
+                m.connection_id,
+                entity[m.slot],
+                m.last_seq,
+                vx[m.slot],
+                vy[m.slot],
+                dropped=m.dropped,
+                dropped_seq=m.dropped_seq,
             )
             for m in sorted(match.members.values(), key=lambda m: m.slot)
         )
@@ -310,6 +438,7 @@ class Engine(Generic[C]):
             view_radius=view.view_radius,
             meta=view.meta,
             ended=ended,
+            valid_until=valid_until,
         )
 
     # -- rows -------------------------------------------------------------------------------
@@ -322,7 +451,12 @@ class Engine(Generic[C]):
         row = self._free_rows.pop(0)
         self.world.clear(row)
         self.world.seed[row] = match_seed(match_id)
-        self.rules.create_match(self.world, row)
+        try:
+            self.rules.create_match(self.world, row)
+        except Exception:
+            self.world.clear(row)
+            self._free_rows.insert(0, row)
+            raise
         self._active[row] = True
         match = Match(match_id, row)
         self.matches[match_id] = match
@@ -354,8 +488,9 @@ class Engine(Generic[C]):
             self._remove(self.matches[match_id])
         return dropped
 
-    def snapshot(self, match_id: str) -> bytes:
-        """The match's state as of the last tick boundary (queued records excluded)."""
+    def snapshot(self, match_id: str, wall_ms: int = 0) -> bytes:
+        """The match's state as of the last tick boundary (queued records excluded);
+        ``wall_ms``: the epoch ms of that tick, where a successor's fast-forward starts."""
         match = self.matches[match_id]
         return encode_snapshot(
             rules=self.rules.name,
@@ -364,9 +499,11 @@ class Engine(Generic[C]):
             through=match.through,
             empty_ticks=match.empty_ticks,
             members=[
-                (m.player_id, m.connection_id, m.slot, m.last_seq) for m in match.members.values()
+                (m.player_id, m.connection_id, m.slot, m.last_seq, m.dropped, m.dropped_seq)
+                for m in match.members.values()
             ],
             columns=self.world.row(match.row),
+            wall_ms=wall_ms,
         )
 
     def restore(self, data: bytes, shard_id: str | None = None) -> str:
@@ -375,7 +512,10 @@ class Engine(Generic[C]):
         ``shard_id``: the shard the match now reads from, when it differs from the
         snapshot's (a child shard after a reshard): the snapshot's progress does not apply.
         """
-        snap = decode_snapshot(data, rules=self.rules.name)
+        return self.restore_decoded(decode_snapshot(data, rules=self.rules.name), shard_id)
+
+    def restore_decoded(self, snap: Snapshot, shard_id: str | None = None) -> str:
+        """:meth:`restore` of a snapshot already decoded."""
         if snap.match_id in self.matches:
             self._remove(self.matches[snap.match_id])
         match = self._create(snap.match_id)
@@ -384,8 +524,8 @@ class Engine(Generic[C]):
         if shard_id is not None and shard_id != snap.shard_id:
             match.shard_id, match.through, match.cursor = shard_id, -1, -1
         match.empty_ticks = snap.empty_ticks
-        for player_id, conn, slot, last_seq in snap.members:
-            match.members[player_id] = Member(player_id, conn, slot, last_seq)
+        for player_id, conn, slot, last_seq, dropped, dropped_seq in snap.members:
+            match.members[player_id] = Member(player_id, conn, slot, last_seq, dropped, dropped_seq)
         self.counters["match.restored"] += 1
         return snap.match_id
 

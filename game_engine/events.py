@@ -3,6 +3,10 @@
 These are the engine's own events, not the stream's wire format: the consumer turns each
 decoded :mod:`ingest.records` record into one (:func:`game_engine.consumer.to_event`), and a
 broadcaster 410 becomes a :class:`Leave` too, so the core knows nothing of JSON or Kinesis.
+
+``t`` is the record's request time (``$context.requestTimeEpoch``, ms; 0 when unknown): a
+successor replaying a shard after a failover places each record at the tick it would
+have been applied at from its time (:mod:`game_engine.replay`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ class Join:
     match: str
     player: str
     conn: str
+    t: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,7 @@ class Input:
     conn: str
     seq: int
     payload: Mapping[str, Any]
+    t: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,7 @@ class Leave:
     match: str
     player: str
     conn: str
+    t: int = 0
 
 
 Event = Join | Input | Leave

@@ -14,6 +14,7 @@ its own dtype. ``ids`` are unique and stable within a match for the life of an e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +41,10 @@ class PlayerSlot:
     view_y: float
     # A spectator sees every entity of the match and has none of its own.
     spectator: bool = False
+    # This player's inputs the engine refused unapplied (its flood bound), and the seq of
+    # the latest one: ack_seq never stands for them.
+    dropped: int = 0
+    dropped_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,10 @@ class MatchFrame:
     meta: Mapping[str, Any] = field(default_factory=dict)
     # Set when the rules have ended the match: the final message carries it.
     ended: bool = False
+    # Lease fencing (time.monotonic() seconds): the worker may publish this match only
+    # until then; the broadcaster posts nothing of this frame later (a process frozen
+    # between publishing and posting must not deliver old state after a takeover).
+    valid_until: float = math.inf
 
     def visible(self, player: PlayerSlot) -> npt.NDArray[np.bool_]:
         """The rows this player may see: within the interest radius, and its own entity;

@@ -4,8 +4,13 @@ Layout (a msgpack map, version 1)::
 
     {"v": 1, "rules": "arena/1", "match": id, "shard": shard id or nil,
      "through": last applied sequence number (decimal string) or nil, "empty": ticks,
-     "members": [[player, connection, slot, last_seq], ...],
+     "members": [[player, connection, slot, last_seq, dropped, dropped_seq], ...],
+     "wall": epoch ms of the tick the snapshot is of,
      "cols": {name: [dtype, [shape...], raw bytes]}}
+
+``dropped``/``dropped_seq`` (the player's inputs refused unapplied, and the latest one's
+seq) and ``wall`` were added within version 1: snapshots written without them decode with
+0 (a successor then starts its fast-forward from the first replayed record's time).
 
 Decoding checks everything and raises :class:`~game_engine.errors.SnapshotError`, never
 anything else: a snapshot comes from storage and is treated as untrusted.
@@ -23,9 +28,12 @@ import numpy.typing as npt
 
 from game_engine.errors import SnapshotError
 
-__all__ = ["Snapshot", "decode_snapshot", "encode_snapshot"]
+__all__ = ["MemberState", "Snapshot", "decode_snapshot", "encode_snapshot"]
 
 VERSION = 1
+
+# player, connection, slot, last applied seq, inputs refused unapplied, latest refused seq
+MemberState = tuple[str, str, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +42,10 @@ class Snapshot:
     shard_id: str | None
     through: int
     empty_ticks: int
-    members: tuple[tuple[str, str, int, int], ...]
+    members: tuple[MemberState, ...]
     columns: dict[str, npt.NDArray[Any]]
+    # Epoch ms of the tick this state is of (0: unknown).
+    wall_ms: int = 0
 
 
 def encode_snapshot(
@@ -45,8 +55,9 @@ def encode_snapshot(
     shard_id: str | None,
     through: int,
     empty_ticks: int,
-    members: Sequence[tuple[str, str, int, int]],
+    members: Sequence[MemberState],
     columns: Mapping[str, npt.NDArray[Any]],
+    wall_ms: int = 0,
 ) -> bytes:
     doc = {
         "v": VERSION,
@@ -56,6 +67,7 @@ def encode_snapshot(
         "through": str(through) if through >= 0 else None,
         "empty": empty_ticks,
         "members": [list(m) for m in members],
+        "wall": wall_ms,
         "cols": {
             name: [arr.dtype.str, list(arr.shape), np.ascontiguousarray(arr).tobytes()]
             for name, arr in columns.items()
@@ -76,7 +88,7 @@ def decode_snapshot(data: bytes, *, rules: str) -> Snapshot:
         for name, (dtype, shape, raw) in doc["cols"].items():
             arr = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
             columns[str(name)] = arr
-        members = tuple((str(p), str(c), int(s), int(q)) for p, c, s, q in doc["members"])
+        members = tuple(_member(m) for m in doc["members"])
         through = int(doc["through"]) if doc["through"] is not None else -1
         return Snapshot(
             match_id=str(doc["match"]),
@@ -85,8 +97,18 @@ def decode_snapshot(data: bytes, *, rules: str) -> Snapshot:
             empty_ticks=int(doc["empty"]),
             members=members,
             columns=columns,
+            wall_ms=int(doc.get("wall") or 0),
         )
     except SnapshotError:
         raise
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
         raise SnapshotError("corrupt", str(exc)) from exc
+
+
+def _member(entry: Any) -> MemberState:
+    # Four fields before the refused-input counts were kept (still version 1).
+    player, conn, slot, last_seq, *rest = entry
+    dropped, dropped_seq = (int(rest[0]), int(rest[1])) if len(rest) == 2 else (0, 0)
+    if rest and len(rest) != 2:
+        raise SnapshotError("corrupt", f"member entry of {len(entry)} fields")
+    return (str(player), str(conn), int(slot), int(last_seq), dropped, dropped_seq)

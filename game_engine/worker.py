@@ -9,11 +9,25 @@ snapshotted and its checkpoint written, and the leases are released so another w
 takes over at once. A second ``stop()`` waits for the first.
 
 Failover (reliability promise 2): snapshots are written before the checkpoint that
-covers them; a worker taking a shard restores the snapshots its checkpoint lists (or, for
-a child shard never checkpointed, its parents' final lists) and reads on after the
-checkpoint; replayed records are skipped by the engine. Losing a lease (a renew, a
+covers them; a worker taking a shard over reads the snapshots its checkpoint lists (or, for
+a child shard never checkpointed, its parents' final lists), reads the shard after the
+checkpoint up to its tip, and fast-forwards those matches to the present in an engine of
+its own (:mod:`game_engine.replay`: each record at the tick its time says, no flood
+bound, at full speed). Only then do the matches join the live engine and get published,
+so no player sees ``ack_seq`` or the state go backwards. Losing a lease (a renew, a
 snapshot or a checkpoint write refused) drops the shard and its matches at once: a
 worker that lost its lease writes nothing more for it.
+
+Fencing (a frozen or partitioned owner must not publish once another worker may own the
+shard). Other workers take a lease once its counter has not moved for
+``lease_duration`` by their own clocks, counted from when they first saw it, which is
+after this worker sent the write that set it. So this worker's own monotonic clock,
+started when it sent its last successful write, reaching ``lease_duration -
+fence_margin`` is strictly before anyone may take it: from then on the shard's matches
+are not published (``publish.fenced``) until a renewal succeeds or the lease is lost.
+Frames carry that deadline (``MatchFrame.valid_until``) and the broadcaster posts nothing
+of a frame past it, so a process frozen between publishing and posting (SIGSTOP, a long
+pause) delivers nothing old when it resumes.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import Counter, deque
@@ -32,10 +47,13 @@ from game_engine.balance import LeaseObserver, plan_takes
 from game_engine.consumer import ReaderSettings, ShardReader
 from game_engine.engine import Engine, EngineSettings
 from game_engine.errors import EngineError, LeaseError, LeaseLost, SnapshotError
-from game_engine.frame import FrameSink
+from game_engine.events import Event
+from game_engine.frame import FrameSink, MatchFrame
 from game_engine.leases import SHARD_END, Lease, LeaseTable
+from game_engine.replay import Replay
 from game_engine.rules import Rules
 from game_engine.scheduler import TickClock, send_due
+from game_engine.snapshot_codec import Snapshot, decode_snapshot
 from game_engine.snapshots import SnapshotStore
 from ingest.errors import StreamError
 from ingest.records import SetAside
@@ -49,10 +67,20 @@ log = logging.getLogger("tickwire.engine.worker")
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    # KCL's default failover time: a lease not renewed for 10 s is expired.
-    lease_duration: float = 10.0
-    # Renew (and look for leases to take) three times per lease duration, as KCL does.
-    renew_interval: float = 10.0 / 3
+    # A lease not renewed for this long is expired and may be taken. KCL's default is
+    # 10 s; 3 s keeps a crash's pause (expiry + a lease round + the fast-forward) within
+    # 5 s. On DynamoDB each held lease costs a write per renew_interval and each worker a
+    # consistent scan of the lease table as often (README: the cost of these settings).
+    lease_duration: float = 3.0
+    # Renew (and look for leases to take) four times per lease duration: one slow or
+    # failed renewal does not yet trip the fence below.
+    renew_interval: float = 3.0 / 4
+    # This worker stops publishing a shard's matches once its own clock says it has not
+    # renewed for lease_duration - fence_margin (see Fencing above): the margin covers
+    # the posts in flight at that moment.
+    fence_margin: float = 3.0 / 4
+    # Ticks a takeover's fast-forward runs between yields to the event loop.
+    replay_ticks_per_step: int = 64
     # How often the stream's shard list is compared with the lease table (reshards).
     shard_sync_interval: float = 10.0
     # Snapshots + checkpoint per shard this often: the most a takeover replays.
@@ -75,6 +103,15 @@ class _Owned:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Matches ended since the last checkpoint: their snapshots go once it is written.
     ended: list[str] = field(default_factory=list)
+    # time.monotonic() past which this worker may no longer publish the shard's matches.
+    valid_until: float = math.inf
+    # True until the takeover's fast-forward has put the shard's matches in the engine.
+    replaying: bool = False
+    replay_task: asyncio.Task[None] | None = None
+
+    def renewed(self, sent_at: float, settings: WorkerSettings) -> None:
+        """A lease write sent at ``sent_at`` succeeded: move the fencing deadline."""
+        self.valid_until = sent_at + settings.lease_duration - settings.fence_margin
 
 
 class Worker(Generic[C]):
@@ -164,10 +201,12 @@ class Worker(Generic[C]):
                 for task in loops:
                     task.cancel()
                 if tick_task is not None:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await tick_task
+                    # wait() neither raises the task's outcome nor swallows our own
+                    # cancellation, so the timeout above still bounds this.
+                    await asyncio.wait([tick_task])
                 await asyncio.gather(*loops, return_exceptions=True)
                 for owned in list(self._owned.values()):
+                    await self._stop_replay(owned)
                     await owned.reader.stop()
                 for shard_id, owned in list(self._owned.items()):
                     await self._checkpoint(shard_id, owned)
@@ -188,6 +227,7 @@ class Worker(Generic[C]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for owned in self._owned.values():
+            await self._stop_replay(owned)
             await owned.reader.stop()
         self._owned.clear()
         self._stopped.set()
@@ -230,15 +270,27 @@ class Worker(Generic[C]):
                 if owned is not None:
                     owned.ended.append(match_id)
             if self.sink is not None and send_due(report.tick, es.tick_rate, es.send_rate):
-                self.sink.publish(self.engine.frames())
+                self.sink.publish(self._frames())
             finished = time.monotonic()
             self.tick_ms.append((finished - started) * 1e3)
             self.clock.done(started, finished)
             await asyncio.sleep(0)
 
+    def _frames(self) -> list[MatchFrame]:
+        """This send tick's frames, none of a shard whose lease this worker may no longer
+        be sure of (Fencing)."""
+        now = time.monotonic()
+        fenced = {s for s, owned in self._owned.items() if now > owned.valid_until}
+        if fenced:
+            self.counters["publish.fenced"] += 1
+        until: dict[str | None, float] = {s: o.valid_until for s, o in self._owned.items()}
+        return self.engine.frames(skip_shards=fenced, valid_until=until)
+
     def _pump(self) -> None:
         """Hand buffered records to the engine in stream order, until a queue says no."""
         for shard_id, owned in self._owned.items():
+            if owned.replaying:
+                continue  # the takeover's fast-forward takes these records
             reader = owned.reader
             buffer = reader.buffer
             while buffer:
@@ -267,10 +319,13 @@ class Worker(Generic[C]):
             async with owned.lock:
                 if shard_id not in self._owned:
                     continue
+                sent_at = time.monotonic()
                 try:
                     owned.lease = await self.leases.renew(owned.lease)
                 except LeaseLost:
                     await self._lose(shard_id)
+                else:
+                    owned.renewed(sent_at, self.settings)
         now = time.monotonic()
         if now - self._last_sync >= self.settings.shard_sync_interval:
             self._last_sync = now
@@ -284,24 +339,27 @@ class Worker(Generic[C]):
         for lease in plan_takes(all_leases, self.worker_id, set(self._owned), self._observer, now):
             if self._stopping.is_set():
                 return
+            sent_at = time.monotonic()
             try:
                 taken = await self.leases.take(lease, self.worker_id)
             except LeaseLost:
                 continue
             self.counters["lease.taken"] += 1
-            await self._start_shard(taken, by_shard)
+            await self._start_shard(taken, by_shard, sent_at)
 
-    async def _start_shard(self, lease: Lease, by_shard: dict[str, Lease]) -> None:
+    async def _start_shard(self, lease: Lease, by_shard: dict[str, Lease], sent_at: float) -> None:
         matches = list(lease.matches)
-        if lease.checkpoint is None:
-            for parent in lease.parents:
-                if parent in by_shard:
-                    matches.extend(by_shard[parent].matches)
         try:
-            await self._restore(lease.shard_id, matches)
-        except EngineError as exc:
+            if lease.checkpoint is None and lease.parents:
+                # A child of a split or merge: of its parents' matches, the ones whose
+                # partition key (the match id) now lands in this shard.
+                inherited = [m for p in lease.parents if p in by_shard for m in by_shard[p].matches]
+                info = {s.shard_id: s for s in await self.stream.list_shards()}
+                child = info.get(lease.shard_id)
+                matches.extend(m for m in inherited if child is None or child.holds(m))
+            snapshots = await self._read_snapshots(matches)
+        except (EngineError, StreamError) as exc:
             # Cannot read the snapshots now: give the lease back rather than run without them.
-            self.engine.drop_shard(lease.shard_id)
             self.counters["lease.start_failed"] += 1
             log.warning("%s: cannot start %s: %r", self.worker_id, lease.shard_id, exc)
             with contextlib.suppress(LeaseError):
@@ -310,17 +368,24 @@ class Worker(Generic[C]):
         reader = ShardReader(
             self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader
         )
-        self._owned[lease.shard_id] = _Owned(lease, reader)
+        owned = _Owned(lease, reader, replaying=True)
+        owned.renewed(sent_at, self.settings)
+        self._owned[lease.shard_id] = owned
         reader.start()
+        owned.replay_task = asyncio.create_task(
+            self._fast_forward(lease.shard_id, owned, snapshots),
+            name=f"{self.worker_id}-replay-{lease.shard_id}",
+        )
         log.info(
-            "%s: took %s at %s (%d matches restored)",
+            "%s: took %s at %s (%d snapshots)",
             self.worker_id,
             lease.shard_id,
             lease.checkpoint,
-            len(self.engine.matches_of(lease.shard_id)),
+            len(snapshots),
         )
 
-    async def _restore(self, shard_id: str, matches: list[str]) -> None:
+    async def _read_snapshots(self, matches: list[str]) -> list[Snapshot]:
+        snapshots = []
         for match_id in dict.fromkeys(matches):
             if match_id in self.engine.matches:
                 continue
@@ -328,16 +393,70 @@ class Worker(Generic[C]):
             if data is None:
                 continue
             try:
-                self.engine.restore(data, shard_id=shard_id)
+                snapshots.append(decode_snapshot(data, rules=self.engine.rules.name))
             except SnapshotError as exc:
                 # Undecodable: counted and logged; the match restarts from the stream.
                 self.counters["snapshot.unreadable"] += 1
                 log.error("%s: snapshot of %s unreadable: %s", self.worker_id, match_id, exc)
+        return snapshots
+
+    async def _fast_forward(self, shard_id: str, owned: _Owned, snapshots: list[Snapshot]) -> None:
+        """Read the shard to its tip, replay it onto the snapshots up to the present at
+        full speed, then hand the matches to the live engine (module docstring)."""
+        reader = owned.reader
+        records: list[tuple[str, Event | None]] = []
+        started = time.monotonic()
+
+        def take() -> None:
+            records.extend(reader.buffer)
+            reader.buffer.clear()
+            reader.drained()  # a reader held by a full buffer reads on
+
+        while not reader.caught_up.is_set():
+            take()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.caught_up.wait(), 0.1)
+        take()
+        replay: Replay[C] = Replay(
+            self.engine.rules, self.engine.settings, shard_id, snapshots, records
+        )
+        steps = self.settings.replay_ticks_per_step
+        while True:
+            if replay.run(time.time() * 1000, steps):
+                break
+            await asyncio.sleep(0)  # renewals and other shards' ticks go on meanwhile
+        if self._owned.get(shard_id) is not owned:
+            return
+        for seq, _ in records:
+            reader.progress.delivered(seq)
+        for _, data in replay.snapshots():
+            self.engine.restore(data, shard_id=shard_id)
+        owned.ended.extend(match_id for match_id, _ in replay.ended)
+        owned.replaying = False
+        self.engine.counters.update(replay.engine.counters)  # inputs applied, refused, ...
+        self.counters["replay.records"] += replay.records
+        self.counters["replay.ticks"] += replay.ticks
+        log.info(
+            "%s: %s fast-forwarded: %d records, %d ticks in %.3f s (%d matches)",
+            self.worker_id,
+            shard_id,
+            replay.records,
+            replay.ticks,
+            time.monotonic() - started,
+            len(self.engine.matches_of(shard_id)),
+        )
+
+    async def _stop_replay(self, owned: _Owned) -> None:
+        task, owned.replay_task = owned.replay_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
 
     async def _lose(self, shard_id: str) -> None:
         owned = self._owned.pop(shard_id, None)
         if owned is None:
             return
+        await self._stop_replay(owned)
         await owned.reader.stop()
         dropped = self.engine.drop_shard(shard_id)
         self.counters["lease.lost"] += 1
@@ -369,17 +488,22 @@ class Worker(Generic[C]):
     async def _checkpoint(self, shard_id: str, owned: _Owned, final: bool = False) -> bool:
         """Snapshot the shard's matches, then checkpoint; True when written."""
         async with owned.lock:
-            if self._owned.get(shard_id) is not owned:
-                return False
+            if self._owned.get(shard_id) is not owned or owned.replaying:
+                return False  # while fast-forwarding, the lease's list must stay as it is
             progress = owned.reader.progress
+            matches = self.engine.matches_of(shard_id)
             candidate = (
                 SHARD_END if final else progress.candidate(self.engine.pending_min(shard_id))
             )
+            if candidate is None and matches and progress.checkpoint is not None:
+                # Nothing new read, but the matches moved on: fresh snapshots at the same
+                # checkpoint keep a successor's fast-forward short.
+                candidate = progress.checkpoint
             if candidate is None:
                 return False
             # Built synchronously, so the snapshots and the candidate are of one moment.
-            matches = self.engine.matches_of(shard_id)
-            snaps = [(m, self.engine.snapshot(m)) for m in matches]
+            wall_ms = round(time.time() * 1000)
+            snaps = [(m, self.engine.snapshot(m, wall_ms)) for m in matches]
             ended, owned.ended = owned.ended, []
             limit = asyncio.Semaphore(self.settings.snapshot_concurrency)
 
@@ -391,7 +515,9 @@ class Worker(Generic[C]):
                 if candidate != SHARD_END:
                     progress.check(candidate)
                 await asyncio.gather(*(put(m, d) for m, d in snaps))
+                sent_at = time.monotonic()
                 owned.lease = await self.leases.checkpoint(owned.lease, candidate, matches)
+                owned.renewed(sent_at, self.settings)
                 progress.confirm(candidate)
                 for match_id in ended:
                     await self.snapshots.delete(match_id, owned.lease)

@@ -14,6 +14,7 @@ been read to the end.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -73,6 +74,12 @@ class ShardInfo:
     @property
     def parents(self) -> tuple[str, ...]:
         return tuple(p for p in (self.parent_shard_id, self.adjacent_parent_shard_id) if p)
+
+    def holds(self, partition_key: str) -> bool:
+        """Whether records put with ``partition_key`` land in this shard: Kinesis maps a
+        key to the MD5 of its UTF-8 bytes, big-endian, within the shard's hash-key range."""
+        key = int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+        return self.starting_hash_key <= key <= self.ending_hash_key
 
 
 @runtime_checkable

@@ -33,3 +33,21 @@ def test_a_flooding_player_cannot_fill_the_match_queue() -> None:
     eng.tick()
     assert members["flooder"].last_seq == 5001
     assert eng.counters["input.rejected.flood"] == 5000 - 32
+
+
+def test_a_refused_input_is_not_acknowledged_and_the_frame_says_what_was_dropped() -> None:
+    eng = Engine(Arena(), EngineSettings(max_inputs_queued_per_player=4))
+    eng.submit(Join("m", "flooder", "c1"))
+    eng.tick()
+    for seq in range(1, 11):
+        eng.submit(Input("m", "flooder", "c1", seq, {"move": [1.0, 0.0]}), "s", str(seq + 10))
+    eng.tick()
+    (slot,) = eng.frames()[0].players
+    # Inputs 1-4 were applied and acknowledged; 5-10 were refused: ack_seq stops at 4 and
+    # the frame counts the six refused inputs and names the latest.
+    assert (slot.ack_seq, slot.dropped, slot.dropped_seq) == (4, 6, 10)
+    # The counts survive a snapshot (a successor keeps telling the same story).
+    other = Engine(Arena())
+    other.restore(eng.snapshot("m"))
+    (again,) = other.frames()[0].players
+    assert (again.ack_seq, again.dropped, again.dropped_seq) == (4, 6, 10)
