@@ -7,7 +7,9 @@ Step Functions, SSM, Secrets Manager, EventBridge and the rest of what moto mode
 and gives the environment that points a Lambda worker's SDK there;
 :func:`provision` creates a template's non-API resources at those endpoints under the
 names its intrinsics resolved to; :class:`WireService` sends an API Gateway ``AWS``
-integration's rendered request to any service with that service's wire protocol, signed.
+integration's rendered request to any service with that service's wire protocol, signed;
+:class:`TemplateAws` puts all of it (plus Lambda's Invoke API and event sources) around
+a template's API.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 from infra.local.aws.embedded import EmbeddedAws
 from infra.local.aws.endpoints import AwsEndpoints
 from infra.local.aws.provision import ProvisionReport, provision
+from infra.local.aws.template_run import TemplateAws
 from infra.local.aws.wire import WireService, WireServices
 
 __all__ = [
     "AwsEndpoints",
     "EmbeddedAws",
     "ProvisionReport",
+    "TemplateAws",
     "WireService",
     "WireServices",
     "provision",

@@ -5,6 +5,12 @@ apart by the SigV4 credential scope of each request, so one URL stands for all o
 (``AWS_ENDPOINT_URL``). It runs in a daemon thread: its werkzeug server handles each
 request on its own thread, so a slow call never blocks the gateway's event loop (callers
 reach it over HTTP from the loop, from other threads, and from Lambda worker processes).
+
+Accounts: moto files a request under the account that owns its access key in moto's IAM
+(else its default, 123456789012). The local stack's ARNs name the template's account
+(000000000000 unless told otherwise), so :meth:`EmbeddedAws.credentials_for` makes an
+IAM user with an access key in that account (moto's ``x-moto-account-id`` header on the
+IAM calls), and everything signs with that key: resources land where their ARNs say.
 """
 
 from __future__ import annotations
@@ -12,11 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["EMBEDDED_CREDENTIALS", "EmbeddedAws"]
-
-# moto accepts any credentials; these are what the workers and the gateway sign with,
-# so nothing ever signs with a developer's real keys against the embedded server.
-EMBEDDED_CREDENTIALS = ("AKIAIOSFODNN7EXAMPLE", "tickwire-embedded-aws-secret")
+__all__ = ["EmbeddedAws"]
 
 
 class EmbeddedAws:
@@ -50,3 +52,28 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def credentials_for(self, account_id: str, region: str = "us-east-1") -> tuple[str, str]:
+        """An access key that moto files under ``account_id`` (the keys the gateway and
+        the Lambda workers sign with, so nothing signs with a developer's real keys)."""
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="tickwire-local",
+            aws_secret_access_key="tickwire-local",
+        )
+
+        def in_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
+
+        iam.meta.events.register("before-sign.iam.*", in_account)
+        user = "tickwire-local"
+        try:
+            iam.create_user(UserName=user)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

@@ -30,6 +30,7 @@ import aiohttp
 from yarl import URL
 
 from infra.local.aws.endpoints import AwsEndpoints, service_model
+from infra.local.gateway.errors import ConfigurationError
 from infra.local.gateway.services import ServiceRequest
 
 __all__ = ["WireService", "WireServices"]
@@ -168,6 +169,17 @@ def _with_query(url: str, query: Mapping[str, str]) -> str:
     return f"{url}{'&' if '?' in url else '?'}{encoded}"
 
 
+class _UnknownService:
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
+        raise ConfigurationError(f"unknown AWS service {self.service!r} in the integration URI")
+
+    async def request(self, request: ServiceRequest) -> tuple[int, bytes]:
+        return await self.call("", b"")
+
+
 class WireServices(Mapping[str, Any]):
     """AWS service backends for a gateway: ``fixed`` ones first (the embedded Kinesis
     streams), else a :class:`WireService` made on first use for any service botocore
@@ -188,7 +200,8 @@ class WireServices(Mapping[str, Any]):
             try:
                 made = self._made[service] = WireService(service, self.endpoints)
             except UnknownServiceError:
-                raise KeyError(service) from None
+                # a backend that fails each call: the route answers the error frame
+                return _UnknownService(service)
         return made
 
     def __iter__(self) -> Iterator[str]:
@@ -196,6 +209,11 @@ class WireServices(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len({**self.fixed, **self._made})
+
+    def __bool__(self) -> bool:
+        # never "empty": it has a backend for every service, made on first use (callers
+        # writing ``services or {}`` must keep it)
+        return True
 
     async def aclose(self) -> None:
         """Close the HTTP sessions of the services made here."""

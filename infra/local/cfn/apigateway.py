@@ -10,6 +10,7 @@ client sees but are not emulated are refused; those that only matter to AWS oper
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,15 +67,17 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
                     logical_id, f"{unsupported} is not supported; declare routes as resources"
                 )
     children = {kind: _by_api(res, kind, api_by_id) for kind in
-                ("Route", "Integration", "Authorizer", "Stage", "RouteResponse", "IntegrationResponse")}  # fmt: skip
+                ("Route", "Integration", "Authorizer", "Stage", "RouteResponse", "IntegrationResponse",
+                 "Model")}  # fmt: skip
     for logical_id, props in res.of("Api").items():
         integrations = _integrations(res, children["Integration"].get(logical_id, {}),
                                      children["IntegrationResponse"].get(logical_id, {}))  # fmt: skip
         authorizers = _authorizers(res, children["Authorizer"].get(logical_id, {}))
         route_keys = _route_response_keys(children["RouteResponse"].get(logical_id, {}))
+        models = _models(res, children["Model"].get(logical_id, {}))
         routes: dict[str, Route] = {}
         for route_id, route in children["Route"].get(logical_id, {}).items():
-            built = _route(res, route_id, route, integrations, authorizers, route_keys)
+            built = _route(res, route_id, route, integrations, authorizers, route_keys, models)
             if built.key in routes:
                 raise TemplateError(route_id, f"route key {built.key!r} is declared twice")
             routes[built.key] = built
@@ -189,6 +192,7 @@ def _route(
     integrations: Mapping[Any, Integration],
     authorizers: Mapping[Any, Authorizer],
     route_keys: Mapping[Any, tuple[str, ...]],
+    models: Mapping[str, dict[str, Any]],
 ) -> Route:
     integration = None
     target = props.string("Target")
@@ -212,8 +216,13 @@ def _route(
         raise UnsupportedResource(logical_id, f"AuthorizationType {authorization!r}")
     if props.raw("ApiKeyRequired"):
         raise UnsupportedResource(logical_id, "ApiKeyRequired is not emulated locally")
-    if props.raw("RequestModels"):
-        res.notes.append(f"{logical_id}: RequestModels are not validated locally")
+    request_models: dict[str, dict[str, Any]] = {}
+    for key, model in props.string_map("RequestModels").items():
+        if model not in models:
+            raise TemplateError(
+                logical_id, f"RequestModels {key}: {model!r} is not a Model of this API"
+            )
+        request_models[key] = models[model]
     return Route(
         key=props.require("RouteKey"),
         integration=integration,
@@ -221,7 +230,27 @@ def _route(
         authorizer=authorizer,
         route_response_selection_expression=props.string("RouteResponseSelectionExpression"),
         route_response_keys=route_keys.get(res.refs[logical_id], ()),
+        request_models=request_models,
+        model_selection_expression=props.string("ModelSelectionExpression"),
     )
+
+
+def _models(res: ApiResources, resources: Mapping[str, Props]) -> dict[str, dict[str, Any]]:
+    """``AWS::ApiGatewayV2::Model`` schemas by model name and by Ref (routes name models by
+    name; templates sometimes pass the Ref)."""
+    models: dict[str, dict[str, Any]] = {}
+    for logical_id, props in resources.items():
+        schema = props.raw("Schema")
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except ValueError:
+                raise TemplateError(logical_id, "Schema is not JSON") from None
+        if not isinstance(schema, dict):
+            raise TemplateError(logical_id, "Schema must be a JSON schema object")
+        models[props.require("Name")] = schema
+        models[str(res.refs[logical_id])] = schema
+    return models
 
 
 def _stage(res: ApiResources, api_logical_id: str, stages: Mapping[str, Props]) -> Stage:

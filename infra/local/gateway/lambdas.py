@@ -10,6 +10,15 @@ is killed (Lambda's "Task timed out") and replaced on demand. Handlers therefore
 their own process: a handler that calls this gateway's ``@connections`` API with sync
 boto3 never stalls the event loop, and functions never see each other's variables.
 
+Node.js functions (``runtime`` ``nodejs*``) run the same way in ``node
+lambda_runtime.mjs`` workers, which speak the same line protocol. A function whose
+runtime cannot run here (``LambdaFunction.unavailable``) fails every invocation with
+``Runtime.Unavailable`` and that reason, and is never started.
+
+Layers: Lambda extracts them to ``/opt`` and puts ``/opt/python`` (Python) or
+``/opt/nodejs/node_modules`` (Node.js) on the module path; locally each layer folder's
+equivalents go on ``PYTHONPATH``/``NODE_PATH`` after the function's own code.
+
 Backpressure: at most ``workers_per_function`` invocations of one function run at once;
 further callers wait their turn on a semaphore (their own integration timeout bounds the
 wait).
@@ -25,6 +34,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import FunctionError, FunctionTimeout, LambdaError
@@ -39,6 +49,25 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT_S = 10.0
 # Lambda's synchronous invocation payload quota is 6 MB; lines may be that long.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 1024
+NODE_WORKER = Path(__file__).with_name("lambda_runtime.mjs")
+
+
+def is_node(function: LambdaFunction) -> bool:
+    return function.runtime.startswith("nodejs")
+
+
+def _layer_path(function: LambdaFunction, inherited: str | None) -> tuple[str, str] | None:
+    """(variable, value) putting the function's layers on its module path."""
+    if not function.layers:
+        return None
+    if is_node(function):
+        folders = [layer / "nodejs" / "node_modules" for layer in function.layers]
+        variable = "NODE_PATH"
+    else:
+        folders = [layer / "python" for layer in function.layers]
+        variable = "PYTHONPATH"
+    parts = [str(f) for f in folders] + ([inherited] if inherited else [])
+    return variable, os.pathsep.join(parts)
 
 
 class _Worker:
@@ -85,7 +114,9 @@ class _Pool:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(f.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{f.name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{new_request_id()}",
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{f.runtime}"
+                if f.runtime
+                else f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
                 "LAMBDA_TASK_ROOT": str(f.code_path or os.getcwd()),
@@ -95,15 +126,21 @@ class _Pool:
             }
         )
         env.update(self.runtime.extra_env)
+        layered = _layer_path(f, env.get("NODE_PATH" if is_node(f) else "PYTHONPATH"))
+        if layered is not None:
+            env[layered[0]] = layered[1]
         env.update(f.environment)
         return env
 
     async def spawn(self) -> _Worker:
         f = self.function
+        command = (
+            ("node", str(NODE_WORKER))
+            if is_node(f)
+            else (sys.executable, "-m", "infra.local.gateway.lambda_runtime")
+        )
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "infra.local.gateway.lambda_runtime",
+            *command,
             f.handler,
             str(f.code_path or ""),
             stdin=asyncio.subprocess.PIPE,
@@ -134,6 +171,8 @@ class _Pool:
         await worker.kill()
 
     async def invoke(self, event: Mapping[str, Any], timeout_s: float) -> Any:
+        if self.function.unavailable is not None:
+            raise FunctionError("Runtime.Unavailable", self.function.unavailable)
         async with self.slots:
             worker = None
             while self.idle:
@@ -163,6 +202,8 @@ class _Pool:
         raise FunctionError(str(answer.get("errorType")), str(answer.get("errorMessage")))
 
     async def prewarm(self) -> None:
+        if self.function.unavailable is not None:
+            return
         async with self.slots:
             if not self.idle:
                 self.idle.append(await self.spawn())

@@ -1,0 +1,296 @@
+"""Event sources that invoke a template's functions: SQS and Kinesis pollers, schedules.
+
+What Lambda's event source mappings do, per source:
+
+- **SQS**: long-poll the queue, hand up to ``BatchSize`` messages to the function in
+  Lambda's SQS event shape, and delete them once the function returns. When it fails the
+  messages stay: they come back after the queue's visibility timeout (Lambda's retry),
+  then go to the queue's dead-letter queue by its redrive policy. With
+  ``ReportBatchItemFailures`` only the messages the answer lists stay.
+- **Kinesis**: one poller per shard, from ``StartingPosition``, in order; a batch that
+  fails is retried (backing off up to 5 s) until it succeeds or ``MaximumRetryAttempts``
+  is used up, holding the shard back meanwhile, as Lambda does.
+- **Schedule** (SAM ``Events`` of type Schedule with ``rate(...)``): EventBridge's
+  "Scheduled Event" every period. ``cron(...)`` is reported as not run.
+
+Backpressure: every poller awaits its function before it polls again, so a slow function
+slows its source; the function's worker pool bounds concurrency across sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from infra.local.aws.endpoints import AwsEndpoints
+from infra.local.cfn.service_resources import EventSource
+from infra.local.gateway.errors import LambdaError
+from infra.local.gateway.lambdas import LambdaRuntime
+from infra.local.gateway.model import LambdaFunction
+from infra.local.gateway.services import AwsServiceBackend
+
+__all__ = ["EventSources", "rate_seconds"]
+
+log = logging.getLogger(__name__)
+
+SQS_WAIT_S = 1  # long-poll wait per receive (short: stop() need not wait long)
+KINESIS_IDLE_S = 0.2  # between GetRecords calls that found nothing
+MAX_BACKOFF_S = 5.0
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+
+
+def rate_seconds(expression: str) -> float | None:
+    """Seconds between runs of ``rate(N unit)`` (None for anything else)."""
+    match = _RATE.match(expression.strip())
+    if match is None:
+        return None
+    unit = match.group(2).rstrip("s")
+    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+class EventSources:
+    """Runs ``sources`` against ``functions`` (by logical id); ``start()``/``stop()``."""
+
+    def __init__(
+        self,
+        sources: tuple[EventSource, ...],
+        functions: Mapping[str, LambdaFunction],
+        runtime: LambdaRuntime,
+        endpoints: AwsEndpoints,
+        *,
+        kinesis: AwsServiceBackend | None = None,
+        account_id: str = "000000000000",
+        rate_scale: float = 1.0,
+    ) -> None:
+        self.sources = sources
+        self.functions = functions
+        self.runtime = runtime
+        self.endpoints = endpoints
+        self.kinesis = kinesis
+        self.account_id = account_id
+        # tests shorten schedules (rate(1 minute) every rate_scale * 60 s)
+        self.rate_scale = rate_scale
+        self._tasks: list[asyncio.Task[None]] = []
+        self.skipped: list[str] = []
+
+    def start(self) -> list[str]:
+        """Start a poller per source; lines saying what runs and what does not."""
+        lines: list[str] = []
+        loop = asyncio.get_running_loop()
+        for source in self.sources:
+            function = self.functions.get(source.function)
+            if function is None or not source.enabled:
+                continue
+            if source.kind == "sqs":
+                self._tasks.append(loop.create_task(self._sqs(source, function)))
+            elif source.kind == "kinesis" and self.kinesis is not None:
+                self._tasks.append(loop.create_task(self._kinesis(source, function)))
+            elif source.kind == "schedule" and rate_seconds(source.schedule) is not None:
+                self._tasks.append(loop.create_task(self._schedule(source, function)))
+            else:
+                self.skipped.append(f"{source.logical_id}: {source.kind} source "
+                                    f"{source.source_arn or source.schedule} is not run locally")  # fmt: skip
+                continue
+            lines.append(f"event source {source.logical_id}: {source.kind} "
+                         f"{source.source_arn or source.schedule} -> {function.name}")  # fmt: skip
+        return lines + self.skipped
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _invoke(self, function: LambdaFunction, event: Any) -> Any:
+        return await self.runtime.invoke(function, event)
+
+    # --- SQS ---------------------------------------------------------------------------
+
+    async def _sqs(self, source: EventSource, function: LambdaFunction) -> None:
+        client = self.endpoints.client("sqs")
+        _, _, _, region, _account, name = source.source_arn.split(":", 5)
+        url = await asyncio.to_thread(lambda: client.get_queue_url(QueueName=name)["QueueUrl"])
+        while True:
+            try:
+                messages = await asyncio.to_thread(self._receive, client, url, source.batch_size)
+            except Exception as exc:  # the queue went away, the endpoint is down: retry
+                log.warning("%s: ReceiveMessage failed: %s", source.logical_id, exc)
+                await asyncio.sleep(MAX_BACKOFF_S)
+                continue
+            if not messages:
+                continue
+            event = {"Records": [_sqs_record(m, source.source_arn, region) for m in messages]}
+            try:
+                answer = await self._invoke(function, event)
+            except LambdaError as exc:  # the messages come back after the visibility timeout
+                log.warning("%s: %s failed on %d message(s): %s", source.logical_id,
+                            function.name, len(messages), exc)  # fmt: skip
+                continue
+            done = messages
+            if source.report_batch_item_failures and isinstance(answer, dict):
+                failed = {f.get("itemIdentifier") for f in answer.get("batchItemFailures") or []}
+                done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                           for i, m in enumerate(done)]  # fmt: skip
+                await asyncio.to_thread(client.delete_message_batch, QueueUrl=url, Entries=entries)
+
+    @staticmethod
+    def _receive(client: Any, url: str, batch_size: int) -> list[dict[str, Any]]:
+        """Up to ``batch_size`` messages (SQS gives at most 10 per call)."""
+        messages: list[dict[str, Any]] = []
+        while len(messages) < batch_size:
+            got = client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else SQS_WAIT_S,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            messages += got
+        return messages
+
+    # --- Kinesis -----------------------------------------------------------------------
+
+    async def _kinesis_call(self, action: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        assert self.kinesis is not None
+        status, body = await self.kinesis.call(action, json.dumps(request).encode())
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{action} answered {status}: {body[:200]!r}")
+        answer: dict[str, Any] = json.loads(body) if body.strip() else {}
+        return answer
+
+    async def _kinesis(self, source: EventSource, function: LambdaFunction) -> None:
+        stream = source.source_arn.split(":stream/", 1)[-1].split("/")[0]
+        shards = (await self._kinesis_call("ListShards", {"StreamName": stream}))["Shards"]
+        await asyncio.gather(*(self._shard(source, function, stream, s["ShardId"]) for s in shards))
+
+    async def _shard(
+        self, source: EventSource, function: LambdaFunction, stream: str, shard_id: str
+    ) -> None:
+        position = "TRIM_HORIZON" if source.starting_position == "TRIM_HORIZON" else "LATEST"
+        iterator = (await self._kinesis_call("GetShardIterator", {
+            "StreamName": stream, "ShardId": shard_id, "ShardIteratorType": position,
+        }))["ShardIterator"]  # fmt: skip
+        region = self.endpoints.region
+        while iterator:
+            page = await self._kinesis_call("GetRecords", {"ShardIterator": iterator,
+                                                           "Limit": source.batch_size})  # fmt: skip
+            records = page.get("Records") or []
+            if records:
+                event = {"Records": [
+                    _kinesis_record(r, shard_id, source.source_arn, region, function, self.account_id)
+                    for r in records
+                ]}  # fmt: skip
+                await self._until_done(source, function, event)
+            iterator = page.get("NextShardIterator")
+            if not records:
+                await asyncio.sleep(KINESIS_IDLE_S)
+
+    async def _until_done(self, source: EventSource, function: LambdaFunction, event: Any) -> None:
+        delay = 0.5
+        attempts = 0
+        while True:
+            try:
+                await self._invoke(function, event)
+                return
+            except LambdaError as exc:
+                attempts += 1
+                log.warning("%s: %s failed on a batch (attempt %d): %s", source.logical_id,
+                            function.name, attempts, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(MAX_BACKOFF_S, delay * 2)
+
+    # --- schedules ---------------------------------------------------------------------
+
+    async def _schedule(self, source: EventSource, function: LambdaFunction) -> None:
+        period = (rate_seconds(source.schedule) or 60.0) * self.rate_scale
+        rule = f"arn:aws:events:{self.endpoints.region}:{self.account_id}:rule/{source.logical_id}"
+        while True:
+            await asyncio.sleep(period)
+            event = source.payload
+            if event is None:
+                event = {
+                    "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                    "source": "aws.events", "account": self.account_id,
+                    "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": self.endpoints.region, "resources": [rule], "detail": {},
+                }  # fmt: skip
+            elif isinstance(event, str):
+                with contextlib.suppress(ValueError):
+                    event = json.loads(event)
+            try:
+                await self._invoke(function, event)
+            except LambdaError as exc:
+                log.warning(
+                    "%s: scheduled run of %s failed: %s", source.logical_id, function.name, exc
+                )
+
+
+def _sqs_record(message: Mapping[str, Any], arn: str, region: str) -> dict[str, Any]:
+    """One message in Lambda's SQS event shape (camelCase, attribute values as strings)."""
+    attributes = message.get("Attributes") or {}
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": attributes,
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": base64.b64encode(value["BinaryValue"]).decode()
+                if value.get("BinaryValue") is not None
+                else None,
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType"),
+            }
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }
+
+
+def _kinesis_record(
+    record: Mapping[str, Any],
+    shard_id: str,
+    arn: str,
+    region: str,
+    function: LambdaFunction,
+    account_id: str,
+) -> dict[str, Any]:
+    """One record in Lambda's Kinesis event shape (``data`` stays base64)."""
+    arrival = record.get("ApproximateArrivalTimestamp", time.time())
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": record["Data"],
+            "approximateArrivalTimestamp": float(arrival),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": f"arn:aws:iam::{account_id}:role/{function.name}-role",
+        "awsRegion": region,
+        "eventSourceARN": arn,
+    }

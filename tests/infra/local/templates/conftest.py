@@ -1,0 +1,64 @@
+"""Running a test template the way ``tickwire gateway --template`` does: the embedded AWS
+(or an external moto_server) with the template's resources, the gateway with every AWS
+integration wired to it, Lambda workers pointed at it; real WebSocket clients and boto3."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.local.aws import TemplateAws
+from infra.local.cfn import LoadedTemplate, load_template
+from infra.local.gateway import Gateway, GatewaySettings
+
+TEMPLATES = Path(__file__).resolve().parent
+
+
+@dataclass
+class Running:
+    loaded: LoadedTemplate
+    aws: TemplateAws
+    gateway: Gateway
+    lines: list[str]
+
+    def client(self, service: str) -> Any:
+        return self.aws.endpoints.client(service)
+
+
+@asynccontextmanager
+async def run_template(
+    name: str,
+    *,
+    endpoint_url: str | None = None,
+    rate_scale: float = 1.0,
+    **loader: Any,
+) -> AsyncIterator[Running]:
+    """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port."""
+    loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=name, **loader)
+    aws = TemplateAws(
+        loaded, endpoint_url=endpoint_url, template_dir=TEMPLATES / name, rate_scale=rate_scale
+    )
+    lines = await asyncio.to_thread(aws.start)
+    gateway = Gateway(loaded.api, GatewaySettings(lambda_workers_per_function=2), aws.services)
+    try:
+        lines += await aws.attach(gateway.runtime)
+        await gateway.start("127.0.0.1", 0)
+        yield Running(loaded, aws, gateway, lines)
+    finally:
+        await gateway.stop()
+        await aws.stop()
+
+
+async def wait_for(predicate: Callable[[], Any], limit_s: float = 30.0) -> Any:
+    """The first truthy value of ``predicate()`` (run in a thread: it may call boto3)."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.1)
