@@ -35,9 +35,11 @@ async def run_template(
     *,
     endpoint_url: str | None = None,
     rate_scale: float = 1.0,
+    tls: bool = False,
     **loader: Any,
 ) -> AsyncIterator[Running]:
-    """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port."""
+    """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port (and TLS on
+    another with ``tls``: handlers that call https://{domainName}/{stage})."""
     loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=name, **loader)
     aws = TemplateAws(
         loaded, endpoint_url=endpoint_url, template_dir=TEMPLATES / name, rate_scale=rate_scale
@@ -46,7 +48,7 @@ async def run_template(
     gateway = Gateway(loaded.api, GatewaySettings(lambda_workers_per_function=2), aws.services)
     try:
         lines += await aws.attach(gateway.runtime)
-        await gateway.start("127.0.0.1", 0)
+        await gateway.start("127.0.0.1", 0, tls_port=0 if tls else None)
         yield Running(loaded, aws, gateway, lines)
     finally:
         await gateway.stop()
