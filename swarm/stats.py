@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from infra.internals import require_hdrh_buckets
 from swarm.settings import HISTOGRAM_HIGHEST_US, HISTOGRAM_SIGNIFICANT_FIGURES
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "new_histogram",
     "values_at_percentiles",
 ]
+
+require_hdrh_buckets(__name__)  # _midpoints and _counts read HdrHistogram's internals
 
 # The histograms every sample carries: connect time, input->ack latency,
 # tick-to-receive delay (see swarm.bot for how each is measured).

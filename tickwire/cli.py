@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from tickwire import __version__
 from tickwire.commands import COMMANDS
 
+# Top-level modules of the `local` extra (pyproject.toml): a command that needs them on an
+# install without it says how to add it (the AWS image installs the package without it).
+LOCAL_EXTRA_MODULES = frozenset({"airspeed", "trustme", "jsonschema", "moto"})
+
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``command`` names the one subcommand to register fully (None: all)."""
@@ -41,13 +45,24 @@ def _command_in(argv: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_in(args_list))
-    args = parser.parse_args(args_list)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
+    command = _command_in(args_list)
+    try:
+        parser = build_parser(command)
+        args = parser.parse_args(args_list)
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        return int(func(args) or 0)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in LOCAL_EXTRA_MODULES:
+            raise
+        print(
+            f"tickwire {command}: needs the local emulator's packages (missing {exc.name}): "
+            "pip install 'tickwire[local]'",
+            file=sys.stderr,
+        )
         return 2
-    return int(func(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WebSocketError, WSMsgType, web
 
+from infra.internals import InternalsChanged, require_aiohttp_frame_parser
+
 from .authorizer import authorize
 from .connection import Connection, ConnectionState
 from .errors import ConfigurationError, IntegrationError
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["CloseReason", "WebSocketSessions"]
 
 log = logging.getLogger(__name__)
+require_aiohttp_frame_parser(__name__)  # _install_frame_limit's aiohttp internals
 
 
 _TEXT = int(WSMsgType.TEXT)
@@ -208,8 +211,8 @@ class WebSocketSessions:
             or queue is None
             or getattr(protocol, "_payload_parser", None) is not inner
         ):
-            log.warning("aiohttp internals changed: the 32 KB frame limit is not enforced")
-            return
+            # Never serve without the 32 KB frame limit (the import-time check missed this).
+            raise InternalsChanged("aiohttp internals changed: cannot enforce the frame limit")
         settings = self.gw.settings
         scanner = FrameScanner(settings.max_frame_bytes, settings.max_message_bytes)
         protocol._payload_parser = _LimitedParser(inner, queue, scanner)

@@ -27,10 +27,13 @@ from typing import Any
 import airspeed
 from airspeed import operators as _ops
 
+from infra.internals import require_airspeed_operators
 from infra.local.vtl.compiler import Unsupported, Writer, compile_template
 from infra.local.vtl.errors import TemplateRenderError, TemplateSyntaxError, VtlError
 from infra.local.vtl.runtime import UTIL, Input, JavaMap, escape_javascript, java_str, to_java
 from infra.local.vtl.semantics import apply_velocity_truthiness
+
+require_airspeed_operators(__name__)  # the names the compiler and the patches use
 
 __all__ = [
     "RequestTemplate",
