@@ -136,7 +136,7 @@ def load_api(args: argparse.Namespace) -> WebSocketApi:
 
 def load_services(args: argparse.Namespace, api: WebSocketApi) -> Mapping[str, AwsServiceBackend]:
     """AWS service backends for the API's AWS integrations (none: the recorder answers)."""
-    # -- stack engineer: with --template, the loader's --kinesis-endpoint-url backend --
+    # -- stack engineer: with --template, the template's AWS (embedded moto by default) --
     if getattr(args, "template", None) is not None:
         from infra.local.cfn.cli import services_from_args
 
@@ -173,11 +173,19 @@ async def _serve(
     from infra.local.gateway.server import Gateway
 
     gateway = Gateway(api, settings, services, state_dir=args.state_dir)
+    # --template: the embedded AWS's Lambda API and event sources, the workers' SDK
+    # pointed there (before the gateway starts its workers)
+    template_aws = getattr(args, "template_aws", None)
+    if template_aws is not None:
+        for line in await template_aws.attach(gateway.runtime):
+            print(line, file=sys.stderr, flush=True)
     ports = {"--port": args.port, "--tls-port": args.tls_port}
     try:
         await gateway.start(args.host, args.port, args.tls_port)
     except OSError as exc:
         await gateway.stop()
+        if template_aws is not None:
+            await template_aws.stop()
         print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
         return 1
     kinesis_server = None
@@ -207,4 +215,6 @@ async def _serve(
     finally:
         if kinesis_server is not None:
             await kinesis_server.stop()
+        if template_aws is not None:
+            await template_aws.stop()
     return 0

@@ -133,12 +133,16 @@ class _Prepared:
             self.action = self.target.action or ""
             # without a backend for the service, the recorder keeps what it was sent
             self.backend = services.get(service) or recorder
-            self.whole = bool(self.target.path is not None or self.parameters or self.target.query)
-            if self.whole and not isinstance(self.backend, AwsRequestBackend):
+            whole_backend = isinstance(self.backend, AwsRequestBackend)
+            if self.target.path is not None and not whole_backend:
                 raise ConfigurationError(
-                    f"{integration.uri}: the {service} backend takes only action/ URIs "
-                    "without request parameters"
+                    f"{integration.uri}: the {service} backend takes only action/ URIs"
                 )
+            # a backend that takes only (action, body) gets no mapped parameters (the
+            # embedded Kinesis: its requests carry everything in the body)
+            self.whole = whole_backend and bool(
+                self.target.path is not None or self.parameters or self.target.query
+            )
 
     def template_for(self, body: str) -> Any:
         if not self.templates:

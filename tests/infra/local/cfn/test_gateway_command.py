@@ -107,8 +107,7 @@ def test_gateway_reports_template_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n")
+    bad.write_text("Resources:\n  Api:\n    Type: AWS::ApiGatewayV2::Api\n"
+                   "    Properties: {ProtocolType: HTTP}\n")  # fmt: skip
     assert main(["gateway", "--template", str(bad), "--port", "0"]) == 2
-    assert (
-        "Topic: resource type AWS::SNS::Topic is not supported locally" in capsys.readouterr().err
-    )
+    assert "Api: ProtocolType 'HTTP': only WEBSOCKET APIs run locally" in capsys.readouterr().err
