@@ -151,7 +151,10 @@ class ShardReader:
             try:
                 if iterator is None:
                     iterator = await self._iterator()
-                result = await self.stream.get_records(iterator, limit=s.get_limit, wait=s.get_wait)
+                # Until the tip is reached, no read waits for new records: a successor's
+                # fast-forward (and so its first frame) waits for this answer.
+                wait = s.get_wait if self.caught_up.is_set() else 0.0
+                result = await self.stream.get_records(iterator, limit=s.get_limit, wait=wait)
             except ExpiredIterator:
                 iterator = None
                 continue

@@ -203,6 +203,13 @@ async def _serve(
         print(f"Kinesis endpoint (embedded streams): {kinesis_server.url}", flush=True)
     print(f"WebSocket:   {gateway.ws_url}", flush=True)
     print(f"@connections endpoint_url: {gateway.management_url}", flush=True)
+    if settings.require_signature and settings.sigv4_secrets is None:
+        from infra.local.gateway.credentials import local_credentials
+
+        # @connections verifies signatures: these keys (besides this process's own) sign.
+        print("@connections credentials for your tools:", flush=True)
+        for line in local_credentials(args.state_dir).export_lines():
+            print(line, flush=True)
     if gateway.wss_url is not None:
         print(f"WebSocket (TLS): {gateway.wss_url}", flush=True)
         print(f"@connections endpoint_url (TLS): {gateway.tls_management_url}", flush=True)

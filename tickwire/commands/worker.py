@@ -4,11 +4,15 @@ Reads the Kinesis stream named by ``--stream``, keeps leases/checkpoints and sna
 the DynamoDB tables named by ``--lease-table`` / ``--snapshot-table``, and sends state
 through the API Gateway ``@connections`` endpoint (``--connections-endpoint``; without it
 the worker simulates and checkpoints but sends nothing). ``--endpoint-url`` points Kinesis
-and DynamoDB at a compatible service on 127.0.0.1 (moto_server, DynamoDB Local);
-``--create`` creates the stream and tables there if missing (never needed on AWS, where the
-stack owns them). Every flag has an environment variable (below), as the ECS task sets
-them. SIGTERM or SIGINT stops gracefully: the tick finishes, snapshots and checkpoints are
-written, leases released, in-flight posts finished.
+and DynamoDB at one compatible service on 127.0.0.1 (moto_server serves both);
+``--kinesis-endpoint-url`` / ``--dynamodb-endpoint-url`` point each service at its own
+(``tickwire gateway --kinesis-port`` serves Kinesis only, so its tables live elsewhere:
+moto_server, DynamoDB Local). ``--create`` creates the stream and the two tables where
+they are missing (never needed on AWS, where the stack owns them). Every flag has an
+environment variable (below), as the ECS task sets them. SIGTERM or SIGINT stops
+gracefully: the tick finishes, snapshots and checkpoints are written, leases released,
+in-flight posts finished; a second signal exits at once (leases then expire, as after a
+crash).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ ENV = {
     "lease_table": "TICKWIRE_LEASE_TABLE",
     "snapshot_table": "TICKWIRE_SNAPSHOT_TABLE",
     "endpoint_url": "TICKWIRE_ENDPOINT_URL",
+    # botocore's own per-service variables: the SDK reads them too when no URL is given.
+    "kinesis_endpoint_url": "AWS_ENDPOINT_URL_KINESIS",
+    "dynamodb_endpoint_url": "AWS_ENDPOINT_URL_DYNAMODB",
     "region": "AWS_REGION",
     "connections_endpoint": "TICKWIRE_CONNECTIONS_ENDPOINT",
     "worker_id": "TICKWIRE_WORKER_ID",
@@ -82,6 +89,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Kinesis + DynamoDB endpoint, e.g. http://127.0.0.1:5000 [TICKWIRE_ENDPOINT_URL] (AWS)",
     )
     p.add_argument(
+        "--kinesis-endpoint-url",
+        default=_env("kinesis_endpoint_url"),
+        help="Kinesis endpoint, over --endpoint-url, e.g. `tickwire gateway --kinesis-port`'s "
+        "[AWS_ENDPOINT_URL_KINESIS]",
+    )
+    p.add_argument(
+        "--dynamodb-endpoint-url",
+        default=_env("dynamodb_endpoint_url"),
+        help="DynamoDB endpoint (leases, snapshots), over --endpoint-url "
+        "[AWS_ENDPOINT_URL_DYNAMODB]",
+    )
+    p.add_argument(
         "--region",
         default=_env("region") or os.environ.get("AWS_DEFAULT_REGION"),
         help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]",
@@ -99,7 +118,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--create",
         action="store_true",
-        help="create the stream and tables if missing (local endpoints)",
+        help="create the stream and the lease and snapshot tables if missing (local endpoints)",
     )
     p.add_argument(
         "--shards", type=int, default=1, help="shard count when --create makes the stream (1)"
@@ -123,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--lease-duration",
         type=float,
         default=_WORKER.lease_duration,
-        help="seconds without renewal before a lease expires (10)",
+        help="seconds without renewal before a lease expires (3)",
     )
     p.add_argument(
         "--checkpoint-interval",
@@ -175,14 +194,14 @@ async def serve(args: argparse.Namespace) -> None:
 
     stream = await KinesisStream.open(
         args.stream,
-        endpoint_url=args.endpoint_url,
+        endpoint_url=args.kinesis_endpoint_url or args.endpoint_url,
         region=args.region,
         create_shards=args.shards if args.create else None,
     )
     tables = DynamoTables(
         lease_table=args.lease_table,
         snapshot_table=args.snapshot_table,
-        endpoint_url=args.endpoint_url,
+        endpoint_url=args.dynamodb_endpoint_url or args.endpoint_url,
         region_name=args.region,
     )
     connections: Any = None
@@ -204,7 +223,9 @@ async def serve(args: argparse.Namespace) -> None:
             rules=rules,
             settings=WorkerSettings(
                 lease_duration=args.lease_duration,
-                renew_interval=args.lease_duration / 3,
+                # The ratios of the defaults: renew 4 times per lease, fence a quarter early.
+                renew_interval=args.lease_duration / 4,
+                fence_margin=args.lease_duration / 4,
                 checkpoint_interval=args.checkpoint_interval,
                 reader=ReaderSettings(min_get_interval=args.min_get_interval),
             ),
@@ -224,10 +245,16 @@ async def serve(args: argparse.Namespace) -> None:
         tune_gc()
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            if stopping:
+                # A second signal: whoever sent it will not wait for the drain.
+                log.warning(json.dumps({"event": "worker_exit_now", "signal": sig.name}))
+                os._exit(128 + sig.value)
+            stopping.append(asyncio.ensure_future(worker.stop()))
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(
-                sig, lambda: stopping.append(asyncio.ensure_future(worker.stop()))
-            )
+            loop.add_signal_handler(sig, on_signal, sig)
         emf = _emf_exporter(worker, broadcaster)
         stats = asyncio.create_task(_log_stats(worker, args.stats_interval, emf))
         log.info(

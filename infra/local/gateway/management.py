@@ -1,7 +1,10 @@
 """The ``@connections`` management API over HTTP: ``/{stage}/@connections/{id}``.
 
 A thin layer over :class:`~infra.local.gateway.server.Gateway`'s methods: it checks the
-stage and the SigV4 ``Authorization`` header (AWS answers unsigned calls 403), maps the
+stage and verifies the SigV4 signature as AWS does (an unsigned call gets 403
+``ForbiddenException`` "Missing Authentication Token", an ill-signed one 403
+``InvalidSignatureException``) against the keys the gateway knows
+(:mod:`~infra.local.gateway.credentials`, or ``GatewaySettings.sigv4_secrets``), maps the
 HTTP verb to PostToConnection / GetConnection / DeleteConnection, and renders
 :class:`~infra.local.gateway.errors.ApiError` with the ``x-amzn-ErrorType`` header that
 makes botocore raise its modelled exceptions.
@@ -10,10 +13,12 @@ makes botocore raise its modelled exceptions.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .credentials import known_secrets
 from .errors import (
     ApiError,
     ForbiddenException,
@@ -45,7 +50,15 @@ class ManagementApi:
         self.stage = gateway.api.stage.name
         self.require_signature = gateway.settings.require_signature
         self.max_post = gateway.settings.max_post_bytes
-        self.secrets = gateway.settings.sigv4_secrets
+        self._secrets = gateway.settings.sigv4_secrets
+
+    @property
+    def secrets(self) -> Mapping[str, str]:
+        """The keys signatures are verified against (read once, at the first call: the
+        Lambda runtime's environment is complete by then)."""
+        if self._secrets is None:
+            self._secrets = known_secrets(self.gw.state_dir, self.gw.runtime.extra_env)
+        return self._secrets
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
@@ -92,7 +105,7 @@ class ManagementApi:
         return response
 
     def _verify(self, request: web.Request, body: bytes) -> None:
-        if self.secrets is None:
+        if not self.require_signature:
             return
         reason = verify_sigv4(
             method=request.method,

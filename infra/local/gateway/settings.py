@@ -56,10 +56,12 @@ class GatewaySettings:
     # Text sent to a client whose message hit the account throttle: AWS documents none,
     # unconfirmed; a Forbidden-style frame with this message is chosen.
     throttled_message: str = "Too Many Requests"
-    # AWS answers unsigned @connections calls with 403; set False for raw benchmarks.
+    # AWS verifies the SigV4 signature of every @connections call (403 unsigned or
+    # ill-signed); set False for raw benchmarks only.
     require_signature: bool = True
-    # Access key id -> secret: when given, signatures are verified (InvalidSignatureException
-    # 403 on a mismatch); when None only the header's presence and scope are checked.
+    # Access key id -> secret to verify signatures against; None: the keys the gateway
+    # knows (its process's, its Lambda workers', and the local pair it prints: see
+    # infra.local.gateway.credentials).
     sigv4_secrets: Mapping[str, str] | None = None
     # Lambda-proxy and HTTP-proxy message integrations run as tasks; at most this many per
     # connection are in flight before its reader waits (TCP backpressure to the client).

@@ -7,9 +7,25 @@ import asyncio
 import aioboto3
 import aiohttp
 import pytest
+from yarl import URL
 
 from infra.local.gateway import GatewaySettings, GoneException, PayloadTooLargeException
+from infra.local.gateway.credentials import local_credentials
 from infra.local.gateway.model import Route
+
+
+def signed(method: str, url: str, body: bytes = b"", keys: tuple[str, str] | None = None) -> dict:
+    """Headers of a request signed as botocore signs @connections calls (SigV4,
+    execute-api), with the test environment's keys unless ``keys`` are given."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials(*(keys or ("testing", "testing"))), "execute-api", "us-east-1").add_auth(
+        request
+    )
+    return dict(request.headers.items())
 
 
 async def test_post_get_delete_with_boto3(kit, event_log):
@@ -87,9 +103,9 @@ async def test_url_encoded_path_and_aioboto3(kit):
         async with session.ws_connect(gw.ws_url) as ws:
             cid = await kit.connection_id_of(ws)
             encoded = cid.replace("=", "%3D")
-            async with session.get(
-                f"{gw.url}/local/%40connections/{encoded}", headers={"Authorization": _FAKE_SIGV4}
-            ) as r:
+            url = f"{gw.url}/local/%40connections/{encoded}"
+            # encoded=True: sent exactly as signed (yarl would turn %40 back into @).
+            async with session.get(URL(url, encoded=True), headers=signed("GET", url)) as r:
                 assert r.status == 200
                 assert set(await r.json()) == {"connectedAt", "identity", "lastActiveAt"}
             async with aioboto3.Session().client(
@@ -114,15 +130,37 @@ async def test_unsigned_calls_and_wrong_stage_are_forbidden(kit):
         async with session.post(f"{gw.url}/local/@connections/abc", data=b"x") as r:
             assert r.status == 403
             assert r.headers["x-amzn-ErrorType"] == "ForbiddenException"
-        async with session.post(
-            f"{gw.url}/other/@connections/abc", data=b"x", headers={"Authorization": _FAKE_SIGV4}
-        ) as r:
+        other = f"{gw.url}/other/@connections/abc"
+        async with session.post(other, data=b"x", headers=signed("POST", other, b"x")) as r:
             assert r.status == 403
-        async with session.post(
-            f"{gw.url}/local/@connections/abc", data=b"x", headers={"Authorization": _FAKE_SIGV4}
-        ) as r:
+        url = f"{gw.url}/local/@connections/abc"
+        async with session.post(url, data=b"x", headers=signed("POST", url, b"x")) as r:
             assert r.status == 410
             assert r.headers["x-amzn-ErrorType"] == "GoneException"
+
+
+async def test_signatures_are_verified_by_default(kit, tmp_path):
+    """Any AWS4-HMAC-SHA256-shaped header used to pass; now the signature must verify
+    against a key the gateway knows: its process's, or the local pair it prints."""
+    async with kit.running(kit.api_with()) as gw, aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.ws_url) as ws:
+            cid = await kit.connection_id_of(ws)
+            url = f"{gw.url}/local/@connections/{cid}"
+            for method in ("POST", "GET", "DELETE"):
+                async with session.request(
+                    method, url, data=b"x", headers={"Authorization": _FAKE_SIGV4}
+                ) as r:
+                    assert r.status == 403, method
+                    assert r.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+                    assert "message" in await r.json()
+                stranger = signed(method, url, b"x", keys=("AKIDSTRANGER", "secret"))
+                async with session.request(method, url, data=b"x", headers=stranger) as r:
+                    assert r.status == 403, method
+            local = local_credentials(gw.state_dir)
+            keys = (local.access_key_id, local.secret_access_key)
+            async with session.post(url, data=b"hi", headers=signed("POST", url, b"hi", keys)) as r:
+                assert r.status == 200
+            assert (await ws.receive(timeout=10)).data == "hi"
 
 
 async def test_post_frame_type_option(kit):
