@@ -34,7 +34,7 @@ class EmbeddedAws:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:  # werkzeug/flask come with moto[server]
             raise RuntimeError(
-                "the embedded AWS needs moto's server: pip install 'moto[server]'"
+                "the embedded AWS needs moto's server: pip install 'tickwire[local]' (or 'moto[server]')"
             ) from exc
         # moto logs every request at INFO through werkzeug: keep the gateway's log readable.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
