@@ -102,7 +102,23 @@ class TemplateAws:
                 account_id=self.account_id,
             )
             lines += report.lines()
+            if self.kinesis is None:  # Kinesis is this endpoint's too: the streams go there
+                lines += self._create_streams()
         return lines + unmodelled_lines(self.loaded)
+
+    def _create_streams(self) -> list[str]:
+        client = self.endpoints.client("kinesis")
+        lines = []
+        for name, shards in self.loaded.streams.items():
+            try:
+                client.create_stream(StreamName=name, ShardCount=shards)
+            except client.exceptions.ResourceInUseException:
+                continue  # there already (a persistent endpoint)
+            client.get_waiter("stream_exists").wait(
+                StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+            lines.append(f"created Kinesis stream {name} ({shards} shard(s))")
+        return lines
 
     async def attach(self, runtime: LambdaRuntime) -> list[str]:
         """Serve the Lambda API and the embedded streams to the workers, point their SDK
@@ -127,7 +143,7 @@ class TemplateAws:
             self.loaded.functions,
             runtime,
             self.endpoints,
-            kinesis=self.kinesis,
+            kinesis=self.kinesis or self.services["kinesis"],
             account_id=self.account_id,
             rate_scale=self.rate_scale,
         )

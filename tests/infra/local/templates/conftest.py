@@ -14,6 +14,8 @@ from typing import Any
 from infra.local.aws import TemplateAws
 from infra.local.cfn import LoadedTemplate, load_template
 from infra.local.gateway import Gateway, GatewaySettings
+from infra.local.kinesis_service import EmbeddedKinesisService
+from infra.local.stream import EmbeddedKinesis
 
 TEMPLATES = Path(__file__).resolve().parent
 
@@ -36,13 +38,23 @@ async def run_template(
     endpoint_url: str | None = None,
     rate_scale: float = 1.0,
     tls: bool = False,
+    embedded_kinesis: bool = True,
     **loader: Any,
 ) -> AsyncIterator[Running]:
     """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port (and TLS on
     another with ``tls``: handlers that call https://{domainName}/{stage})."""
     loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=name, **loader)
+    kinesis = None
+    if embedded_kinesis:  # as the command does: Kinesis integrations to in-process streams
+        kinesis = EmbeddedKinesisService(EmbeddedKinesis())
+        for stream, shards in loaded.streams.items():
+            kinesis.kinesis.create_stream(stream, shards)
     aws = TemplateAws(
-        loaded, endpoint_url=endpoint_url, template_dir=TEMPLATES / name, rate_scale=rate_scale
+        loaded,
+        endpoint_url=endpoint_url,
+        kinesis=kinesis,
+        template_dir=TEMPLATES / name,
+        rate_scale=rate_scale,
     )
     lines = await asyncio.to_thread(aws.start)
     gateway = Gateway(loaded.api, GatewaySettings(lambda_workers_per_function=2), aws.services)
