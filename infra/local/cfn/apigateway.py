@@ -20,14 +20,19 @@ from infra.local.cfn.errors import TemplateError, UnsupportedResource
 from infra.local.cfn.props import Props
 from infra.local.gateway.model import (
     DEFAULT_INTEGRATION_TIMEOUT_MS,
+    MAX_ROUTES,
+    ApiKey,
     Authorizer,
     Integration,
     IntegrationType,
     LambdaFunction,
     Route,
+    RouteThrottle,
     Stage,
+    UsagePlan,
     WebSocketApi,
 )
+from infra.local.gateway.stage_variables import substitute_stage_variables
 
 __all__ = ["ApiResources", "build_apis"]
 
@@ -46,8 +51,8 @@ class ApiResources:
     by_type: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def of(self, resource_type: str) -> dict[str, Props]:
-        found = self.by_type.get(f"AWS::ApiGatewayV2::{resource_type}", {})
+    def of(self, resource_type: str, family: str = "AWS::ApiGatewayV2") -> dict[str, Props]:
+        found = self.by_type.get(f"{family}::{resource_type}", {})
         return {logical_id: Props(logical_id, values) for logical_id, values in found.items()}
 
 
@@ -70,8 +75,10 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
                 ("Route", "Integration", "Authorizer", "Stage", "RouteResponse", "IntegrationResponse",
                  "Model")}  # fmt: skip
     for logical_id, props in res.of("Api").items():
+        stage = _stage(res, logical_id, children["Stage"].get(logical_id, {}))
         integrations = _integrations(res, children["Integration"].get(logical_id, {}),
-                                     children["IntegrationResponse"].get(logical_id, {}))  # fmt: skip
+                                     children["IntegrationResponse"].get(logical_id, {}),
+                                     stage.stage_variables)  # fmt: skip
         authorizers = _authorizers(res, children["Authorizer"].get(logical_id, {}))
         route_keys = _route_response_keys(children["RouteResponse"].get(logical_id, {}))
         models = _models(res, children["Model"].get(logical_id, {}))
@@ -81,7 +88,11 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
             if built.key in routes:
                 raise TemplateError(route_id, f"route key {built.key!r} is declared twice")
             routes[built.key] = built
-        stage = _stage(res, logical_id, children["Stage"].get(logical_id, {}))
+        if len(routes) > MAX_ROUTES:  # API Gateway quota: 300 routes per API
+            raise TemplateError(
+                logical_id, f"{len(routes)} routes; API Gateway allows {MAX_ROUTES} per API"
+            )
+        api_keys, usage_plans = _usage_plans(res, res.refs[logical_id], stage.name)
         apis[logical_id] = WebSocketApi(
             name=props.text("Name", logical_id),
             route_selection_expression=props.text(
@@ -93,8 +104,57 @@ def build_apis(res: ApiResources) -> dict[str, WebSocketApi]:
             region=res.region,
             account_id=res.account_id,
             api_key_selection_expression=props.string("ApiKeySelectionExpression"),
+            api_keys=api_keys,
+            usage_plans=usage_plans,
         )
     return apis
+
+
+def _usage_plans(
+    res: ApiResources, api_id: Any, stage_name: str
+) -> tuple[tuple[ApiKey, ...], tuple[UsagePlan, ...]]:
+    """The usage plans attached to this API's stage (``ApiStages``), with their keys
+    (``UsagePlanKey``); an ``ApiStages`` entry's own ``Throttle`` wins over the plan's."""
+    keys = {
+        res.refs[lid]: ApiKey(
+            key_id=str(res.refs[lid]),
+            # AWS makes up a value when none is given; locally it is stable
+            value=props.text("Value", f"{lid}-{res.refs[lid]}-local-api-key-value"),
+            name=props.text("Name", lid),
+            enabled=props.raw("Enabled") not in (False, "false"),
+        )
+        for lid, props in res.of("ApiKey", "AWS::ApiGateway").items()
+    }
+    plan_keys: dict[Any, list[str]] = {}
+    for props in res.of("UsagePlanKey", "AWS::ApiGateway").values():
+        key_id = props.string("KeyId")
+        if key_id in keys:
+            plan_keys.setdefault(props.string("UsagePlanId"), []).append(str(key_id))
+    plans: list[UsagePlan] = []
+    for lid, props in res.of("UsagePlan", "AWS::ApiGateway").items():
+        stages = [
+            s
+            for s in props.mappings("ApiStages")
+            if s.raw("ApiId") == api_id and s.string("Stage") == stage_name
+        ]
+        if not stages:
+            continue
+        throttle = props.mapping("Throttle")
+        if stages[0].raw("Throttle"):
+            throttle = stages[0].mapping("Throttle")
+        if props.raw("Quota"):
+            res.notes.append(f"{lid}: usage plan Quota is not counted locally (Throttle is)")
+        burst = throttle.integer("BurstLimit", -1)
+        plans.append(
+            UsagePlan(
+                name=props.text("UsagePlanName", lid),
+                key_ids=tuple(plan_keys.get(res.refs[lid], ())),
+                throttling_rate_limit=throttle.number("RateLimit"),
+                throttling_burst_limit=None if burst < 0 else burst,
+            )
+        )
+    used = {k for plan in plans for k in plan.key_ids}
+    return tuple(k for k in keys.values() if k.key_id in used), tuple(plans)
 
 
 def _by_api(
@@ -124,6 +184,7 @@ def _integrations(
     res: ApiResources,
     resources: Mapping[str, Props],
     responses: Mapping[str, Props],
+    stage_variables: Mapping[str, str],
 ) -> dict[Any, Integration]:
     response_for: dict[Any, Props] = {}
     for response_id, props in responses.items():
@@ -143,7 +204,10 @@ def _integrations(
         uri = props.string("IntegrationUri")
         function = None
         if kind == "AWS_PROXY" or (kind == "AWS" and ":lambda:" in (uri or "")):
-            function = _function_for(res, logical_id, uri, "IntegrationUri")
+            # a function named by ${stageVariables.x} is the stage's (API Gateway
+            # substitutes it when it calls the integration)
+            named = substitute_stage_variables(uri or "", stage_variables)
+            function = _function_for(res, logical_id, named, "IntegrationUri")
         response = response_for.get(res.refs[logical_id], Props(logical_id, {}))
         built[res.refs[logical_id]] = Integration(
             integration_type=cast(IntegrationType, kind),
@@ -214,8 +278,6 @@ def _route(
             )
     elif authorization not in ("NONE", "AWS_IAM"):
         raise UnsupportedResource(logical_id, f"AuthorizationType {authorization!r}")
-    if props.raw("ApiKeyRequired"):
-        raise UnsupportedResource(logical_id, "ApiKeyRequired is not emulated locally")
     request_models: dict[str, dict[str, Any]] = {}
     for key, model in props.string_map("RequestModels").items():
         if model not in models:
@@ -232,6 +294,7 @@ def _route(
         route_response_keys=route_keys.get(res.refs[logical_id], ()),
         request_models=request_models,
         model_selection_expression=props.string("ModelSelectionExpression"),
+        api_key_required=props.raw("ApiKeyRequired") in (True, "true"),
     )
 
 
@@ -264,9 +327,19 @@ def _stage(res: ApiResources, api_logical_id: str, stages: Mapping[str, Props]) 
         res.notes.append(f"{logical_id}: AccessLogSettings are not written locally")
     throttle = props.mapping("DefaultRouteSettings")
     burst = throttle.integer("ThrottlingBurstLimit", -1)
+    # RouteSettings: route key -> its own throttle (overrides DefaultRouteSettings)
+    route_settings: dict[str, RouteThrottle] = {}
+    settings = props.mapping("RouteSettings")
+    for route_key in props.raw("RouteSettings") or {}:
+        entry = settings.mapping(route_key)
+        rate = entry.number("ThrottlingRateLimit")
+        route_burst = entry.integer("ThrottlingBurstLimit", -1)
+        if rate is not None and route_burst >= 0:
+            route_settings[route_key] = RouteThrottle(rate, route_burst)
     return Stage(
         name=props.require("StageName"),
         stage_variables=props.string_map("StageVariables"),
         throttling_burst_limit=None if burst < 0 else burst,
         throttling_rate_limit=throttle.number("ThrottlingRateLimit"),
+        route_settings=route_settings,
     )

@@ -28,6 +28,10 @@ RUN_TYPES = frozenset(
         "AWS::Kinesis::Stream",
         "AWS::DynamoDB::Table",
         "AWS::ApiGatewayV2::Model",
+        # API keys and usage plans (ApiKeyRequired routes): API Gateway v1 resources
+        "AWS::ApiGateway::ApiKey",
+        "AWS::ApiGateway::UsagePlan",
+        "AWS::ApiGateway::UsagePlanKey",
     }
 )
 
@@ -103,7 +107,7 @@ _NAME_PROPERTY = {
     "AWS::Cognito::UserPool": "UserPoolName",
 }
 
-_REF_IS_ID = ("AWS::ApiGatewayV2::",)
+_REF_IS_ID = ("AWS::ApiGatewayV2::", "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan")
 _REF_IS_ARN = {"AWS::SecretsManager::Secret", "AWS::ECS::Service", "AWS::ECS::TaskDefinition",
                "AWS::IAM::ManagedPolicy", "AWS::SNS::Topic", "AWS::StepFunctions::StateMachine",
                "AWS::Serverless::StateMachine", "AWS::Lambda::LayerVersion",

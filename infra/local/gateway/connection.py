@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .model import ApiKey
+
 __all__ = ["Connection", "ConnectionState", "IllegalTransition"]
 
 
@@ -56,6 +58,8 @@ class Connection:
     authorizer: dict[str, Any] | None = None
     # The same, values as strings: what templates see as $context.authorizer.
     template_authorizer: dict[str, str] | None = None
+    # The API key the $connect request presented (ApiKeySelectionExpression), if valid.
+    api_key: ApiKey | None = None
     ws: web.WebSocketResponse | None = None
     transport: asyncio.BaseTransport | None = None
     # Why the server closed it (for $disconnect's disconnectStatusCode/Reason).

@@ -3,10 +3,19 @@
 Lambda proxy events for CONNECT, MESSAGE and DISCONNECT, the REQUEST authorizer's input,
 and the ``$context`` variables of mapping templates, with AWS's field names and formats
 (``requestTime`` like ``19/Jan/2023:21:13:26 +0000``, epoch milliseconds elsewhere).
+
+As in the events AWS delivers, every ``requestContext`` has the same keys whatever the
+event type: the whole ``identity`` object (members AWS has no value for are null),
+``messageId`` null outside MESSAGE events and ``disconnectStatusCode``/``disconnectReason``
+null outside DISCONNECT ones, so handler code reading ``event[...]["x"]`` behaves as on AWS.
+``requestId`` and ``extendedRequestId`` are one id, as AWS gives them to WebSocket APIs.
+The upgrade request's headers gain what API Gateway's front end adds
+(:func:`forwarded_headers`), once per connection.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +32,8 @@ __all__ = [
     "authorizer_strings",
     "connect_event",
     "disconnect_event",
+    "forwarded_headers",
+    "identity_of",
     "message_event",
     "message_template_context",
     "request_context",
@@ -61,7 +72,38 @@ class RequestInfo:
 
     @classmethod
     def new(cls) -> RequestInfo:
-        return cls(new_request_id(), new_request_id(), int(time.time() * 1000))
+        # AWS gives a WebSocket request one id: $context.requestId == extendedRequestId.
+        request_id = new_request_id()
+        return cls(request_id, request_id, int(time.time() * 1000))
+
+
+# The identity members of a WebSocket requestContext, in AWS's order; those API Gateway
+# has no value for (Cognito, IAM caller) are null, not absent.
+_IDENTITY_MEMBERS = (
+    "cognitoIdentityPoolId",
+    "cognitoIdentityId",
+    "principalOrgId",
+    "cognitoAuthenticationType",
+    "userArn",
+    "userAgent",
+    "accountId",
+    "caller",
+    "sourceIp",
+    "accessKey",
+    "cognitoAuthenticationProvider",
+    "user",
+)
+
+
+def identity_of(conn: Connection) -> dict[str, Any]:
+    """``requestContext.identity`` of a connection's events."""
+    identity: dict[str, Any] = dict.fromkeys(_IDENTITY_MEMBERS)
+    identity["userAgent"] = conn.user_agent
+    identity["sourceIp"] = conn.source_ip
+    if conn.api_key is not None:  # $context.identity.apiKey/apiKeyId (API key routes)
+        identity["apiKey"] = conn.api_key.value
+        identity["apiKeyId"] = conn.api_key.key_id
+    return identity
 
 
 def request_context(
@@ -78,23 +120,26 @@ def request_context(
     """The ``requestContext`` of a proxy event, or with ``template=True`` the ``$context``
     of a mapping template (authorizer values as strings). The authorizer mapping is the
     connection's own (shared, never mutated)."""
+    # AWS's key order; messageId and disconnect* are null where they do not apply
+    # (disconnect_event fills the latter).
     ctx: dict[str, Any] = {
         "routeKey": route_key,
+        "disconnectStatusCode": None,
+        "messageId": message_id,
         "eventType": event_type,
         "extendedRequestId": request.extended_request_id,
         "requestTime": format_request_time(request.epoch_ms),
         "messageDirection": "IN",
+        "disconnectReason": None,
         "stage": api.stage.name,
         "connectedAt": conn.connected_at_ms,
         "requestTimeEpoch": request.epoch_ms,
-        "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+        "identity": identity_of(conn),
         "requestId": request.request_id,
         "domainName": domain_name,
         "connectionId": conn.connection_id,
         "apiId": api.api_id,
     }
-    if message_id is not None:
-        ctx["messageId"] = message_id
     if conn.authorizer is not None:
         ctx["authorizer"] = conn.template_authorizer if template else conn.authorizer
     return ctx
@@ -116,13 +161,11 @@ def message_template_context(
     With ``fields`` (what the route's templates read), per-message fields outside it keep
     ``base``'s placeholders: no template can see them, so their ids are not made."""
     ctx = base.copy()
-    if fields is None or "extendedRequestId" in fields:
-        ctx["extendedRequestId"] = new_id()
+    if fields is None or "extendedRequestId" in fields or "requestId" in fields:
+        ctx["extendedRequestId"] = ctx["requestId"] = new_id()  # one id, as on AWS
     if fields is None or "requestTime" in fields:
         ctx["requestTime"] = format_request_time(epoch_ms)
     ctx["requestTimeEpoch"] = epoch_ms
-    if fields is None or "requestId" in fields:
-        ctx["requestId"] = new_id()
     if fields is None or "messageId" in fields:
         ctx["messageId"] = new_id()
     return ctx
@@ -160,8 +203,44 @@ def message_event(context: dict[str, Any], body: str) -> dict[str, Any]:
 
 
 def disconnect_event(context: dict[str, Any], status_code: int, reason: str) -> dict[str, Any]:
+    """A DISCONNECT event. Its headers are not the upgrade request's: AWS sends the API's
+    ``Host`` and the members below, empty (as events captured on AWS show)."""
     context = {**context, "disconnectStatusCode": status_code, "disconnectReason": reason}
-    return {"requestContext": context, "isBase64Encoded": False}
+    headers = {
+        "Host": [context["domainName"]],
+        "x-api-key": [""],
+        "X-Forwarded-For": [""],
+        "x-restapi": [""],
+    }
+    return {**_header_fields(headers), "requestContext": context, "isBase64Encoded": False}
+
+
+def _trace_id(epoch_s: int) -> str:
+    """An X-Ray trace id, ``Root=1-{epoch hex}-{96 random bits hex}`` (X-Ray's format)."""
+    return f"Root=1-{epoch_s:08x}-{os.urandom(12).hex()}"
+
+
+def forwarded_headers(
+    headers: Mapping[str, list[str]], source_ip: str, port: int, proto: str
+) -> dict[str, list[str]]:
+    """The upgrade request's headers as API Gateway passes them to the authorizer and the
+    $connect integration: with ``X-Forwarded-For`` (the client's address appended to any
+    it sent), ``X-Forwarded-Port``/``X-Forwarded-Proto`` (the listener the client reached:
+    443/https on AWS) and ``X-Amzn-Trace-Id`` (kept when the client sent one). Built once
+    per connection."""
+    out = dict(headers)
+    lowered = {k.lower(): k for k in out}
+    forwarded_for = lowered.get("x-forwarded-for")
+    if forwarded_for is not None:
+        out[forwarded_for] = [f"{out[forwarded_for][-1]}, {source_ip}"]
+    else:
+        out["X-Forwarded-For"] = [source_ip]
+    for name, value in (("X-Forwarded-Port", str(port)), ("X-Forwarded-Proto", proto)):
+        out.pop(lowered.get(name.lower(), name), None)
+        out[name] = [value]
+    if "x-amzn-trace-id" not in lowered:
+        out["X-Amzn-Trace-Id"] = [_trace_id(int(time.time()))]
+    return out
 
 
 def authorizer_event(

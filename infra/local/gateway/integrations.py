@@ -28,7 +28,7 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -50,6 +50,7 @@ from .services import (
     ServiceRequest,
     parse_integration_uri,
 )
+from .stage_variables import substitute_stage_variables
 
 __all__ = ["IntegrationResult", "Integrations"]
 
@@ -191,13 +192,20 @@ class Integrations:
     def prepare(self, integration: Integration) -> _Prepared:
         prepared = self._prepared.get(id(integration))
         if prepared is None:
+            key = id(integration)
+            if integration.uri:  # ${stageVariables.x} in the URI: the stage's value
+                uri = substitute_stage_variables(integration.uri, self.stage_variables)
+                integration = replace(integration, uri=uri)
             prepared = _Prepared(integration, self.services, self.recorder, self.default_timeout_s)
-            self._prepared[id(integration)] = prepared
+            self._prepared[key] = prepared
         return prepared
 
     def context_fields(self, integration: Integration) -> frozenset[str] | None:
         """The ``$context`` fields the integration's templates read (None: any)."""
-        return self.prepare(integration).context_fields
+        try:
+            return self.prepare(integration).context_fields
+        except ConfigurationError:
+            return None  # (the call itself fails, with the "Internal server error" frame)
 
     def timeout_for(self, integration: Integration) -> float:
         return min(self.default_timeout_s, integration.timeout_ms / 1000)
@@ -476,6 +484,7 @@ class Integrations:
     ) -> IntegrationResult:
         if not integration.uri:
             raise ConfigurationError("HTTP integration without IntegrationUri")
+        uri = substitute_stage_variables(integration.uri, self.stage_variables)
         data = (
             body
             if integration.integration_type == "HTTP_PROXY"
@@ -485,7 +494,7 @@ class Integrations:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.request(
-                integration.integration_method, integration.uri, data=data.encode()
+                integration.integration_method, uri, data=data.encode()
             ) as response:
                 text = await response.text()
                 headers = {k: v for k, v in response.headers.items()}

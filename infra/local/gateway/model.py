@@ -13,16 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .errors import ConfigurationError
+
 __all__ = [
     "CONNECT_ROUTE",
     "DEFAULT_ROUTE",
     "DISCONNECT_ROUTE",
+    "MAX_ROUTES",
+    "ApiKey",
     "Authorizer",
     "Integration",
     "IntegrationType",
     "LambdaFunction",
     "Route",
+    "RouteThrottle",
     "Stage",
+    "UsagePlan",
     "WebSocketApi",
 ]
 
@@ -34,6 +40,8 @@ IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
 
 # API Gateway's integration timeout for WebSocket APIs: 50 ms to 29 s (quotas table).
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000
+# API Gateway quotas for WebSocket APIs: "Routes per API: 300" (not increasable).
+MAX_ROUTES = 300
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ class Route:
     # fails its model gets the "Bad request body" frame.
     request_models: dict[str, dict[str, Any]] = field(default_factory=dict)
     model_selection_expression: str | None = None
+    # ApiKeyRequired: the connection must have presented a valid API key of a usage plan
+    # of this stage (WebSocketApi.api_keys / usage_plans); else 403 / the Forbidden frame.
+    api_key_required: bool = False
 
     @property
     def two_way(self) -> bool:
@@ -129,14 +140,46 @@ class Route:
 
 
 @dataclass(frozen=True)
+class RouteThrottle:
+    """The throttling of one route's ``RouteSettings`` entry (token bucket)."""
+
+    rate_limit: float
+    burst_limit: int
+
+
+@dataclass(frozen=True)
 class Stage:
     """``AWS::ApiGatewayV2::Stage``: the first path segment of every URL."""
 
     name: str = "local"
     stage_variables: dict[str, str] = field(default_factory=dict)
-    # DefaultRouteSettings throttling; None means the account-level throttle only.
+    # DefaultRouteSettings throttling, applied to each route that has no RouteSettings
+    # entry of its own; None means the account-level throttle only.
     throttling_burst_limit: int | None = None
     throttling_rate_limit: float | None = None
+    # RouteSettings: route key -> that route's throttle (overrides the default).
+    route_settings: dict[str, RouteThrottle] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """``AWS::ApiGateway::ApiKey``: ``value`` is what clients send, ``key_id`` its id."""
+
+    key_id: str
+    value: str
+    name: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """``AWS::ApiGateway::UsagePlan`` attached to this API's stage, with its keys
+    (``UsagePlanKey``). Its throttle applies to each key separately, as on AWS."""
+
+    name: str
+    key_ids: tuple[str, ...] = ()
+    throttling_rate_limit: float | None = None
+    throttling_burst_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +193,18 @@ class WebSocketApi:
     api_id: str = "tickwire0"
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    # Where a connection's API key comes from: "$request.header.x-api-key" (the default)
+    # or "$context.authorizer.usageIdentifierKey".
     api_key_selection_expression: str | None = None
+    api_keys: tuple[ApiKey, ...] = ()
+    usage_plans: tuple[UsagePlan, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.routes) > MAX_ROUTES:
+            raise ConfigurationError(
+                f"API {self.name!r} has {len(self.routes)} routes; API Gateway allows "
+                f"{MAX_ROUTES} per API"
+            )
 
     def route(self, key: str) -> Route | None:
         return self.routes.get(key)

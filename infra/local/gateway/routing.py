@@ -7,7 +7,8 @@ API Gateway evaluates the API's ``RouteSelectionExpression`` against each messag
 - ``${request.body.a}/${request.body.b}`` composes several paths with literal text;
 - a missing path (or a body that is not a JSON object) gives ``""``; a JSON ``null`` also
   gives ``""`` (unconfirmed); other values are stringified (strings as they are, numbers
-  and booleans as JSON writes them, objects and arrays as compact JSON);
+  and booleans as JSON writes them, objects as compact JSON, arrays as Java prints a
+  list: ``[item1, item2]``, members unquoted, comma and space between them);
 - the route whose key equals the result wins, else ``$default``; text that is not JSON
   goes to ``$default``. ``$connect`` and ``$disconnect`` are never selected by a message.
 
@@ -144,7 +145,15 @@ def stringify(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
+    if type(value) is list:
+        # API Gateway stringifies an array the way Java's List.toString does.
+        return "[" + ", ".join(_member(v) for v in value) + "]"
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _member(value: Any) -> str:
+    """An array member inside a stringified array (``null`` prints, unlike at the top)."""
+    return "null" if value is None else stringify(value)
 
 
 # json's C scanner, called directly: ``json.loads`` is this plus whitespace handling and

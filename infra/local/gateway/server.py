@@ -90,12 +90,9 @@ class Gateway:
         self.connect_bucket = TokenBucket(
             settings.new_connections_per_s, settings.new_connections_burst
         )
+        # (the stage's DefaultRouteSettings/RouteSettings throttles are per route, checked
+        # after routing: throttle.route_gates, in WebSocketSessions)
         stage = api.stage
-        self.stage_bucket: TokenBucket | None = None
-        if stage.throttling_rate_limit and stage.throttling_burst_limit:
-            self.stage_bucket = TokenBucket(
-                stage.throttling_rate_limit, stage.throttling_burst_limit
-            )
         self.metrics = Metering(live=self._live_connections)
         self.runtime = LambdaRuntime(
             workers_per_function=settings.lambda_workers_per_function,

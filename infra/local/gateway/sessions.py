@@ -48,6 +48,8 @@ from .events import (
     authorizer_strings,
     connect_event,
     disconnect_event,
+    forwarded_headers,
+    identity_of,
     message_event,
     message_template_context,
     request_context,
@@ -58,6 +60,7 @@ from .ids import new_connection_id, new_request_id
 from .metering import metered_units
 from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
 from .routing import select_route
+from .throttle import FORBIDDEN, route_gates
 from .validation import RequestValidator, bad_request_frame
 
 if TYPE_CHECKING:
@@ -120,6 +123,13 @@ def _multi(items: Any) -> dict[str, list[str]]:
     return out
 
 
+def _listener(request: web.Request) -> tuple[int, str]:
+    """The port and scheme the client reached (X-Forwarded-Port/-Proto)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if isinstance(sockname, tuple) else 0
+    return port, "https" if request.secure else "http"
+
+
 def _error_frame(message: str, conn: Connection, request_id: str) -> str:
     # Observed format, spacing included.
     return (
@@ -137,6 +147,9 @@ class WebSocketSessions:
         self.connect_route: Route | None = api.route(CONNECT_ROUTE)
         self.disconnect_route: Route | None = api.route(DISCONNECT_ROUTE)
         self._validators: dict[str, RequestValidator] = {}
+        # per route: API key and route throttle checks (absent: nothing to check)
+        self._gates = route_gates(api)
+        self._api_keys = next((g.api_keys for g in self._gates.values() if g.api_keys), None)
 
     # -- $connect ---------------------------------------------------------------------
 
@@ -152,18 +165,20 @@ class WebSocketSessions:
         if not gw.account_bucket.take():
             metrics.throttled["connect"] += 1
             return self._refuse(429, "Too Many Requests")
-        headers = _multi(request.headers.items())
+        source_ip = request.remote or "127.0.0.1"
+        port, proto = _listener(request)
+        headers = forwarded_headers(_multi(request.headers.items()), source_ip, port, proto)
         query = _multi(request.query.items())
         conn = Connection(
             connection_id=new_connection_id(),
-            source_ip=request.remote or "127.0.0.1",
+            source_ip=source_ip,
             user_agent=request.headers.get("User-Agent", ""),
             headers={k: v[-1] for k, v in headers.items()},
         )
         gw.connections[conn.connection_id] = conn
         opened = False
         try:
-            status, message, protocol = await self._run_connect(conn, headers, query)
+            status, message, protocol, reply = await self._run_connect(conn, headers, query)
             if status != 200 or gw.stopping:
                 return self._refuse(
                     status if status != 200 else 503, message or "Service Unavailable"
@@ -188,6 +203,8 @@ class WebSocketSessions:
             conn.touch()
             opened = True
             metrics.connections_opened += 1
+            if reply is not None:  # a two-way $connect route's response
+                self._send_now(conn, reply)
             await self._read_loop(conn, ws)
             return ws
         finally:
@@ -219,10 +236,11 @@ class WebSocketSessions:
 
     async def _run_connect(
         self, conn: Connection, headers: dict[str, list[str]], query: dict[str, list[str]]
-    ) -> tuple[int, str, str | None]:
+    ) -> tuple[int, str, str | None, str | None]:
+        """(status, message, subprotocol, the route response to send once open)."""
         route = self.connect_route
         if route is None:
-            return 200, "", None
+            return 200, "", None, None
         gw = self.gw
         info = RequestInfo.new()
         ctx = request_context(
@@ -244,14 +262,21 @@ class WebSocketSessions:
                 max_context_bytes=gw.settings.max_authorizer_context_bytes,
             )
             if decision.status != 200:
-                return decision.status, decision.message, None
+                return decision.status, decision.message, None, None
             conn.authorizer = decision.authorizer
             conn.template_authorizer = authorizer_strings(decision.authorizer or {})
             ctx["authorizer"] = conn.authorizer
         elif route.authorization_type == "AWS_IAM" and not gw.signed(headers):
-            return 403, "Forbidden", None
+            return 403, "Forbidden", None, None
+        if self._api_keys is not None:  # the key is read once, for the connection's life
+            conn.api_key = self._api_keys.select(headers, conn.authorizer)
+            ctx["identity"] = identity_of(conn)
+        gate = self._gates.get(CONNECT_ROUTE)
+        refusal = None if gate is None else gate.check(conn.api_key)
+        if refusal is not None:
+            return (403 if refusal == FORBIDDEN else 429), refusal, None, None
         if route.integration is None:
-            return 200, "", None
+            return 200, "", None, None
         integration = route.integration
         try:
             result = await gw.integrations.call(
@@ -267,12 +292,12 @@ class WebSocketSessions:
             )
         except IntegrationError as exc:
             log.info("$connect integration failed: %s", exc)
-            return exc.status, "Internal server error", None
+            return exc.status, "Internal server error", None, None
         except ConfigurationError as exc:
             log.error("$connect: %s", exc)
-            return 500, "Internal server error", None
+            return 500, "Internal server error", None, None
         if not 200 <= result.status < 300:
-            return result.status, "Forbidden" if result.status == 403 else "", None
+            return result.status, "Forbidden" if result.status == 403 else "", None, None
         echoed = next(
             (v for k, v in result.headers.items() if k.lower() == "sec-websocket-protocol"), None
         )
@@ -280,7 +305,7 @@ class WebSocketSessions:
             p.strip() for h in headers.get("Sec-WebSocket-Protocol", []) for p in h.split(",")
         ]
         protocol = echoed.strip() if echoed and echoed.strip() in requested else None
-        return 200, "", protocol
+        return 200, "", protocol, result.body if route.two_way else None
 
     # -- messages ---------------------------------------------------------------------
 
@@ -288,7 +313,6 @@ class WebSocketSessions:
         gw = self.gw
         metrics = gw.metrics
         bucket = gw.account_bucket
-        stage_bucket = gw.stage_bucket
         integrations = gw.integrations
         task = asyncio.current_task()
         while True:
@@ -306,7 +330,7 @@ class WebSocketSessions:
                     nbytes = len(text.encode())
                     metrics.bytes_in += nbytes
                     metrics.units_in += metered_units(nbytes)
-                if not bucket.take() or (stage_bucket is not None and not stage_bucket.take()):
+                if not bucket.take():
                     metrics.throttled["message"] += 1
                     await self.send_text(
                         conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
@@ -368,6 +392,16 @@ class WebSocketSessions:
             self._send_now(conn, _error_frame("Forbidden", conn, new_request_id()))
             return None
         route = gw.api.routes[route_key]
+        gates = self._gates
+        if gates and route_key in gates:
+            refusal = gates[route_key].check(conn.api_key)
+            if refusal is not None:  # no valid API key (Forbidden) or throttled
+                if refusal != FORBIDDEN:
+                    gw.metrics.throttled["message"] += 1
+                    refusal = gw.settings.throttled_message
+                gw.metrics.error_frames[refusal] += 1
+                self._send_now(conn, _error_frame(refusal, conn, new_request_id()))
+                return None
         if route.request_models:
             validator = self._validators.get(route_key)
             if validator is None:

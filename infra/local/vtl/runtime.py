@@ -114,6 +114,26 @@ class JavaList(_JavaCollection, list[Any]):
     def contains(self, value: Any) -> bool:
         return value in self
 
+    def count(self, *value: Any) -> int:
+        """``$list.count()`` is its size in API Gateway's templates (e.g.
+        ``$input.path('$.pets').count()``); with an argument, Python's count."""
+        return len(self) if not value else list.count(self, *value)
+
+    def indexOf(self, value: Any) -> int:
+        return self.index(value) if value in self else -1
+
+    def lastIndexOf(self, value: Any) -> int:
+        for i in range(len(self) - 1, -1, -1):
+            if self[i] == value:
+                return i
+        return -1
+
+    def subList(self, start: int, end: int) -> JavaList:
+        return JavaList(self[start:end])
+
+    def containsAll(self, values: Any) -> bool:
+        return all(v in self for v in values)
+
     def add(self, value: Any) -> bool:
         self.append(value)
         return True

@@ -223,7 +223,9 @@ async def test_per_message_context_fields_are_fresh_for_each_message(kit):
     seen = [json.loads(c.body) for c in gw.integrations.recorder.calls]
     full = [r for r in seen if "id" in r]
     assert len(full) == 3 and next(r for r in seen if "id" not in r)["route"] == "b"
-    ids = [r[k] for r in full for k in ("id", "ext", "msg")]
+    # requestId == extendedRequestId (one id per request, as on AWS)
+    assert all(r["id"] == r["ext"] for r in full)
+    ids = [r[k] for r in full for k in ("id", "msg")]
     assert all(len(i) == 16 for i in ids) and len(set(ids)) == len(ids)
     assert all(r["conn"] == conn and r["epoch"] > 0 and r["time"].endswith("+0000") for r in full)
 

@@ -46,12 +46,16 @@ def test_literal_and_bad_expressions():
 
 
 def test_stringified_values():
-    keys = {"true", "1", "1.5", "[1,2]", '{"a":1}', "$default"}
+    keys = {"true", "1", "1.5", "[1, 2]", "[item1, item2]", "[a, null, [true]]", '{"a":1}'}
+    keys.add("$default")
     for value, key in (
         (True, "true"),
         (1, "1"),
         (1.5, "1.5"),
-        ([1, 2], "[1,2]"),
+        # arrays as API Gateway stringifies them (Java's List.toString), not as JSON
+        ([1, 2], "[1, 2]"),
+        (["item1", "item2"], "[item1, item2]"),
+        (["a", None, [True]], "[a, null, [true]]"),
         ({"a": 1}, '{"a":1}'),
     ):
         assert select_route(ACTION, json.dumps({"action": value}), keys) == key
