@@ -50,6 +50,7 @@ from broadcaster.settings import BroadcastSettings
 from broadcaster.stats import BroadcastStats, PlayerStats
 from broadcaster.views import MatchTable, Snapshot
 from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
+from infra.backoff import Backoff
 
 __all__ = ["Poster"]
 
@@ -242,9 +243,9 @@ class Poster:
 
     def _backoff(self, conn: _Conn, now: float) -> None:
         s = self.settings
-        ceiling = min(s.backoff_max_s, s.backoff_base_s * (2 ** min(conn.attempts, 30)))
+        retry = Backoff(s.backoff_base_s, s.backoff_max_s, max_attempts=None)  # the one policy
+        conn.backoff_until = now + retry.delay(conn.attempts, self._rng)
         conn.attempts += 1
-        conn.backoff_until = now + self._rng.uniform(0, ceiling)
 
     async def _post(
         self,

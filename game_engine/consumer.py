@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from game_engine.errors import CheckpointError
 from game_engine.events import Event, Input, Join, Leave
+from infra.backoff import Backoff
 from ingest.errors import ExpiredIterator, StreamError
 from ingest.records import InputRecord, JoinRecord, Record, SetAside
 from ingest.stream import Stream
@@ -141,7 +142,10 @@ class ShardReader:
 
     async def _run(self) -> None:
         s = self.settings
-        backoff = s.backoff_initial
+        # GetRecords retries: tickwire's one backoff policy, from backoff_initial up to
+        # backoff_max, full jitter (shards of several workers failing together spread out).
+        retry = Backoff(s.backoff_initial, s.backoff_max, max_attempts=None)
+        failures = 0
         iterator: str | None = None
         while True:
             while len(self.buffer) >= s.max_buffered:
@@ -160,13 +164,14 @@ class ShardReader:
                 continue
             except StreamError as exc:
                 self.errors += 1
+                backoff = retry.delay(failures)
+                failures += 1
                 log.warning(
                     "get_records on %s failed: %r; retrying in %.1fs", self.shard_id, exc, backoff
                 )
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, s.backoff_max)
                 continue
-            backoff = s.backoff_initial
+            failures = 0
             for rec in result.records:
                 where = f"{self.shard_id}/{rec.sequence_number}"
                 decoded = self.set_aside.decode(rec.data, where)

@@ -18,12 +18,12 @@ Backpressure: the caller's ``entries`` are the whole bound; a request is at most
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from infra.backoff import Backoff
 from ingest.errors import InvalidArgument, StreamError, StreamUnavailable, ThroughputExceeded
 from ingest.stream import PutResult
 
@@ -63,7 +63,7 @@ class RetryPolicy:
     max_delay: float = 2.0
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        return Backoff(self.base_delay, self.max_delay, max_attempts=None).delay(attempt)
 
 
 def _size(entry: tuple[str, bytes]) -> int:

@@ -31,17 +31,16 @@ from typing import Any
 
 import aiohttp
 
+from infra.metering import metered_units
 from swarm.behaviour import Behaviour
 from swarm.errors import TokenError
-from swarm.settings import MAX_PENDING_INPUTS, MESSAGE_METERING_UNIT_BYTES
+from swarm.settings import MAX_PENDING_INPUTS
 from swarm.stats import Sample
 from swarm.tokens import TokenSource
 
 __all__ = ["Bot", "Peek", "encode_input"]
 
 Peek = Callable[[bytes], Any]
-
-_UNIT = MESSAGE_METERING_UNIT_BYTES
 
 
 def encode_input(seq: int, move: tuple[float, float], aim: tuple[float, float], fire: bool) -> str:
@@ -149,7 +148,7 @@ class Bot:
                 counters = current.counters
                 counters["msgs_in"] += 1
                 counters["bytes_in"] += size
-                counters["units_in"] += (size + _UNIT - 1) // _UNIT
+                counters["units_in"] += metered_units(size)
                 try:
                     header = peek(data)
                     tick, ack = int(header.tick), int(header.ack_seq)
@@ -195,7 +194,7 @@ class Bot:
         counters = sample.counters
         counters["msgs_out"] += 1
         counters["bytes_out"] += len(frame)
-        counters["units_out"] += (len(frame) + _UNIT - 1) // _UNIT
+        counters["units_out"] += metered_units(len(frame))
 
 
 def _frame_message(text: str) -> str:

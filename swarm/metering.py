@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# One definition of the 32 KB metering rule: the local gateway's (its metering is what P8
-# checks the swarm's view against).
-from infra.local.gateway.metering import metered_units
+# One definition of the 32 KB metering rule, shared with the local gateway's metering
+# (what P8 checks the swarm's view against).
+from infra.metering import metered_units
 from swarm.prices import Prices
 from swarm.settings import ACCOUNT_THROTTLE_RPS
 

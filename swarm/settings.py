@@ -19,7 +19,6 @@ __all__ = [
     "KINESIS_SHARD_RECORDS_PER_S",
     "MAX_NEW_CONNECTIONS_PER_S",
     "MAX_PENDING_INPUTS",
-    "MESSAGE_METERING_UNIT_BYTES",
     "MESSAGE_PAYLOAD_LIMIT_BYTES",
     "PACER_HZ",
 ]
@@ -34,9 +33,7 @@ MAX_NEW_CONNECTIONS_PER_S = 500.0
 ACCOUNT_THROTTLE_RPS = 10_000.0
 ACCOUNT_THROTTLE_BURST = 5_000
 
-# Metering: messages are billed in 32 KB increments (API Gateway pricing page:
-# "metered in 32 KB increments"), up to the 128 KB payload quota.
-MESSAGE_METERING_UNIT_BYTES = 32 * 1024
+# Metering: infra.metering (32 KB units, at least one per message). The payload quota:
 MESSAGE_PAYLOAD_LIMIT_BYTES = 128 * 1024
 
 # Connection duration quota: 2 hours; a swarm run longer than this would be cut by AWS.

@@ -1,47 +1,8 @@
-"""Reconnect delays: capped exponential backoff with full jitter.
-
-Full jitter (a uniform draw in ``[0, min(cap, base * factor**attempt)]``) spreads the
-reconnects of many clients dropped at once (a gateway restart, AWS's 2-hour close) over
-the whole window instead of synchronising them into waves; see the AWS Architecture Blog
-post "Exponential Backoff And Jitter" (2015). Pure: the caller passes the random source.
-"""
+"""The client's reconnect delays: :class:`infra.backoff.Backoff`, tickwire's one backoff
+policy (capped exponential, full jitter), re-exported here for the client's users."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from infra.backoff import Backoff
 
 __all__ = ["Backoff"]
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    # First window in seconds: small, so one dropped client is back within a tick or two.
-    base: float = 0.25
-    # Largest window in seconds: a client never waits longer than this between attempts.
-    cap: float = 15.0
-    factor: float = 2.0
-    # Give up after this many failed attempts in a row (None: never give up).
-    max_attempts: int | None = 10
-
-    def __post_init__(self) -> None:
-        if self.base <= 0 or self.cap < self.base or self.factor < 1:
-            raise ValueError("need 0 < base <= cap and factor >= 1")
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-
-    def window(self, attempt: int) -> float:
-        """Upper bound of the delay before attempt ``attempt`` (0-based), in seconds."""
-        if attempt < 0:
-            raise ValueError("attempt must be >= 0")
-        # Cap the exponent first so a large attempt count cannot overflow a float.
-        exponent = min(attempt, 64)
-        return float(min(self.cap, self.base * self.factor**exponent))
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """A jittered delay for attempt ``attempt``: uniform in ``[0, window(attempt)]``."""
-        return rng.uniform(0.0, self.window(attempt))
-
-    def exhausted(self, attempt: int) -> bool:
-        """True when ``attempt`` failed attempts in a row mean giving up."""
-        return self.max_attempts is not None and attempt >= self.max_attempts

@@ -21,18 +21,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from infra.metering import METERING_UNIT_BYTES, metered_units  # the one 32 KB rule
+
 __all__ = ["METERING_UNIT_BYTES", "Metering", "metered_units"]
 
-# Pricing page: "messages are metered in 32 KB increments".
-METERING_UNIT_BYTES = 32 * 1024
 # Pricing, us-east-1 (first billion messages; connection minutes).
 PRICE_PER_MILLION_MESSAGES_USD = 1.00
 PRICE_PER_MILLION_CONNECTION_MINUTES_USD = 0.25
-
-
-def metered_units(nbytes: int) -> int:
-    """Billed messages for one message of ``nbytes`` (at least 1)."""
-    return (nbytes + METERING_UNIT_BYTES - 1) // METERING_UNIT_BYTES or 1
 
 
 class Metering:

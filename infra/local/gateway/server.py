@@ -46,7 +46,7 @@ from .frames import encode_server_frame
 from .integrations import Integrations
 from .lambdas import LambdaRuntime
 from .management import ManagementApi, is_sigv4_authorization
-from .metering import Metering
+from .metering import Metering, metered_units
 from .model import WebSocketApi
 from .routing import compile_selection_expression
 from .services import AwsServiceBackend
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 _TEXT = int(WSMsgType.TEXT)
 _BINARY = int(WSMsgType.BINARY)
 _OPEN = ConnectionState.OPEN
-_UNIT = 32 * 1024
 
 
 def _iso(epoch_ms: int) -> str:
@@ -380,7 +379,7 @@ class Gateway:
         metrics = self.metrics
         metrics.messages_out += 1
         metrics.bytes_out += size
-        metrics.units_out += (size + _UNIT - 1) // _UNIT or 1
+        metrics.units_out += metered_units(size)
 
     def queue_frame(self, conn: Connection, frame: bytes) -> None:
         """Queue an encoded frame for ``conn``; written at the end of this loop iteration."""

@@ -46,7 +46,7 @@ def test_backoff_jitter_spreads_clients() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"base": 0}, {"base": 2, "cap": 1}, {"factor": 0.5}, {"max_attempts": 0}]
+    "kwargs", [{"base": -1}, {"base": 2, "cap": 1}, {"factor": 0.5}, {"max_attempts": 0}]
 )
 def test_backoff_refuses_bad_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
