@@ -166,8 +166,9 @@ class WebSocketSessions:
             metrics.throttled["connect"] += 1
             return self._refuse(429, "Too Many Requests")
         source_ip = request.remote or "127.0.0.1"
-        port, proto = _listener(request)
-        headers = forwarded_headers(_multi(request.headers.items()), source_ip, port, proto)
+        headers = _multi(request.headers.items())
+        if self.connect_route is not None:  # only $connect's event and authorizer read them
+            headers = forwarded_headers(headers, source_ip, *_listener(request))
         query = _multi(request.query.items())
         conn = Connection(
             connection_id=new_connection_id(),
@@ -240,6 +241,7 @@ class WebSocketSessions:
         """(status, message, subprotocol, the route response to send once open)."""
         route = self.connect_route
         if route is None:
+            self._read_api_key(conn, headers)
             return 200, "", None, None
         gw = self.gw
         info = RequestInfo.new()
@@ -268,8 +270,7 @@ class WebSocketSessions:
             ctx["authorizer"] = conn.authorizer
         elif route.authorization_type == "AWS_IAM" and not gw.signed(headers):
             return 403, "Forbidden", None, None
-        if self._api_keys is not None:  # the key is read once, for the connection's life
-            conn.api_key = self._api_keys.select(headers, conn.authorizer)
+        if self._read_api_key(conn, headers):
             ctx["identity"] = identity_of(conn)
         gate = self._gates.get(CONNECT_ROUTE)
         refusal = None if gate is None else gate.check(conn.api_key)
@@ -306,6 +307,14 @@ class WebSocketSessions:
         ]
         protocol = echoed.strip() if echoed and echoed.strip() in requested else None
         return 200, "", protocol, result.body if route.two_way else None
+
+    def _read_api_key(self, conn: Connection, headers: dict[str, list[str]]) -> bool:
+        """Reads the connection's API key (once, for its life; after the authorizer, whose
+        ``usageIdentifierKey`` may name it). False when the API has no key routes."""
+        if self._api_keys is None:
+            return False
+        conn.api_key = self._api_keys.select(headers, conn.authorizer)
+        return True
 
     # -- messages ---------------------------------------------------------------------
 

@@ -248,6 +248,10 @@ async def test_a_message_route_needing_a_key_forbids_a_connection_without_one(ki
             assert answer["message"] == "Forbidden" and answer["connectionId"]
             await ws.send_str('{"action":"free"}')
             assert await frames(ws, 1) == ["free"]
+        # the key is read from the upgrade request even without a $connect route
+        async with s.ws_connect(gw.ws_url, headers={"x-api-key": "key-two"}) as ws:
+            await ws.send_str('{"action":"who"}')
+            assert await frames(ws, 1) == ["key-two/id2"]
 
 
 def test_api_key_from_the_authorizers_usage_identifier_key():
