@@ -60,6 +60,8 @@ class Connection:
     template_authorizer: dict[str, str] | None = None
     # The API key the $connect request presented (ApiKeySelectionExpression), if valid.
     api_key: ApiKey | None = None
+    # The IAM caller of an AWS_IAM $connect (requestContext.identity's IAM members).
+    iam: dict[str, str] | None = None
     ws: web.WebSocketResponse | None = None
     transport: asyncio.BaseTransport | None = None
     # Why the server closed it (for $disconnect's disconnectStatusCode/Reason).

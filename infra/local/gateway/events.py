@@ -103,6 +103,8 @@ def identity_of(conn: Connection) -> dict[str, Any]:
     if conn.api_key is not None:  # $context.identity.apiKey/apiKeyId (API key routes)
         identity["apiKey"] = conn.api_key.value
         identity["apiKeyId"] = conn.api_key.key_id
+    if conn.iam is not None:  # accessKey, accountId, caller, user, userArn (AWS_IAM)
+        identity.update(conn.iam)
     return identity
 
 

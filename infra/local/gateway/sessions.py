@@ -56,6 +56,7 @@ from .events import (
     template_context,
 )
 from .frames import FrameScanner, FrameTooBig, encode_server_frame
+from .iam import ConnectVerifier, iam_identity
 from .ids import new_connection_id, new_request_id
 from .metering import metered_units
 from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
@@ -147,6 +148,7 @@ class WebSocketSessions:
         self.connect_route: Route | None = api.route(CONNECT_ROUTE)
         self.disconnect_route: Route | None = api.route(DISCONNECT_ROUTE)
         self._validators: dict[str, RequestValidator] = {}
+        self._iam: ConnectVerifier | None = None  # AWS_IAM $connect, made at first use
         # per route: API key and route throttle checks (absent: nothing to check)
         self._gates = route_gates(api)
         self._api_keys = next((g.api_keys for g in self._gates.values() if g.api_keys), None)
@@ -268,8 +270,17 @@ class WebSocketSessions:
             conn.authorizer = decision.authorizer
             conn.template_authorizer = authorizer_strings(decision.authorizer or {})
             ctx["authorizer"] = conn.authorizer
-        elif route.authorization_type == "AWS_IAM" and not gw.signed(headers):
-            return 403, "Forbidden", None, None
+        elif route.authorization_type == "AWS_IAM":
+            if self._iam is None:
+                self._iam = ConnectVerifier(
+                    gw.settings.sigv4_secrets, gw.state_dir, gw.runtime.extra_env
+                )
+            access_key, reason = self._iam.verify(f"/{gw.api.stage.name}", headers, query)
+            if access_key is None:
+                log.info("$connect: IAM signature refused: %s", reason)
+                return 403, "Forbidden", None, None
+            conn.iam = iam_identity(access_key, gw.api.account_id)
+            ctx["identity"] = identity_of(conn)
         if self._read_api_key(conn, headers):
             ctx["identity"] = identity_of(conn)
         gate = self._gates.get(CONNECT_ROUTE)

@@ -102,17 +102,27 @@ async def test_unknown_stage_and_plain_get(kit):
             assert r.status == 426
 
 
-async def test_aws_iam_connect_needs_a_sigv4_signature(kit):
+async def test_aws_iam_connect_needs_a_valid_sigv4_signature(kit):
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def signed(url: str, secret: str) -> dict[str, str]:
+        http = url.replace("ws://", "http://", 1)
+        request = AWSRequest(method="GET", url=http, headers={"Host": urlsplit(url).netloc})
+        SigV4Auth(Credentials("testing", secret), "execute-api", "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
     api = kit.api_with(Route("$connect", None, authorization_type="AWS_IAM"))
-    signed = {
-        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/execute-api/"
-        "aws4_request, SignedHeaders=host, Signature=0"
-    }
     async with kit.running(api) as gw, aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await session.ws_connect(gw.ws_url)
-        assert info.value.status == 403
-        async with session.ws_connect(gw.ws_url, headers=signed) as ws:
+        for headers in ({}, signed(gw.ws_url, "a-forged-secret")):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await session.ws_connect(gw.ws_url, headers=headers)
+            assert info.value.status == 403
+        # the process's own credentials (tests/conftest.py) are keys the gateway knows
+        async with session.ws_connect(gw.ws_url, headers=signed(gw.ws_url, "testing")) as ws:
             assert not ws.closed
 
 
