@@ -36,7 +36,7 @@ from broadcaster.connections.direct import DirectConnections
 from broadcaster.fanout import Broadcaster, BroadcastSettings
 from game_engine.arena import Arena, ArenaSettings
 from game_engine.consumer import ReaderSettings
-from game_engine.engine import SPECTATOR_SLOT, EngineSettings
+from game_engine.engine import EngineSettings
 from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
 from infra.local.cfn.tickwire_stack import load_tickwire_stack
@@ -47,7 +47,8 @@ from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings
 from infra.local.tables import EmbeddedTables
 from ingest.tokens import local_secret, mint
 from tickwire import web as page
-from tickwire.exporter import StatsExporter
+from tickwire.engines import EngineProcesses
+from tickwire.exporter import StatsExporter, engine_report
 from tickwire.metrics import Metrics, PrometheusBackend
 
 __all__ = ["EmbeddedGame", "UpSettings"]
@@ -92,6 +93,22 @@ class UpSettings:
     token_ttl_s: int = 3600
     # Bound of the whole graceful stop.
     stop_timeout_s: float = 10.0
+    # Processes: 1 runs everything in this one; N > 1 keeps the gateway (sockets,
+    # handshakes, the authorizer, the stream and tables) in this process and runs N - 1
+    # engine processes (worker + broadcaster each) beside it, joined by the link
+    # (:mod:`infra.local.link`). ``tickwire up`` picks 2 when the machine has 2+ cores.
+    procs: int = 1
+    # How long start() waits for every engine process to connect and report.
+    engine_start_timeout_s: float = 60.0
+    # Engine processes that exit on their own are restarted this many times at most.
+    engine_restarts: int = 5
+
+
+def make_rules(settings: UpSettings) -> Any:
+    """The game's rules: ``settings.rules`` (``module:attribute``), else the arena."""
+    if settings.rules:
+        return load_rules(settings.rules)
+    return Arena(replace(settings.arena, tick_rate=settings.engine.tick_rate))
 
 
 class EmbeddedGame:
@@ -137,24 +154,36 @@ class EmbeddedGame:
         )
         # The facade's figures are served by the gateway's own /metrics.
         self.metrics = Metrics(PrometheusBackend(registry=self.gateway.metrics.registry))
-        self.worker: Worker[Any] = Worker(
-            stream=self.stream,
-            leases=self.tables.leases,
-            snapshots=self.tables.snapshots,
-            rules=(
-                load_rules(settings.rules)
-                if settings.rules
-                else Arena(replace(settings.arena, tick_rate=settings.engine.tick_rate))
-            ),
-            settings=settings.worker,
-            engine_settings=settings.engine,
-            worker_id="embedded",
-        )
-        self.broadcaster = Broadcaster(
-            DirectConnections(self.gateway), settings.broadcast, self.worker.on_gone
-        )
-        self.worker.sink = self.broadcaster
-        self.exporter = StatsExporter(self.metrics, self.worker, self.broadcaster, self.gateway)
+        self.worker: Worker[Any] | None = None
+        self.broadcaster: Broadcaster | None = None
+        self.engines: EngineProcesses | None = None
+        if settings.procs <= 1:
+            self.worker = Worker(
+                stream=self.stream,
+                leases=self.tables.leases,
+                snapshots=self.tables.snapshots,
+                rules=make_rules(settings),
+                settings=settings.worker,
+                engine_settings=settings.engine,
+                worker_id="embedded",
+            )
+            self.broadcaster = Broadcaster(
+                DirectConnections(self.gateway), settings.broadcast, self.worker.on_gone
+            )
+            self.worker.sink = self.broadcaster
+            self.exporter = StatsExporter(self.metrics, self.worker, self.broadcaster, self.gateway)
+        else:
+            make_rules(settings)  # a bad --rules is one clear error here, not in a child
+            self.engines = EngineProcesses(
+                settings,
+                gateway=self.gateway,
+                stream=self.stream,
+                leases=self.tables.leases,
+                snapshots=self.tables.snapshots,
+            )
+            self.exporter = StatsExporter(
+                self.metrics, gateway=self.gateway, reports=self.engines.reports
+            )
         self._worker_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
@@ -174,10 +203,10 @@ class EmbeddedGame:
 
     def _matches(self) -> dict[str, int]:
         """Running matches and their player counts, for the page's match list."""
-        return {
-            mid: sum(1 for p in m.members.values() if p.slot != SPECTATOR_SLOT)
-            for mid, m in self.worker.engine.matches.items()
-        }
+        if self.worker is not None:
+            return engine_report(self.worker, None)["matches"]  # type: ignore[no-any-return]
+        assert self.engines is not None
+        return {mid: n for r in self.engines.reports() for mid, n in r["matches"].items()}
 
     def _ws_url_for(self, request: web.Request) -> str:
         # The page connects back to the host it was loaded from (localhost or 127.0.0.1).
@@ -191,16 +220,21 @@ class EmbeddedGame:
         s = self.settings
         await self.gateway.start(s.host, s.port, s.tls_port)
         try:
-            await self.broadcaster.start()
-            self._worker_task = asyncio.create_task(self.worker.run(), name="embedded-worker")
+            if self.engines is not None:
+                await self.engines.start()
+                self._worker_task = asyncio.create_task(self.engines.run(), name="engines")
+            else:
+                assert self.worker is not None and self.broadcaster is not None
+                await self.broadcaster.start()
+                self._worker_task = asyncio.create_task(self.worker.run(), name="embedded-worker")
             self.exporter.start()
         except BaseException:
             await self.stop()
             raise
-        log.info("tickwire up: %s", self.ws_url)
+        log.info("tickwire up: %s (%d process(es))", self.ws_url, max(1, s.procs))
 
     async def run(self) -> None:
-        """Serve until :meth:`stop` is called, or until the worker fails (then re-raise)."""
+        """Serve until :meth:`stop` is called, or until the engine fails (then re-raise)."""
         assert self._worker_task is not None, "start() first"
         await asyncio.shield(self._worker_task)
 
@@ -212,16 +246,22 @@ class EmbeddedGame:
         try:
             async with asyncio.timeout(self.settings.stop_timeout_s):
                 await self.exporter.stop()
-                await self.worker.stop()
+                if self.engines is not None:
+                    await self.engines.stop()
+                if self.worker is not None:
+                    await self.worker.stop()
                 if self._worker_task is not None:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
                         await self._worker_task
-                await self.broadcaster.stop()
+                if self.broadcaster is not None:
+                    await self.broadcaster.stop()
         except TimeoutError:
             log.warning("tickwire up: engine drain exceeded %.1f s", self.settings.stop_timeout_s)
         finally:
             if self._worker_task is not None and not self._worker_task.done():
                 self._worker_task.cancel()
+            if self.engines is not None:
+                await self.engines.close()
             await self.gateway.stop()
 
     async def __aenter__(self) -> EmbeddedGame:

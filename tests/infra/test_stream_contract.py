@@ -69,7 +69,7 @@ def _throttle_hook(state: dict[str, float], rng: random.Random) -> Callable[[str
     return lambda shard_id: rng.random() < state["rate"]
 
 
-@pytest.fixture(params=["embedded", "kinesis-moto", "kinesis-embedded"])
+@pytest.fixture(params=["embedded", "kinesis-moto", "kinesis-embedded", "link"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     clock = Clock()
     state = {"rate": 0.0}
@@ -93,6 +93,30 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
                 settings=kw.get("settings", FAST),
                 create_shards=shards,
             )  # type: ignore[arg-type]
+
+    elif request.param == "link":
+        # The embedded stream as an engine process of a split `tickwire up` sees it:
+        # through the link's Unix socket (one link per stream).
+        from infra.local.link import LinkClient, LinkServer, LinkStream
+        from infra.local.tables import EmbeddedTables
+
+        registry = EmbeddedKinesis(settings)
+        folder = request.getfixturevalue("tmp_path")
+
+        async def make(shards: int, **kw: object) -> Stream:
+            inner = registry.create_stream(f"s-{uuid.uuid4().hex[:8]}", shards)
+            tables = EmbeddedTables()
+            server = LinkServer(
+                folder / f"{inner.name}.sock",
+                gateway=None,  # type: ignore[arg-type]  # streams only: no posts here
+                stream=inner,
+                leases=tables.leases,
+                snapshots=tables.snapshots,
+            )
+            await server.start()
+            client = await LinkClient.connect(server.path)
+            cleanup.extend([client.close, server.stop])
+            return LinkStream(client, inner.name)
 
     else:
         from infra.local.kinesis_service import EmbeddedKinesisService, KinesisHttpServer

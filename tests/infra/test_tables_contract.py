@@ -18,11 +18,30 @@ from infra.aws.dynamodb import DynamoTables
 from infra.local.tables import EmbeddedTables
 
 
-@pytest.fixture(params=["embedded", "dynamodb"])
+@pytest.fixture(params=["embedded", "dynamodb", "link"])
 async def tables(request: pytest.FixtureRequest) -> AsyncIterator[tuple[LeaseTable, SnapshotStore]]:
     if request.param == "embedded":
         t = EmbeddedTables()
         yield t.leases, t.snapshots
+        return
+    if request.param == "link":
+        # The embedded tables as an engine process of a split `tickwire up` sees them.
+        from infra.local.link import LinkClient, LinkLeaseTable, LinkServer, LinkSnapshotStore
+        from infra.local.stream import EmbeddedKinesis
+
+        t = EmbeddedTables()
+        server = LinkServer(
+            request.getfixturevalue("tmp_path") / "link.sock",
+            gateway=None,  # type: ignore[arg-type]  # tables only: no posts here
+            stream=EmbeddedKinesis().create_stream("s", 1),
+            leases=t.leases,
+            snapshots=t.snapshots,
+        )
+        await server.start()
+        client = await LinkClient.connect(server.path)
+        yield LinkLeaseTable(client), LinkSnapshotStore(client)
+        await client.close()
+        await server.stop()
         return
     endpoint = request.getfixturevalue("moto_reset")
     async with DynamoTables(

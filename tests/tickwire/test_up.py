@@ -19,12 +19,29 @@ from tickwire.client.client import GameClient
 from tickwire.embedded import EmbeddedGame, UpSettings
 
 
-@pytest.fixture
-async def game(tmp_path: Path):
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
+async def game(tmp_path: Path, request: pytest.FixtureRequest):
     # A view radius covering the whole arena, so the two players always see each other.
-    settings = UpSettings(port=0, state_dir=tmp_path, arena=ArenaSettings(view_radius=5000.0))
+    # Two processes: the engine runs in a child process, joined to this one by the link.
+    settings = UpSettings(
+        port=0,
+        state_dir=tmp_path,
+        arena=ArenaSettings(view_radius=5000.0),
+        procs=request.param,
+    )
     async with EmbeddedGame(settings) as g:
         yield g
+
+
+async def engine_counter(game: EmbeddedGame, name: str, at_least: int) -> int:
+    """A counter of the engine(s), once it reaches ``at_least`` (engine processes report
+    once a second), or its value after 10 s."""
+    for _ in range(100):
+        value = sum(r["counters"].get(name, 0) for r in game.exporter.reports())
+        if value >= at_least:
+            break
+        await asyncio.sleep(0.1)
+    return value
 
 
 async def test_two_clients_see_each_other_move_and_get_their_acks(game: EmbeddedGame) -> None:
@@ -58,7 +75,7 @@ async def test_two_clients_see_each_other_move_and_get_their_acks(game: Embedded
         )
         assert alice.stats.latencies, "input->ack latency measured"
         assert max(alice.stats.latencies) < 5.0
-        assert game.worker.stats()["counters"]["input.applied"] >= 30
+        assert await engine_counter(game, "input.applied", 30) >= 30
     finally:
         await alice.close()
         await bob.close()
@@ -69,14 +86,20 @@ async def test_metrics_and_token_endpoints(game: EmbeddedGame) -> None:
         async with http.get(f"{game.http_url}/token", params={"match": "m", "player": "p"}) as r:
             assert r.status == 200
             token = (await r.json())["token"]
-        async with http.get(f"{game.http_url}/token", params={"match": "bad id!", "player": "p"}) as r:
+        async with http.get(
+            f"{game.http_url}/token", params={"match": "bad id!", "player": "p"}
+        ) as r:
             assert r.status == 400
         client = await GameClient.connect(game.ws_url, token)
         try:
             await client.wait_for(lambda c: c.self_id >= 0, 20)
-            game.exporter.collect()
-            async with http.get(f"{game.http_url}/metrics") as r:
-                text = await r.text()
+            for _ in range(50):  # engine processes report once a second
+                game.exporter.collect()
+                async with http.get(f"{game.http_url}/metrics") as r:
+                    text = await r.text()
+                if "tickwire_players 1.0" in text:
+                    break
+                await asyncio.sleep(0.1)
         finally:
             await client.close()
     assert "tickwire_gateway_metered_messages_total" in text
@@ -99,9 +122,22 @@ async def test_bad_token_is_refused_and_game_goes_on(game: EmbeddedGame) -> None
 def test_tickwire_up_command_drains_on_sigterm(tmp_path: Path, unused_port: int) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tickwire", "up", "--port", str(unused_port),
-         "--state-dir", str(tmp_path), "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "tickwire",
+            "up",
+            "--port",
+            str(unused_port),
+            "--state-dir",
+            str(tmp_path),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None

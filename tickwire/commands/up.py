@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -22,7 +23,9 @@ from pathlib import Path
 from game_engine.errors import RulesNotFound
 from tickwire.commands import plain_help
 from tickwire.embedded import EmbeddedGame, UpSettings
+from tickwire.engines import EngineProcessError
 from tickwire.gc_tuning import tune_gc
+from tickwire.loops import event_loop_runner
 from tickwire.ports import error_line
 
 log = logging.getLogger("tickwire.up")
@@ -80,6 +83,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the account throttle's burst (AWS: 5000)",
     )
     p.add_argument(
+        "--procs",
+        type=int,
+        default=None,
+        help="processes: 1 runs everything in one; N > 1 runs the gateway in one and the "
+        "engine (worker + broadcaster) in N - 1 more (default: 2 when the machine has 2+ "
+        "cores, else 1)",
+    )
+    p.add_argument(
         "--no-tokens", action="store_true", help="do not serve /token (tokens from elsewhere)"
     )
     p.add_argument(
@@ -97,7 +108,6 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         tls_port=args.tls_port,
         stage=args.stage,
         state_dir=args.state_dir,
-        shards=args.shards,
         rules=args.rules,
         gateway=replace(
             d.gateway, account_rate_per_s=args.account_rate, account_burst=args.account_burst
@@ -106,7 +116,15 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         arena=replace(d.arena, max_players=args.match_size, view_radius=args.view_radius),
         issue_tokens=not args.no_tokens,
         stop_timeout_s=args.stop_timeout,
+        procs=args.procs if args.procs is not None else default_procs(),
+        # Every engine process leases at least one shard.
+        shards=max(args.shards, (args.procs or default_procs()) - 1),
     )
+
+
+def default_procs() -> int:
+    """Two processes (gateway, engine) on a machine with two or more cores, else one."""
+    return 2 if (os.cpu_count() or 1) > 1 else 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,13 +133,10 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     sys.path.insert(0, ".")  # --rules modules from the current folder, as Python does
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    try:
-        runner(serve(settings_from(args)))
+        event_loop_runner()(serve(settings_from(args)))
+    except EngineProcessError as exc:
+        print(f"tickwire up: {exc}", file=sys.stderr)
+        return 1
     except (OSError, RulesNotFound) as exc:
         print(error_line("tickwire up", exc, {"--port": args.port, "--tls-port": args.tls_port}, args.host), file=sys.stderr)  # fmt: skip
         return 1
@@ -171,5 +186,10 @@ def banner(game: EmbeddedGame) -> str:
         )
     if game.gateway.ca is not None:
         lines.append(f"  TLS:                export AWS_CA_BUNDLE={game.gateway.ca.bundle_path}")
+    if game.engines is not None:
+        lines.append(
+            f"  processes:          gateway {os.getpid()}, "
+            f"engine {', '.join(map(str, game.engines.pids))} (--procs)"
+        )
     lines.append("Ctrl-C stops (graceful drain).")
     return "\n".join(lines)

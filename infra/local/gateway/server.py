@@ -343,6 +343,12 @@ class Gateway:
         Raises GoneException (410), PayloadTooLargeException (413) or
         LimitExceededException (429: account throttle, or the client's buffer is full).
         """
+        self.post_now(connection_id, data)
+
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        """:meth:`post_to_connection` without a coroutine: it never waits (the frame is
+        queued and written at the end of this loop iteration), so callers that post many
+        messages at once (the engine link) call it directly."""
         if not self.account_bucket.take():
             self.metrics.throttled["management"] += 1
             raise LimitExceededException("Rate exceeded")
