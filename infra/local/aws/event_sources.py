@@ -10,6 +10,14 @@ What Lambda's event source mappings do, per source:
 - **Kinesis**: one poller per shard, from ``StartingPosition``, in order; a batch that
   fails is retried (backing off up to 5 s) until it succeeds or ``MaximumRetryAttempts``
   is used up, holding the shard back meanwhile, as Lambda does.
+- **DynamoDB streams**: the table's latest stream (the ARN in the template is the one
+  CloudFormation would give; the stream is found from the table), per shard, in order,
+  retried like Kinesis; records in Lambda's shape (``eventName`` INSERT/MODIFY/REMOVE,
+  ``dynamodb.Keys/NewImage/OldImage``).
+- **SNS** (SAM ``Events: SNS``, ``AWS::SNS::Subscription`` with ``Protocol: lambda``):
+  the topic delivers to a private SQS queue (SNS -> SQS is the service's own delivery),
+  and each notification invokes the function with one SNS record, as SNS invokes
+  Lambda; a failed invocation is retried after the queue's visibility timeout.
 - **Schedule** (SAM ``Events`` of type Schedule with ``rate(...)``): EventBridge's
   "Scheduled Event" every period. ``cron(...)`` is reported as not run.
 
@@ -95,6 +103,10 @@ class EventSources:
                 self._tasks.append(loop.create_task(self._sqs(source, function)))
             elif source.kind == "kinesis" and self.kinesis is not None:
                 self._tasks.append(loop.create_task(self._kinesis(source, function)))
+            elif source.kind == "dynamodb":
+                self._tasks.append(loop.create_task(self._dynamodb(source, function)))
+            elif source.kind == "sns":
+                self._tasks.append(loop.create_task(self._sns(source, function)))
             elif source.kind == "schedule" and rate_seconds(source.schedule) is not None:
                 self._tasks.append(loop.create_task(self._schedule(source, function)))
             else:
@@ -215,6 +227,84 @@ class EventSources:
                 await asyncio.sleep(delay)
                 delay = min(MAX_BACKOFF_S, delay * 2)
 
+    # --- DynamoDB streams --------------------------------------------------------------
+
+    async def _dynamodb(self, source: EventSource, function: LambdaFunction) -> None:
+        table = source.source_arn.split(":table/", 1)[-1].split("/")[0]
+        tables = self.endpoints.client("dynamodb")
+        streams = self.endpoints.client("dynamodbstreams")
+        described = await asyncio.to_thread(tables.describe_table, TableName=table)
+        arn = described["Table"].get("LatestStreamArn")
+        if arn is None:
+            log.warning(
+                "%s: table %s has no stream (StreamSpecification)", source.logical_id, table
+            )
+            return
+        shards = (await asyncio.to_thread(streams.describe_stream, StreamArn=arn))[
+            "StreamDescription"
+        ]["Shards"]
+        await asyncio.gather(
+            *(self._dynamodb_shard(source, function, streams, arn, s["ShardId"]) for s in shards)
+        )
+
+    async def _dynamodb_shard(
+        self, source: EventSource, function: LambdaFunction, streams: Any, arn: str, shard: str
+    ) -> None:
+        position = "TRIM_HORIZON" if source.starting_position == "TRIM_HORIZON" else "LATEST"
+        iterator = (await asyncio.to_thread(
+            streams.get_shard_iterator, StreamArn=arn, ShardId=shard, ShardIteratorType=position
+        ))["ShardIterator"]  # fmt: skip
+        while iterator:
+            page = await asyncio.to_thread(
+                streams.get_records, ShardIterator=iterator, Limit=source.batch_size
+            )
+            records = [
+                {**_json_ready(r), "eventSourceARN": source.source_arn}
+                for r in page.get("Records") or []
+            ]
+            if records:
+                await self._until_done(source, function, {"Records": records})
+            iterator = page.get("NextShardIterator")
+            if not records:
+                await asyncio.sleep(KINESIS_IDLE_S)
+
+    # --- SNS -----------------------------------------------------------------------------
+
+    async def _sns(self, source: EventSource, function: LambdaFunction) -> None:
+        sqs = self.endpoints.client("sqs")
+        sns = self.endpoints.client("sns")
+        digest = hashlib.sha256(f"{source.logical_id}/{source.source_arn}".encode()).hexdigest()
+        queue = f"tickwire-sns-{digest[:16]}"
+
+        def subscribe() -> tuple[str, str]:
+            url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            subscription = sns.subscribe(TopicArn=source.source_arn, Protocol="sqs",
+                                         Endpoint=queue_arn, ReturnSubscriptionArn=True)  # fmt: skip
+            return url, str(subscription["SubscriptionArn"])
+
+        url, subscription = await asyncio.to_thread(subscribe)
+        while True:
+            try:
+                messages = await asyncio.to_thread(self._receive, sqs, url, 10)
+            except Exception as exc:
+                log.warning("%s: ReceiveMessage failed: %s", source.logical_id, exc)
+                await asyncio.sleep(MAX_BACKOFF_S)
+                continue
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                event = {"Records": [_sns_record(envelope, subscription)]}
+                try:
+                    await self._invoke(function, event)
+                except LambdaError as exc:  # back after the visibility timeout
+                    log.warning("%s: %s failed: %s", source.logical_id, function.name, exc)
+                    continue
+                await asyncio.to_thread(
+                    sqs.delete_message, QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
     # --- schedules ---------------------------------------------------------------------
 
     async def _schedule(self, source: EventSource, function: LambdaFunction) -> None:
@@ -294,3 +384,38 @@ def _kinesis_record(
         "awsRegion": region,
         "eventSourceARN": arn,
     }
+
+
+def _sns_record(envelope: Mapping[str, Any], subscription: str) -> dict[str, Any]:
+    """An SNS notification (as SNS delivers it to SQS) in Lambda's SNS event shape."""
+    return {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription,
+        "Sns": {
+            "Type": envelope.get("Type", "Notification"),
+            "MessageId": envelope.get("MessageId"),
+            "TopicArn": envelope.get("TopicArn"),
+            "Subject": envelope.get("Subject"),
+            "Message": envelope.get("Message"),
+            "Timestamp": envelope.get("Timestamp"),
+            "SignatureVersion": envelope.get("SignatureVersion", "1"),
+            "Signature": envelope.get("Signature", ""),
+            "SigningCertUrl": envelope.get("SigningCertURL", ""),
+            "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""),
+            "MessageAttributes": envelope.get("MessageAttributes") or {},
+        },
+    }
+
+
+def _json_ready(value: Any) -> Any:
+    """boto3's answer as Lambda's JSON: datetimes as epoch seconds, bytes as base64."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value

@@ -413,6 +413,11 @@ class _Loader:
             declared, event_notes = sam_event_sources(lid, Props(lid, props))
             sources += declared
             notes += event_notes
+        for lid, props in resolved.get("AWS::SNS::Subscription", {}).items():
+            if props.get("Protocol") == "lambda":  # SNS invokes the function: run it here
+                target = str(props.get("Endpoint", "")).split(":function:")[-1].split(":")[0]
+                sources.append(EventSource(lid, by_name.get(target, ""), "sns",
+                                           source_arn=str(props.get("TopicArn", ""))))  # fmt: skip
         for source in sources:
             if not source.function or source.kind == "unsupported":
                 notes.append(f"{source.logical_id}: event source {source.source_arn or '?'} "
