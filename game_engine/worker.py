@@ -2,7 +2,7 @@
 
 Lifecycle: :meth:`Worker.start` creates leases for the stream's shards, takes its share
 and starts three tasks: the tick loop (fixed rate, :mod:`game_engine.scheduler`), the lease
-loop (renew held leases, sync shards, take or steal per :mod:`game_engine.balance`, finish
+loop (renew held leases, sync shards, take or steal per :mod:`game_engine.lease_balancing`, finish
 shards read to their end) and the checkpoint loop. :meth:`Worker.stop` is graceful and
 bounded: the current tick finishes, the readers stop, each shard's matches are
 snapshotted and its checkpoint written, and the leases are released so another worker
@@ -43,12 +43,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from game_engine.balance import LeaseObserver, plan_takes
 from game_engine.consumer import ReaderSettings, ShardReader
 from game_engine.engine import Engine, EngineSettings
 from game_engine.errors import EngineError, LeaseError, LeaseLost, SnapshotError
 from game_engine.events import Event
 from game_engine.frame import FrameSink, MatchFrame
+from game_engine.lease_balancing import LeaseObserver, plan_takes
 from game_engine.leases import SHARD_END, Lease, LeaseTable
 from game_engine.replay import Replay
 from game_engine.rules import Rules

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from game_engine.balance import LeaseObserver, plan_takes
 from game_engine.consumer import ReaderSettings, ShardProgress, ShardReader
 from game_engine.errors import CheckpointError
+from game_engine.lease_balancing import LeaseObserver, plan_takes
 from game_engine.leases import SHARD_END, Lease
 from game_engine.scheduler import TickClock, send_due
 from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings
