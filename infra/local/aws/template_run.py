@@ -125,7 +125,10 @@ class TemplateAws:
         here, start the event sources. Call before the gateway starts its workers."""
         lines: list[str] = []
         self.lambda_api = LambdaApi(runtime, self.loaded.functions)
-        extra = {"lambda": await self.lambda_api.start()}
+        # the template's functions for the workers' SDK and for AWS (non-proxy) Lambda
+        # integrations alike, unless --aws-endpoint-url-for lambda=... says otherwise
+        self.endpoints.overrides.setdefault("lambda", await self.lambda_api.start())
+        extra: dict[str, str] = {}
         lines.append(f"Lambda API (AWS_ENDPOINT_URL_LAMBDA): {self.lambda_api.url}")
         kinesis_url = self.kinesis_url
         if kinesis_url is None and self.kinesis is not None and self.loaded.streams:

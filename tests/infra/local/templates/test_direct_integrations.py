@@ -72,6 +72,21 @@ async def test_direct_integrations_end_to_end() -> None:
             refused = (await ws.receive(timeout=30)).data
             assert '"message" : "Bad request body"' in refused
 
+            # S3 PutObject through s3:path/{bucket}/notes/{key}, the key from the message
+            await ws.send_str('{"action": "save", "key": "n1.json", "note": {"text": "hi"}}')
+            s3 = run.client("s3")
+            bucket = run.loaded.resources["Uploads"].name
+
+            def saved() -> bytes | None:
+                listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+                if not listed:
+                    return None
+                body: bytes = s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read()
+                assert listed[0]["Key"] == "notes/n1.json"
+                return body
+
+            assert json.loads(await wait_for(saved)) == {"text": "hi"}
+
             # a misconfigured integration: the error frame, and the connection carries on
             await ws.send_str('{"action": "broken"}')
             failed = json.loads((await ws.receive(timeout=30)).data)

@@ -54,6 +54,10 @@ async def test_functions_template_end_to_end() -> None:
             recorded = await wait_for(lambda: message("invoked-21"))
             assert json.loads(recorded["text"]["S"])["doubled"] == 42
 
+            # a non-proxy (AWS) Lambda integration: request and response templates around it
+            await bob.send_str('{"action": "double", "n": 8}')
+            assert json.loads((await bob.receive(timeout=60)).data) == {"twice": 16}
+
             # $default: a Node.js ESM callback handler answering through its route response
             await bob.send_str('{"action": "whatever", "x": 1}')
             echo = json.loads((await bob.receive(timeout=60)).data)
