@@ -142,3 +142,31 @@ def test_version() -> None:
     out = _tickwire("--version")
     assert out.returncode == 0 and out.stdout.startswith("tickwire ")
     json.dumps(COMMANDS)  # plain data: the table is what --help lists
+
+
+def test_gateway_stops_on_sigint_and_a_second_one_is_not_needed() -> None:
+    """The gateway drains on the first SIGINT and exits 0 (tickwire.signals)."""
+    import signal
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwire", "gateway", "--api", "examples.chat.api:chat_api",
+         "--port", str(port), "--no-lambda-prewarm"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("WebSocket:")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 30
+        assert proc.stderr is not None
+        assert "SIGINT received, stopping (again to exit at once)" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

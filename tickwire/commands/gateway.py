@@ -188,19 +188,38 @@ async def _serve(
             await template_aws.stop()
         print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
         return 1
+    # From here the first SIGINT/SIGTERM drains the gateway, a second exits at once.
+    signals = StopSignals("tickwire gateway", gateway.stop)
+    signals.install()
     kinesis_server = None
-    if getattr(args, "kinesis_port", None) is not None and "kinesis" in services:
-        from infra.local.kinesis_service import KinesisHttpServer
+    try:
+        if getattr(args, "kinesis_port", None) is not None and "kinesis" in services:
+            from infra.local.kinesis_service import KinesisHttpServer
 
-        kinesis_server = KinesisHttpServer(services["kinesis"], port=args.kinesis_port)
-        try:
-            await kinesis_server.start()
-        except OSError as exc:
-            await gateway.stop()
-            ports = {"--kinesis-port": args.kinesis_port}
-            print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
-            return 1
-        print(f"Kinesis endpoint (embedded streams): {kinesis_server.url}", flush=True)
+            kinesis_server = KinesisHttpServer(services["kinesis"], port=args.kinesis_port)
+            try:
+                await kinesis_server.start()
+            except OSError as exc:
+                kinesis_server = None
+                await gateway.stop()
+                ports = {"--kinesis-port": args.kinesis_port}
+                print(bind_error_line("tickwire gateway", exc, ports, args.host), file=sys.stderr)
+                return 1
+            print(f"Kinesis endpoint (embedded streams): {kinesis_server.url}", flush=True)
+        _print_endpoints(gateway, settings, args)
+        await gateway.run()  # returns once stop() drained it; stop() logs the metering summary
+        await signals.finished()
+    finally:
+        signals.remove()
+        if kinesis_server is not None:
+            await kinesis_server.stop()
+        if template_aws is not None:
+            await template_aws.stop()
+    return 0
+
+
+def _print_endpoints(gateway: Any, settings: GatewaySettings, args: argparse.Namespace) -> None:
+    """The URLs and export lines a user needs, on stdout."""
     print(f"WebSocket:   {gateway.ws_url}", flush=True)
     print(f"@connections endpoint_url: {gateway.management_url}", flush=True)
     if settings.require_signature and settings.sigv4_secrets is None:
@@ -216,12 +235,3 @@ async def _serve(
         assert gateway.ca is not None
         print(gateway.ca.export_line(), flush=True)
     print(f"metrics:     {gateway.url}/metrics", flush=True)
-    try:
-        async with StopSignals("tickwire gateway", gateway.stop):
-            await gateway.run()  # stop() logs the metering summary
-    finally:
-        if kinesis_server is not None:
-            await kinesis_server.stop()
-        if template_aws is not None:
-            await template_aws.stop()
-    return 0
