@@ -2,10 +2,12 @@
 
 Theory of operation (the full format for client implementers is ``docs/protocol.md``):
 
-A message is a msgpack array. Element 0 is a 24-byte msgpack ``bin`` holding a
+A message is a msgpack array. Element 0 is a 32-byte msgpack ``bin`` holding a
 fixed-layout little-endian :data:`HEADER_STRUCT` (so :func:`peek_header` reads it with one
-``struct.unpack_from`` at byte offset 3, without decoding the rest). Then, for a message
-in one part::
+``struct.unpack_from`` at byte offset 3, without decoding the rest). Version 2 added
+``dropped`` and ``dropped_seq`` after the 24 bytes of version 1: the player's inputs the
+server refused unapplied, so ``ack_seq`` never stands for an input that was not applied;
+decoders still read version 1 (no refusals known). Then, for a message in one part::
 
     [header, adds, removed, changes, meta]
 
@@ -60,14 +62,18 @@ __all__ = [
     "peek_header",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 FLAG_FULL = 0x01  # a full state: the client drops what it has and takes ``adds``
 FLAG_ENDED = 0x02  # the match has ended; this is the last message
 
 # version u8, flags u8, part_index u16, part_count u16, scale u16 (quanta per world unit),
-# tick u32, ack_seq u32, base_tick u32, self_id i32 (the player's own entity, -1 none)
-HEADER_STRUCT = struct.Struct("<BBHHHIIIi")
-HEADER_SIZE = HEADER_STRUCT.size  # 24
+# tick u32, ack_seq u32, base_tick u32, self_id i32 (the player's own entity, -1 none),
+# dropped u32 (the player's inputs refused unapplied, cumulative), dropped_seq u32 (the
+# latest of them, 0 none)
+HEADER_STRUCT = struct.Struct("<BBHHHIIIiII")
+HEADER_SIZE = HEADER_STRUCT.size  # 32
+# Version 1: the same fields without dropped/dropped_seq (read, never written).
+_V1_STRUCT = struct.Struct("<BBHHHIIIi")
 # The message starts with a fixarray marker, then bin8 (0xc4) of HEADER_SIZE bytes.
 _HEADER_OFFSET = 3
 
@@ -94,6 +100,10 @@ class Header(NamedTuple):
     self_id: int
     scale: int
     version: int = PROTOCOL_VERSION
+    # Inputs of this player the server refused without applying them (its flood bound),
+    # since it joined the match, and the seq of the latest: ack_seq does not cover them.
+    dropped: int = 0
+    dropped_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,8 @@ def pack_header(header: Header) -> bytes:
         header.ack_seq & 0xFFFFFFFF,
         header.base_tick & 0xFFFFFFFF,
         header.self_id,
+        header.dropped & 0xFFFFFFFF,
+        header.dropped_seq & 0xFFFFFFFF,
     )
 
 
@@ -206,14 +218,23 @@ def encode(header: Header, update: Update) -> bytes:
 
 def peek_header(data: bytes) -> Header:
     """The header of a message or part, read at a fixed offset (a few hundred ns)."""
-    if len(data) < _HEADER_OFFSET + HEADER_SIZE or data[1] != 0xC4 or data[2] != HEADER_SIZE:
+    size = data[2] if len(data) > 2 else 0
+    if data[1:2] != b"\xc4" or size not in (HEADER_SIZE, _V1_STRUCT.size):
+        raise ProtocolError("not a tickwire state message (bad header marker)")
+    if len(data) < _HEADER_OFFSET + size:
         raise ProtocolError("not a tickwire state message (bad header marker)")
     if data[0] & 0xF0 != 0x90:
         raise ProtocolError("not a tickwire state message (not an array)")
-    version, flags, part, parts, scale, tick, ack, base, self_id = HEADER_STRUCT.unpack_from(
-        data, _HEADER_OFFSET
-    )
-    if version != PROTOCOL_VERSION:
+    dropped = dropped_seq = 0
+    if size == HEADER_SIZE:
+        version, flags, part, parts, scale, tick, ack, base, self_id, dropped, dropped_seq = (
+            HEADER_STRUCT.unpack_from(data, _HEADER_OFFSET)
+        )
+    else:
+        version, flags, part, parts, scale, tick, ack, base, self_id = _V1_STRUCT.unpack_from(
+            data, _HEADER_OFFSET
+        )
+    if (version, size) not in ((PROTOCOL_VERSION, HEADER_SIZE), (1, _V1_STRUCT.size)):
         raise ProtocolError(f"unsupported protocol version {version}")
     if parts == 0 or part >= parts:
         raise ProtocolError(f"bad part {part} of {parts}")
@@ -228,6 +249,8 @@ def peek_header(data: bytes) -> Header:
         self_id,
         scale,
         version,
+        dropped,
+        dropped_seq,
     )
 
 

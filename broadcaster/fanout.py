@@ -79,6 +79,8 @@ _HEADER_RECORD = np.dtype(
         ("ack_seq", "<u4"),
         ("base_tick", "<u4"),
         ("self_id", "<i4"),
+        ("dropped", "<u4"),
+        ("dropped_seq", "<u4"),
     ]
 )
 _HEAD = _HEADER_RECORD.itemsize
@@ -104,6 +106,9 @@ def _headers(
     rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for _, slot in listed]
     rec["base_tick"] = [t & 0xFFFFFFFF for t in base_ticks]
     rec["self_id"] = [slot.entity_id for _, slot in listed]
+    if any(slot.dropped for _, slot in listed):  # rare: only flooding players have any
+        rec["dropped"] = [slot.dropped & 0xFFFFFFFF for _, slot in listed]
+        rec["dropped_seq"] = [slot.dropped_seq & 0xFFFFFFFF for _, slot in listed]
     return rec.tobytes()
 
 

@@ -184,6 +184,8 @@ class Poster:
             0 if base_tick is None else base_tick,
             slot.entity_id,
             self.settings.position_scale,
+            dropped=slot.dropped,
+            dropped_seq=slot.dropped_seq,
         )
 
     def _begin(

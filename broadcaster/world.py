@@ -41,6 +41,9 @@ class WorldView:
     def __init__(self) -> None:
         self.tick: int = -1  # -1: no full state applied yet
         self.ack_seq: int = 0
+        # The player's inputs the server refused unapplied, and the latest one's seq.
+        self.dropped: int = 0
+        self.dropped_seq: int = 0
         self.self_id: int = -1
         self.scale: int = 1
         self.ended: bool = False
@@ -202,6 +205,7 @@ class WorldView:
             vel = np.concatenate([vel, np.zeros((m, 2), np.int64)])[order]
         self.ids, self.columns, self._vel, self._gap = ids, cols, vel, max(gap, 1)
         self.tick, self.ack_seq, self.self_id = header.tick, header.ack_seq, header.self_id
+        self.dropped, self.dropped_seq = header.dropped, header.dropped_seq
         self.scale = header.scale or 1
         self.ended = header.ended
         if header.full:

@@ -25,6 +25,8 @@ test("worlds match the Python WorldView after every message", () => {
       assert.equal(world.columns.size, Object.keys(want.columns).length);
       assert.equal(world.tick, want.tick);
       assert.equal(world.ackSeq, want.ack_seq);
+      assert.equal(world.dropped, want.dropped);
+      assert.equal(world.droppedSeq, want.dropped_seq);
       assert.equal(world.selfId, want.self_id);
       assert.equal(world.ended, want.ended);
       assert.deepEqual(world.meta, want.meta);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import msgpack
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from broadcaster.codec import (
     peek_header,
 )
 from broadcaster.errors import ProtocolError
+from broadcaster.world import WorldView
 
 
 def _header(**kw: object) -> Header:
@@ -139,3 +142,18 @@ def test_any_bytes_decode_or_raise_protocol_error(data: bytes) -> None:
         decode_message(b"\x95\xc4\x18" + data)
     except ProtocolError:
         pass
+
+
+def test_version_2_headers_carry_the_dropped_inputs_and_version_1_is_still_read() -> None:
+    header = Header(9, 40, 0, 1, True, False, 0, 3, 4, dropped=6, dropped_seq=46)
+    data = encode(header, Update())
+    assert data[:3] == bytes([0x95, 0xC4, 32])
+    got = peek_header(data)
+    assert (got.version, got.ack_seq, got.dropped, got.dropped_seq) == (2, 40, 6, 46)
+    # A version-1 message (24-byte header, no refusals known) decodes with zeros.
+    v1 = struct.pack("<BBHHHIIIi", 1, 1, 0, 1, 4, 9, 40, 0, 3)
+    old = peek_header(msgpack.packb([v1, None, None, None, None]))
+    assert (old.version, old.tick, old.ack_seq, old.dropped, old.dropped_seq) == (1, 9, 40, 0, 0)
+    world = WorldView()
+    world.apply(data)
+    assert (world.ack_seq, world.dropped, world.dropped_seq) == (40, 6, 46)

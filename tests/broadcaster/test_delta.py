@@ -136,8 +136,8 @@ def test_steady_velocity_costs_nothing_after_the_first_delta(build: Any) -> None
         msgs, base = _send(world, base, table.view(who), table)
         sizes.append(len(msgs[0]))
     # full state, the delta that learns the velocities, then header-only messages
-    # (header 27 bytes + four nils), whatever the tick gap
-    assert sizes[2:] == [31] * 4 and sizes[1] > 31
+    # (header 35 bytes + four nils), whatever the tick gap
+    assert sizes[2:] == [39] * 4 and sizes[1] > 39
     assert world.tick == 8 and np.allclose(world.x, x0 + v * 8)
 
 
@@ -164,7 +164,7 @@ def test_steady_state_moving_entities_cost_about_two_bytes_each(build: Any) -> N
     assert set(upd.changes) == {"xy"} and upd.adds is None and upd.removed is None
     assert upd.changes["xy"].values.dtype == np.int8
     msg = frame_update(Header(2, 0, 0, 1, False, False, 1, -1, 16), upd)[0]
-    assert len(msg) - 27 <= 2.1 * n  # 27: the fixed header
+    assert len(msg) - 35 <= 2.1 * n  # 35: the fixed header
 
 
 def test_nothing_changed_gives_an_empty_update(build: Any) -> None:

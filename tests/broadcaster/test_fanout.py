@@ -371,7 +371,7 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
     ]
     listed = [
         (0, build.player("p", "c", entity=1, ack=3)),
-        (1, build.player("q", "d", entity=-1, ack=2**32 + 9)),
+        (1, dataclasses.replace(build.player("q", "d", ack=2**32 + 9), dropped=7, dropped_seq=11)),
     ]
     base_ticks = [6, 2**32 + 1]
     got = _headers(frames, listed, base_ticks, 4)
@@ -386,6 +386,8 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
             slot.ack_seq & 0xFFFFFFFF,
             base_tick & 0xFFFFFFFF,
             slot.entity_id,
+            slot.dropped,
+            slot.dropped_seq,
         )
         assert got[k * _HEAD : (k + 1) * _HEAD] == want
 

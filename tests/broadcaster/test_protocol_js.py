@@ -73,6 +73,8 @@ def _sequence(
             0 if base is None else base.tick,
             1,
             4,
+            dropped=step // 3,
+            dropped_seq=step * 2,
         )
         update, base = diff(base, cur, table, tolerance)
         for m in frame_update(header, update, limit):
@@ -84,6 +86,8 @@ def _sequence(
                     "columns": {k: v.tolist() for k, v in world.columns.items()},
                     "tick": world.tick,
                     "ack_seq": world.ack_seq,
+                    "dropped": world.dropped,
+                    "dropped_seq": world.dropped_seq,
                     "self_id": world.self_id,
                     "ended": world.ended,
                     "meta": world.meta,
@@ -98,6 +102,7 @@ def _bad() -> list[dict[str, str]]:
     cases = {
         "empty": b"",
         "version 0": b"\x95\xc4\x18" + b"\x00" * 24,
+        "version 1 with a version-2 header size": b"\x95\xc4\x20\x01" + b"\x00" * 31,
         "not an array": msgpack.packb({"a": 1}),
         "part 1 of 1": msgpack.packb(
             [b"\x01\x00\x01\x00\x01\x00" + b"\x00" * 18, None, None, None, None]

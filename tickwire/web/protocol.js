@@ -1,4 +1,5 @@
-// tickwire state protocol, version 1: the browser's decoder (docs/protocol.md).
+// tickwire state protocol, version 2: the browser's decoder (docs/protocol.md). Version 1
+// messages (a 24-byte header without dropped/droppedSeq) are still read.
 //
 // An ES module with no dependencies and no build step: a small msgpack decoder, the
 // header peek, and `World`, which applies full states, deltas (with motion prediction)
@@ -9,10 +10,11 @@
 //   ws.binaryType = "arraybuffer";
 //   ws.onmessage = (e) => { if (world.apply(new Uint8Array(e.data))) draw(world.entities()); };
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const FLAG_FULL = 0x01;
 export const FLAG_ENDED = 0x02;
-export const HEADER_SIZE = 24;
+export const HEADER_SIZE = 32;
+const V1_HEADER_SIZE = 24;
 const HEADER_OFFSET = 3;
 const POSITION_COLUMNS = ["x", "y"];
 const XY = "xy";
@@ -128,13 +130,16 @@ export function unpack(bytes) {
 // -- header -------------------------------------------------------------------------------
 /** The fixed header of a message or part, read at byte offset 3 without decoding. */
 export function peekHeader(bytes) {
-  if (bytes.length < HEADER_OFFSET + HEADER_SIZE || bytes[1] !== 0xc4 || bytes[2] !== HEADER_SIZE) {
+  const size = bytes[2];
+  if (bytes[1] !== 0xc4 || (size !== HEADER_SIZE && size !== V1_HEADER_SIZE) || bytes.length < HEADER_OFFSET + size) {
     throw new ProtocolError("not a tickwire state message (bad header marker)");
   }
   if ((bytes[0] & 0xf0) !== 0x90) throw new ProtocolError("not a tickwire state message (not an array)");
-  const v = new DataView(bytes.buffer, bytes.byteOffset + HEADER_OFFSET, HEADER_SIZE);
+  const v = new DataView(bytes.buffer, bytes.byteOffset + HEADER_OFFSET, size);
   const version = v.getUint8(0);
-  if (version !== PROTOCOL_VERSION) throw new ProtocolError(`unsupported protocol version ${version}`);
+  if (!(version === PROTOCOL_VERSION && size === HEADER_SIZE) && !(version === 1 && size === V1_HEADER_SIZE)) {
+    throw new ProtocolError(`unsupported protocol version ${version}`);
+  }
   const flags = v.getUint8(1);
   const partIndex = v.getUint16(2, true);
   const partCount = v.getUint16(4, true);
@@ -150,6 +155,9 @@ export function peekHeader(bytes) {
     ackSeq: v.getUint32(12, true),
     baseTick: v.getUint32(16, true),
     selfId: v.getInt32(20, true),
+    // The player's inputs the server refused unapplied (ackSeq does not cover them).
+    dropped: size === HEADER_SIZE ? v.getUint32(24, true) : 0,
+    droppedSeq: size === HEADER_SIZE ? v.getUint32(28, true) : 0,
   };
 }
 
@@ -265,6 +273,8 @@ export class World {
   constructor() {
     this.tick = -1; // -1: no full state applied yet
     this.ackSeq = 0;
+    this.dropped = 0; // inputs the server refused unapplied, and the latest one's seq
+    this.droppedSeq = 0;
     this.selfId = -1;
     this.scale = 1;
     this.ended = false;
@@ -392,6 +402,7 @@ export class World {
     }
     this.ids = ids; this.columns = cols; this.vel = vel; this.gap = Math.max(gap, 1);
     this.tick = header.tick; this.ackSeq = header.ackSeq; this.selfId = header.selfId;
+    this.dropped = header.dropped; this.droppedSeq = header.droppedSeq;
     this.scale = header.scale || 1;
     this.ended = header.ended;
     if (header.full) this.meta = update.meta ?? {};
