@@ -18,8 +18,10 @@ What Lambda's event source mappings do, per source:
   the topic delivers to a private SQS queue (SNS -> SQS is the service's own delivery),
   and each notification invokes the function with one SNS record, as SNS invokes
   Lambda; a failed invocation is retried after the queue's visibility timeout.
-- **Schedule** (SAM ``Events`` of type Schedule with ``rate(...)``): EventBridge's
-  "Scheduled Event" every period. ``cron(...)`` is reported as not run.
+- **Schedule** (SAM ``Events`` of type Schedule or ScheduleV2): EventBridge's "Scheduled
+  Event" (or the event's ``Input``) at each time of its ``rate(...)`` or ``cron(...)``
+  expression (:mod:`.schedule`); an expression that cannot be followed exactly is
+  reported as not run.
 
 Backpressure: every poller awaits its function before it polls again, so a slow function
 slows its source; the function's worker pool bounds concurrency across sources.
@@ -33,7 +35,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -41,29 +42,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.local.aws.endpoints import AwsEndpoints
+from infra.local.aws.schedule import next_run
 from infra.local.cfn.service_resources import EventSource
 from infra.local.gateway.errors import LambdaError
 from infra.local.gateway.lambdas import LambdaRuntime
 from infra.local.gateway.model import LambdaFunction
 from infra.local.gateway.services import AwsServiceBackend
 
-__all__ = ["EventSources", "rate_seconds"]
+__all__ = ["EventSources"]
 
 log = logging.getLogger(__name__)
 
 SQS_WAIT_S = 1  # long-poll wait per receive (short: stop() need not wait long)
 KINESIS_IDLE_S = 0.2  # between GetRecords calls that found nothing
 MAX_BACKOFF_S = 5.0
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-
-
-def rate_seconds(expression: str) -> float | None:
-    """Seconds between runs of ``rate(N unit)`` (None for anything else)."""
-    match = _RATE.match(expression.strip())
-    if match is None:
-        return None
-    unit = match.group(2).rstrip("s")
-    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
 
 
 class EventSources:
@@ -107,7 +99,7 @@ class EventSources:
                 self._tasks.append(loop.create_task(self._dynamodb(source, function)))
             elif source.kind == "sns":
                 self._tasks.append(loop.create_task(self._sns(source, function)))
-            elif source.kind == "schedule" and rate_seconds(source.schedule) is not None:
+            elif source.kind == "schedule" and _schedulable(source.schedule):
                 self._tasks.append(loop.create_task(self._schedule(source, function)))
             else:
                 self.skipped.append(f"{source.logical_id}: {source.kind} source "
@@ -224,6 +216,11 @@ class EventSources:
                 attempts += 1
                 log.warning("%s: %s failed on a batch (attempt %d): %s", source.logical_id,
                             function.name, attempts, exc)  # fmt: skip
+                if 0 <= source.maximum_retry_attempts < attempts:
+                    # AWS then sends the batch's description to the on-failure destination
+                    log.warning("%s: batch dropped after %d retries", source.logical_id,
+                                source.maximum_retry_attempts)  # fmt: skip
+                    return
                 await asyncio.sleep(delay)
                 delay = min(MAX_BACKOFF_S, delay * 2)
 
@@ -308,10 +305,13 @@ class EventSources:
     # --- schedules ---------------------------------------------------------------------
 
     async def _schedule(self, source: EventSource, function: LambdaFunction) -> None:
-        period = (rate_seconds(source.schedule) or 60.0) * self.rate_scale
         rule = f"arn:aws:events:{self.endpoints.region}:{self.account_id}:rule/{source.logical_id}"
         while True:
-            await asyncio.sleep(period)
+            now = datetime.now(UTC)
+            due = next_run(source.schedule, now)
+            if due is None:
+                return  # a cron expression with no time left (an explicit past year)
+            await asyncio.sleep((due - now).total_seconds() * self.rate_scale)
             event = source.payload
             if event is None:
                 event = {
@@ -419,3 +419,12 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
+
+
+def _schedulable(expression: str) -> bool:
+    try:
+        next_run(expression, datetime.now(UTC))
+    except ValueError as exc:
+        log.warning("schedule %s does not run locally: %s", expression, exc)
+        return False
+    return True

@@ -52,6 +52,7 @@ class EventSource:
     starting_position: str = "LATEST"
     enabled: bool = True
     report_batch_item_failures: bool = False
+    maximum_retry_attempts: int = -1  # stream sources: -1 retries until the record expires
     schedule: str = ""
     payload: Any = None
 
@@ -79,6 +80,7 @@ def mapping_source(logical_id: str, props: Props, function_of: Mapping[str, str]
         enabled=props.raw("Enabled") not in (False, "false", "False"),
         report_batch_item_failures="ReportBatchItemFailures"
         in props.strings("FunctionResponseTypes"),
+        maximum_retry_attempts=props.integer("MaximumRetryAttempts", -1),
     )
 
 
@@ -102,6 +104,7 @@ def sam_event_sources(function_id: str, props: Props) -> tuple[list[EventSource]
                 batch_size=p.integer("BatchSize", DEFAULT_BATCH_SIZE[lower]),
                 starting_position=p.text("StartingPosition", "LATEST"), enabled=enabled,
                 report_batch_item_failures="ReportBatchItemFailures" in p.strings("FunctionResponseTypes"),
+                maximum_retry_attempts=p.integer("MaximumRetryAttempts", -1),
             ))  # fmt: skip
         elif kind in ("Schedule", "ScheduleV2"):
             expression = p.text("Schedule" if kind == "Schedule" else "ScheduleExpression", "")
