@@ -13,10 +13,43 @@
 // Modules resolve as on Lambda: HANDLER "src/app.handler" is src/app.js, .mjs or .cjs under
 // CODE_PATH; .mjs (or .js under "type": "module") is ECMAScript, the rest CommonJS. Both
 // load through import(), which gives CommonJS exports as named exports.
+//
+// Bare imports that plain resolution cannot find are looked up in the NODE_PATH folders
+// too, for ECMAScript modules as well as CommonJS (Node itself reads NODE_PATH only for
+// require): that is where layers' nodejs/node_modules are, as /opt/nodejs/node_modules
+// is on Lambda, and where a local copy of the AWS SDK v3 can be put (Lambda preinstalls
+// it; locally: the function's own node_modules, a layer, or NODE_PATH=$(npm root -g)).
 import fs from "node:fs";
+import { register } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
 import { pathToFileURL } from "node:url";
+
+const EXTRA_DIRS = (process.env.NODE_PATH || "").split(path.delimiter).filter(Boolean);
+if (EXTRA_DIRS.length && typeof register === "function") {
+  // Resolving from a file inside DIR makes Node search DIR's parent's node_modules,
+  // i.e. DIR itself when DIR is a node_modules folder (how layers are laid out).
+  const hooks = `
+    import path from "node:path";
+    import { pathToFileURL } from "node:url";
+    const dirs = ${JSON.stringify(EXTRA_DIRS)};
+    export async function resolve(specifier, context, next) {
+      try {
+        return await next(specifier, context);
+      } catch (error) {
+        const bare = !/^[./]/.test(specifier) && !specifier.includes(":");
+        if (!bare || error?.code !== "ERR_MODULE_NOT_FOUND") throw error;
+        for (const dir of dirs) {
+          const parentURL = pathToFileURL(path.join(dir, "tickwire-resolve.mjs")).href;
+          try {
+            return await next(specifier, { ...context, parentURL });
+          } catch {}
+        }
+        throw error;
+      }
+    }`;
+  register("data:text/javascript," + encodeURIComponent(hooks));
+}
 
 // fd 1 itself: the handler's console output is moved off it below.
 const PROTOCOL_FD = 1;

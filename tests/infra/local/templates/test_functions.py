@@ -62,6 +62,7 @@ async def test_functions_template_end_to_end() -> None:
             await bob.send_str('{"action": "whatever", "x": 1}')
             echo = json.loads((await bob.receive(timeout=60)).data)
             assert echo["routeKey"] == "$default" and json.loads(echo["echo"])["x"] == 1
+            assert echo["greeting"] == "hello from the layer, you"  # an ESM import from a layer
 
             # a runtime that cannot run: the error frame; the connection and others go on
             await bob.send_str('{"action": "ruby"}')
