@@ -23,7 +23,6 @@ flushes what is in flight, then the gateway closes every connection with 1001.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -251,8 +250,9 @@ class EmbeddedGame:
                 if self.worker is not None:
                     await self.worker.stop()
                 if self._worker_task is not None:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        await self._worker_task
+                    # wait() neither raises the task's outcome nor swallows the timeout's
+                    # cancellation of this coroutine: the drain stays bounded.
+                    await asyncio.wait([self._worker_task])
                 if self.broadcaster is not None:
                     await self.broadcaster.stop()
         except TimeoutError:

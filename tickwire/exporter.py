@@ -10,7 +10,6 @@ previous read, so a restart of the exporter never double counts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -156,7 +155,8 @@ class StatsExporter:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() does not swallow a cancellation of stop() itself: the caller's
+            # asyncio.timeout (tickwire up's bounded drain) still fires.
+            await asyncio.wait([self._task])
             self._task = None
         self.collect()

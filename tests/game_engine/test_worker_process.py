@@ -13,6 +13,7 @@ from typing import Any
 
 from game_engine.arena import Arena
 from game_engine.engine import Engine
+from game_engine.errors import LeaseError
 from infra.aws.dynamodb import DynamoTables
 from infra.aws.kinesis import KinesisStream
 from ingest.records import InputRecord, JoinRecord, encode
@@ -192,3 +193,43 @@ async def _is(get: Any, value: str) -> bool:
 
 async def _equal(coro: Any, want: dict[tuple[str, str], int]) -> bool:
     return bool(await coro == want)
+
+
+async def test_a_second_sigterm_exits_at_once(moto_reset: str) -> None:
+    stream = await KinesisStream.open(
+        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
+    )
+    # 300 matches: the graceful drain writes 300 snapshots, long enough to interrupt.
+    await stream.put_records(
+        [(f"m{i}", encode(JoinRecord(f"m{i}", "p", "c", 0))) for i in range(300)]
+    )
+    await stream.close()
+    worker = spawn(moto_reset, "twice")
+    try:
+        tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
+        await tables.start()
+        try:
+            await wait_for(lambda: _owned_by(tables, "twice"))
+        finally:
+            await tables.close()
+        await asyncio.sleep(1)  # the joins are read and applied
+        # The first starts the graceful drain (final snapshots, checkpoint, release); the
+        # second (signals sent together would merge into one) does not wait for it.
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, 15)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 128 + signal.SIGTERM.value, (
+        worker.stderr.read().decode()[-2000:] if worker.stderr else ""
+    )
+
+
+async def _owned_by(tables: DynamoTables, name: str) -> bool:
+    try:
+        leases = await tables.leases.list_leases()
+    except LeaseError:  # the worker has not created the table yet
+        return False
+    return any(lease.owner == name for lease in leases)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -149,8 +148,14 @@ async def serve(settings: UpSettings) -> None:
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            os._exit(130)  # a second signal: whoever sent it will not wait for the drain
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     print(banner(game), flush=True)
     running = asyncio.create_task(game.run())
     waiting = asyncio.create_task(stop.wait())
@@ -161,8 +166,7 @@ async def serve(settings: UpSettings) -> None:
         print("tickwire up: stopping (draining connections)...", flush=True)
         await game.stop()
         running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await asyncio.wait([running])
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if running.done() and not running.cancelled() and running.exception() is not None:

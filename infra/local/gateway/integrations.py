@@ -24,7 +24,6 @@ whole requests (:class:`~.services.AwsRequestBackend`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -505,8 +504,8 @@ class Integrations:
     async def stop(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+            # wait() does not swallow a cancellation of stop() itself (a bounded stop).
+            await asyncio.wait([self._watchdog])
             self._watchdog = None
         if self._session is not None:
             await self._session.close()

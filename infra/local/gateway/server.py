@@ -238,8 +238,8 @@ class Gateway:
         try:
             if self._reaper is not None:
                 self._reaper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reaper
+                # wait() does not swallow a cancellation of stop() itself (a bounded stop).
+                await asyncio.wait([self._reaper])
             closing = [
                 self.close_connection(c, *CloseReason.GOING_AWAY)
                 for c in list(self.connections.values())
