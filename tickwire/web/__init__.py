@@ -12,8 +12,10 @@ gateway's ``extra_routes``:
   may ask for tokens);
 - ``GET /matches.json``: the running matches and their player counts, when a
   ``matches_provider`` is given (the page offers them to join or spectate);
-- ``GET /token?match=M&player=P``: local mode only (``token_provider`` given): a signed
-  token for that player in that match, so a new user can play without minting one.
+- ``GET /token?match=M&player=P``: local mode only (``token_provider`` given), and only
+  on a loopback listener (anyone who can reach it can be any player, so it must never
+  face a network even when the server is bound wider): a signed token for that player
+  in that match, so a new user can play without minting one.
   On AWS there is no token route: a game's own backend issues tokens.
 
 ``/metrics`` is the gateway's own path; :mod:`tickwire.metrics`'s Prometheus text is
@@ -25,6 +27,7 @@ they end up in log lines, stream partition keys and JWT claims.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,6 +41,8 @@ __all__ = [
     "MatchesProvider",
     "TokenProvider",
     "WsUrlFor",
+    "listener_is_loopback",
+    "on_loopback",
     "routes",
 ]
 
@@ -68,6 +73,23 @@ def _no_store(resp: web.StreamResponse) -> web.StreamResponse:
     # The page is tiny and changes with the package: never serve a stale copy.
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def listener_is_loopback(sockname: object) -> bool:
+    """Whether a listening socket's address (``getsockname()``) is a loopback one."""
+    if not isinstance(sockname, tuple) or not sockname:
+        return False  # a Unix socket, or unknown
+    try:
+        return ipaddress.ip_address(str(sockname[0]).partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def on_loopback(request: web.Request) -> bool:
+    """Whether ``request`` arrived on a loopback listener (the socket it was accepted on,
+    not the client's address, which a proxy on the same machine would make loopback)."""
+    transport = request.transport
+    return transport is not None and listener_is_loopback(transport.get_extra_info("sockname"))
 
 
 def routes(
@@ -102,14 +124,14 @@ def routes(
             web.json_response(
                 {
                     "ws_url": ws_url_for(request),
-                    "tokens": token_provider is not None,
+                    "tokens": token_provider is not None and on_loopback(request),
                     "matches": matches_provider is not None,
                 }
             )
         )
 
     async def token(request: web.Request) -> web.StreamResponse:
-        if token_provider is None:
+        if token_provider is None or not on_loopback(request):
             raise web.HTTPNotFound(text="tokens are issued by the game's backend, not here")
         match = request.query.get("match", "")
         player = request.query.get("player", "")

@@ -114,3 +114,14 @@ async def test_favicon_is_served(page: tuple[Gateway, aiohttp.ClientSession]) ->
             assert resp.status == 200, path
             assert resp.content_type == "image/svg+xml"
             assert (await resp.text()).startswith("<svg")
+
+
+def test_tokens_are_served_on_loopback_listeners_only() -> None:
+    from tickwire.web import listener_is_loopback
+
+    # The socket a request was accepted on: 127/8 and ::1 are loopback; a wildcard or a
+    # real interface address (tickwire up --host 0.0.0.0) is not, so /token answers 404.
+    for sockname in (("127.0.0.1", 8080), ("127.3.2.1", 80), ("::1", 8080, 0, 0)):
+        assert listener_is_loopback(sockname), sockname
+    for sockname in (("0.0.0.0", 8080), ("192.168.1.20", 8080), ("::", 80, 0, 0), "/tmp/s", None):
+        assert not listener_is_loopback(sockname), sockname
