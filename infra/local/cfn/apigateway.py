@@ -121,7 +121,8 @@ def _usage_plans(
             # AWS makes up a value when none is given; locally it is stable
             value=props.text("Value", f"{lid}-{res.refs[lid]}-local-api-key-value"),
             name=props.text("Name", lid),
-            enabled=props.raw("Enabled") not in (False, "false"),
+            # CloudFormation's default for Enabled is false: a key is off unless enabled
+            enabled=props.raw("Enabled") in (True, "true"),
         )
         for lid, props in res.of("ApiKey", "AWS::ApiGateway").items()
     }
