@@ -115,17 +115,19 @@ def _usage_plans(
 ) -> tuple[tuple[ApiKey, ...], tuple[UsagePlan, ...]]:
     """The usage plans attached to this API's stage (``ApiStages``), with their keys
     (``UsagePlanKey``); an ``ApiStages`` entry's own ``Throttle`` wins over the plan's."""
-    keys = {
-        res.refs[lid]: ApiKey(
+    keys: dict[Any, ApiKey] = {}
+    for lid, props in res.of("ApiKey", "AWS::ApiGateway").items():
+        value = props.string("Value")
+        if value is None:  # AWS makes one up; locally it is stable, and said
+            value = f"{lid}-{res.refs[lid]}-local-api-key-value"
+            res.notes.append(f"{lid}: no Value given; the local API key is {value!r}")
+        keys[res.refs[lid]] = ApiKey(
             key_id=str(res.refs[lid]),
-            # AWS makes up a value when none is given; locally it is stable
-            value=props.text("Value", f"{lid}-{res.refs[lid]}-local-api-key-value"),
+            value=value,
             name=props.text("Name", lid),
             # CloudFormation's default for Enabled is false: a key is off unless enabled
             enabled=props.raw("Enabled") in (True, "true"),
         )
-        for lid, props in res.of("ApiKey", "AWS::ApiGateway").items()
-    }
     plan_keys: dict[Any, list[str]] = {}
     for props in res.of("UsagePlanKey", "AWS::ApiGateway").values():
         key_id = props.string("KeyId")
