@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings, hash_key
+from infra.local.stream import EmbeddedKinesis, EmbeddedStreamSettings, hash_key, resolve_shard_id
 from ingest.errors import (
     ExpiredIterator,
     InvalidArgument,
@@ -248,3 +248,31 @@ def test_reshards_keep_every_record_once_in_key_order(plan: list[tuple[str, obje
         assert got == expected
 
     asyncio.run(run())
+
+
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.sampled_from(["shardId-", "", "x-"]))
+def test_short_shard_ids_name_the_full_id(number: int, prefix: str) -> None:
+    assert resolve_shard_id(f"{prefix}{number}") == f"shardId-{number:012d}"
+
+
+@given(st.text(max_size=20))
+def test_any_shard_id_resolves_to_a_full_id_or_none(text: str) -> None:
+    resolved = resolve_shard_id(text)
+    assert resolved is None or (resolved.startswith("shardId-") and len(resolved) >= 20)
+
+
+def test_split_keys_must_lie_strictly_inside_the_shard() -> None:
+    for key in (0, 1, 2**128 - 1):  # start, start + 1, end
+        stream = EmbeddedKinesis().create_stream("s", shard_count=1)
+        with pytest.raises(InvalidArgument, match="is not both greater than one plus"):
+            stream.split_shard("shardId-000000000000", key)
+    low, high = EmbeddedKinesis().create_stream("s").split_shard("0", 2)
+    assert (low, high) == ("shardId-000000000001", "shardId-000000000002")
+
+
+def test_explicit_hash_keys_place_records_and_are_range_checked() -> None:
+    stream = EmbeddedKinesis().create_stream("s", shard_count=4)
+    placed = [stream.append_raw("same-key", b"x", k)[0] for k in (0, 2**126, 2**127, 2**128 - 1)]
+    assert placed == [f"shardId-{i:012d}" for i in range(4)]
+    with pytest.raises(InvalidArgument, match=r"\[0, 2\^128-1\]"):
+        stream.append_raw("k", b"x", 2**128)
