@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .model import ApiKey, WebSocketApi
 
-__all__ = ["ApiKeys", "RouteGate", "TokenBucket", "route_gates"]
+__all__ = ["FORBIDDEN", "TOO_MANY_REQUESTS", "ApiKeys", "RouteGate", "TokenBucket", "route_gates"]
 
 
 class TokenBucket:
@@ -61,6 +61,9 @@ class TokenBucket:
 # API Gateway's default API key selection expression for WebSocket APIs.
 HEADER_API_KEY = "$request.header.x-api-key"
 AUTHORIZER_API_KEY = "$context.authorizer.usageIdentifierKey"
+# A gate's refusals: the message of the error frame (or $connect's status text).
+FORBIDDEN = "Forbidden"
+TOO_MANY_REQUESTS = "Too Many Requests"
 
 
 class ApiKeys:
@@ -111,10 +114,6 @@ class ApiKeys:
         if bucket is not None and not bucket.take():
             return TOO_MANY_REQUESTS
         return None
-
-
-FORBIDDEN = "Forbidden"
-TOO_MANY_REQUESTS = "Too Many Requests"
 
 
 class RouteGate:
