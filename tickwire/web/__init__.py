@@ -76,7 +76,7 @@ def _no_store(resp: web.StreamResponse) -> web.StreamResponse:
 
 
 def listener_is_loopback(sockname: object) -> bool:
-    """Whether a listening socket's address (``getsockname()``) is a loopback one."""
+    """Whether a socket's local address (``getsockname()``) is a loopback one."""
     if not isinstance(sockname, tuple) or not sockname:
         return False  # a Unix socket, or unknown
     try:
@@ -86,8 +86,9 @@ def listener_is_loopback(sockname: object) -> bool:
 
 
 def on_loopback(request: web.Request) -> bool:
-    """Whether ``request`` arrived on a loopback listener (the socket it was accepted on,
-    not the client's address, which a proxy on the same machine would make loopback)."""
+    """Whether ``request`` arrived at a loopback address: the local address its connection
+    was accepted on (a listener on 0.0.0.0 accepts on each interface's own address), not
+    the client's, which a proxy on the same machine would make loopback."""
     transport = request.transport
     return transport is not None and listener_is_loopback(transport.get_extra_info("sockname"))
 
