@@ -16,6 +16,7 @@ IAM calls), and everything signs with that key: resources land where their ARNs 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 __all__ = ["EmbeddedAws"]
@@ -70,10 +71,9 @@ class EmbeddedAws:
             request.headers["x-moto-account-id"] = account_id
 
         iam.meta.events.register("before-sign.iam.*", in_account)
-        user = "tickwire-local"
-        try:
-            iam.create_user(UserName=user)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
+        # a user of its own: moto's state is per process (another embedded server, or a
+        # test's moto_server, may have made users), and IAM allows two keys per user
+        user = f"tickwire-local-{uuid.uuid4().hex[:12]}"
+        iam.create_user(UserName=user)
         key = iam.create_access_key(UserName=user)["AccessKey"]
         return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

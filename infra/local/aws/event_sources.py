@@ -37,7 +37,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 SQS_WAIT_S = 1  # long-poll wait per receive (short: stop() need not wait long)
 KINESIS_IDLE_S = 0.2  # between GetRecords calls that found nothing
 MAX_BACKOFF_S = 5.0
+SETUP_TIMEOUT_S = 30.0  # for every source to subscribe or take its iterators
 
 
 class EventSources:
@@ -83,30 +84,41 @@ class EventSources:
         self._tasks: list[asyncio.Task[None]] = []
         self.skipped: list[str] = []
 
-    def start(self) -> list[str]:
-        """Start a poller per source; lines saying what runs and what does not."""
+    async def start(self) -> list[str]:
+        """Start a poller per source, and wait until each is in place (subscribed, its
+        shard iterators taken): what is sent after this is seen, as on AWS, where the
+        mapping exists before the stack's first request. Lines saying what runs and what
+        does not."""
         lines: list[str] = []
         loop = asyncio.get_running_loop()
+        readiness: list[asyncio.Event] = []
         for source in self.sources:
             function = self.functions.get(source.function)
             if function is None or not source.enabled:
                 continue
-            if source.kind == "sqs":
-                self._tasks.append(loop.create_task(self._sqs(source, function)))
-            elif source.kind == "kinesis" and self.kinesis is not None:
-                self._tasks.append(loop.create_task(self._kinesis(source, function)))
-            elif source.kind == "dynamodb":
-                self._tasks.append(loop.create_task(self._dynamodb(source, function)))
-            elif source.kind == "sns":
-                self._tasks.append(loop.create_task(self._sns(source, function)))
+            ready = asyncio.Event()
+            run = {"sqs": self._sqs, "dynamodb": self._dynamodb, "sns": self._sns}.get(source.kind)
+            if source.kind == "kinesis" and self.kinesis is not None:
+                run = self._kinesis
             elif source.kind == "schedule" and _schedulable(source.schedule):
-                self._tasks.append(loop.create_task(self._schedule(source, function)))
+                run = self._schedule
+            if run is not None:
+                task = loop.create_task(run(source, function, ready))
+                task.add_done_callback(_setting(ready))  # a setup that failed is done too
+                self._tasks.append(task)
+                readiness.append(ready)
             else:
                 self.skipped.append(f"{source.logical_id}: {source.kind} source "
                                     f"{source.source_arn or source.schedule} is not run locally")  # fmt: skip
                 continue
             lines.append(f"event source {source.logical_id}: {source.kind} "
                          f"{source.source_arn or source.schedule} -> {function.name}")  # fmt: skip
+        try:
+            async with asyncio.timeout(SETUP_TIMEOUT_S):
+                for ready in readiness:
+                    await ready.wait()
+        except TimeoutError:
+            log.warning("event sources: not all in place after %g s", SETUP_TIMEOUT_S)
         return lines + self.skipped
 
     async def stop(self) -> None:
@@ -122,10 +134,13 @@ class EventSources:
 
     # --- SQS ---------------------------------------------------------------------------
 
-    async def _sqs(self, source: EventSource, function: LambdaFunction) -> None:
+    async def _sqs(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
         client = self.endpoints.client("sqs")
         _, _, _, region, _account, name = source.source_arn.split(":", 5)
         url = await asyncio.to_thread(lambda: client.get_queue_url(QueueName=name)["QueueUrl"])
+        ready.set()
         while True:
             try:
                 messages = await asyncio.to_thread(self._receive, client, url, source.batch_size)
@@ -178,18 +193,23 @@ class EventSources:
         answer: dict[str, Any] = json.loads(body) if body.strip() else {}
         return answer
 
-    async def _kinesis(self, source: EventSource, function: LambdaFunction) -> None:
+    async def _kinesis(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
         stream = source.source_arn.split(":stream/", 1)[-1].split("/")[0]
-        shards = (await self._kinesis_call("ListShards", {"StreamName": stream}))["Shards"]
-        await asyncio.gather(*(self._shard(source, function, stream, s["ShardId"]) for s in shards))
+        shards = [s["ShardId"] for s in
+                  (await self._kinesis_call("ListShards", {"StreamName": stream}))["Shards"]]  # fmt: skip
+        position = _position(source)
+        iterators = await asyncio.gather(*(self._kinesis_call("GetShardIterator", {
+            "StreamName": stream, "ShardId": shard, "ShardIteratorType": position,
+        }) for shard in shards))  # fmt: skip
+        ready.set()
+        await asyncio.gather(*(self._shard(source, function, shard, it["ShardIterator"])
+                               for shard, it in zip(shards, iterators, strict=True)))  # fmt: skip
 
     async def _shard(
-        self, source: EventSource, function: LambdaFunction, stream: str, shard_id: str
+        self, source: EventSource, function: LambdaFunction, shard_id: str, iterator: str | None
     ) -> None:
-        position = "TRIM_HORIZON" if source.starting_position == "TRIM_HORIZON" else "LATEST"
-        iterator = (await self._kinesis_call("GetShardIterator", {
-            "StreamName": stream, "ShardId": shard_id, "ShardIteratorType": position,
-        }))["ShardIterator"]  # fmt: skip
         region = self.endpoints.region
         while iterator:
             page = await self._kinesis_call("GetRecords", {"ShardIterator": iterator,
@@ -226,7 +246,9 @@ class EventSources:
 
     # --- DynamoDB streams --------------------------------------------------------------
 
-    async def _dynamodb(self, source: EventSource, function: LambdaFunction) -> None:
+    async def _dynamodb(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
         table = source.source_arn.split(":table/", 1)[-1].split("/")[0]
         tables = self.endpoints.client("dynamodb")
         streams = self.endpoints.client("dynamodbstreams")
@@ -240,17 +262,17 @@ class EventSources:
         shards = (await asyncio.to_thread(streams.describe_stream, StreamArn=arn))[
             "StreamDescription"
         ]["Shards"]
-        await asyncio.gather(
-            *(self._dynamodb_shard(source, function, streams, arn, s["ShardId"]) for s in shards)
-        )
+        iterators = await asyncio.gather(*(asyncio.to_thread(
+            streams.get_shard_iterator, StreamArn=arn, ShardId=s["ShardId"],
+            ShardIteratorType=_position(source),
+        ) for s in shards))  # fmt: skip
+        ready.set()
+        await asyncio.gather(*(self._dynamodb_shard(source, function, streams, i["ShardIterator"])
+                               for i in iterators))  # fmt: skip
 
     async def _dynamodb_shard(
-        self, source: EventSource, function: LambdaFunction, streams: Any, arn: str, shard: str
+        self, source: EventSource, function: LambdaFunction, streams: Any, iterator: str | None
     ) -> None:
-        position = "TRIM_HORIZON" if source.starting_position == "TRIM_HORIZON" else "LATEST"
-        iterator = (await asyncio.to_thread(
-            streams.get_shard_iterator, StreamArn=arn, ShardId=shard, ShardIteratorType=position
-        ))["ShardIterator"]  # fmt: skip
         while iterator:
             page = await asyncio.to_thread(
                 streams.get_records, ShardIterator=iterator, Limit=source.batch_size
@@ -267,7 +289,9 @@ class EventSources:
 
     # --- SNS -----------------------------------------------------------------------------
 
-    async def _sns(self, source: EventSource, function: LambdaFunction) -> None:
+    async def _sns(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
         sqs = self.endpoints.client("sqs")
         sns = self.endpoints.client("sns")
         digest = hashlib.sha256(f"{source.logical_id}/{source.source_arn}".encode()).hexdigest()
@@ -283,6 +307,7 @@ class EventSources:
             return url, str(subscription["SubscriptionArn"])
 
         url, subscription = await asyncio.to_thread(subscribe)
+        ready.set()
         while True:
             try:
                 messages = await asyncio.to_thread(self._receive, sqs, url, 10)
@@ -304,7 +329,10 @@ class EventSources:
 
     # --- schedules ---------------------------------------------------------------------
 
-    async def _schedule(self, source: EventSource, function: LambdaFunction) -> None:
+    async def _schedule(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
+        ready.set()
         rule = f"arn:aws:events:{self.endpoints.region}:{self.account_id}:rule/{source.logical_id}"
         while True:
             now = datetime.now(UTC)
@@ -428,3 +456,15 @@ def _schedulable(expression: str) -> bool:
         log.warning("schedule %s does not run locally: %s", expression, exc)
         return False
     return True
+
+
+def _position(source: EventSource) -> str:
+    """The shard iterator type for a stream source's ``StartingPosition``."""
+    return "TRIM_HORIZON" if source.starting_position == "TRIM_HORIZON" else "LATEST"
+
+
+def _setting(ready: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
+    def done(_: asyncio.Task[None]) -> None:
+        ready.set()
+
+    return done

@@ -150,7 +150,7 @@ class TemplateAws:
             account_id=self.account_id,
             rate_scale=self.rate_scale,
         )
-        lines += self.event_sources.start()
+        lines += await self.event_sources.start()
         return lines
 
     async def stop(self) -> None:

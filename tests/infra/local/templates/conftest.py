@@ -5,6 +5,7 @@ integration wired to it, Lambda workers pointed at it; real WebSocket clients an
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,7 +44,10 @@ async def run_template(
 ) -> AsyncIterator[Running]:
     """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port (and TLS on
     another with ``tls``: handlers that call https://{domainName}/{stage})."""
-    loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=name, **loader)
+    # a stack name of its own: moto's state is per process, shared with the session's
+    # moto_server and earlier runs, so every resource name is new
+    stack = f"{name}-{uuid.uuid4().hex[:8]}"
+    loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=stack, **loader)
     kinesis = None
     if embedded_kinesis:  # as the command does: Kinesis integrations to in-process streams
         kinesis = EmbeddedKinesisService(EmbeddedKinesis())
