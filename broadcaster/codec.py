@@ -45,6 +45,7 @@ from broadcaster.errors import ProtocolError
 __all__ = [
     "FLAG_ENDED",
     "FLAG_FULL",
+    "FLAG_REPLACED",
     "HEADER_SIZE",
     "HEADER_STRUCT",
     "PROTOCOL_VERSION",
@@ -65,6 +66,9 @@ __all__ = [
 PROTOCOL_VERSION = 2
 FLAG_FULL = 0x01  # a full state: the client drops what it has and takes ``adds``
 FLAG_ENDED = 0x02  # the match has ended; this is the last message
+# The player connected again: this older connection gets this message, nothing else, and
+# is closed; its client must not reconnect (it would take the newer one's place).
+FLAG_REPLACED = 0x04
 
 # version u8, flags u8, part_index u16, part_count u16, scale u16 (quanta per world unit),
 # tick u32, ack_seq u32, base_tick u32, self_id i32 (the player's own entity, -1 none),
@@ -104,6 +108,7 @@ class Header(NamedTuple):
     # since it joined the match, and the seq of the latest: ack_seq does not cover them.
     dropped: int = 0
     dropped_seq: int = 0
+    replaced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +164,11 @@ class Message:
 
 
 def pack_header(header: Header) -> bytes:
-    flags = (FLAG_FULL if header.full else 0) | (FLAG_ENDED if header.ended else 0)
+    flags = (
+        (FLAG_FULL if header.full else 0)
+        | (FLAG_ENDED if header.ended else 0)
+        | (FLAG_REPLACED if header.replaced else 0)
+    )
     return HEADER_STRUCT.pack(
         header.version,
         flags,
@@ -251,6 +260,7 @@ def peek_header(data: bytes) -> Header:
         version,
         dropped,
         dropped_seq,
+        bool(flags & FLAG_REPLACED),
     )
 
 

@@ -35,6 +35,7 @@ Backpressure policy (what is bounded, merged, dropped; the per-connection outcom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from broadcaster.batch import BatchRows, diff_rows
-from broadcaster.codec import FLAG_ENDED, HEADER_SIZE, PROTOCOL_VERSION
+from broadcaster.codec import FLAG_ENDED, HEADER_SIZE, PROTOCOL_VERSION, Header, Update, encode
 from broadcaster.connections import Connections
 from broadcaster.delta import diff
 from broadcaster.errors import PostError, PostFailed
@@ -455,6 +456,28 @@ class Broadcaster(Poster):
             self._match_conns.pop(frame.match_id, None)
         else:
             self._match_conns[frame.match_id] = present
+
+    def replaced(self, match_id: str, player_id: str, connection_id: str) -> None:
+        """The player connected again: its older connection gets one message with the
+        REPLACED flag (its client must not reconnect) and is closed with DeleteConnection
+        (close 1000, as AWS closes it). Best effort: a connection already gone is fine."""
+        if self._stopped:
+            return
+        self.stats.replaced += 1
+        self._close(connection_id)
+        self._spawn(self._replace(connection_id))
+
+    async def _replace(self, connection_id: str) -> None:
+        header = Header(0, 0, 0, 1, False, False, 0, -1, self.settings.position_scale)
+        notice = encode(header._replace(replaced=True), Update())
+        with contextlib.suppress(PostError):
+            await self._connections.post(connection_id, notice)
+        # Connections without DeleteConnection leave the close to the client (it stops on
+        # REPLACED) or to the gateway's idle timeout.
+        delete = getattr(self._connections, "delete", None)
+        if delete is not None:
+            with contextlib.suppress(PostError):
+                await delete(connection_id)
 
     def _close(self, cid: str) -> None:
         conn = self._conns.get(cid)

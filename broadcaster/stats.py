@@ -67,6 +67,7 @@ class BroadcastStats:
     send_ticks: int = 0
     frames_replaced: int = 0  # frames published before the previous one of the match was sent
     frames_fenced: int = 0  # frames or posts dropped past their lease deadline (valid_until)
+    replaced: int = 0  # older connections of players who connected again, told and closed
     in_flight: int = 0
     rate_limit_per_s: float = float("inf")  # the current pacing rate (cap after AIMD)
     rate_cuts: int = 0

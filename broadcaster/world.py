@@ -44,6 +44,8 @@ class WorldView:
         # The player's inputs the server refused unapplied, and the latest one's seq.
         self.dropped: int = 0
         self.dropped_seq: int = 0
+        # The server closed this connection for a newer one of the same player.
+        self.replaced: bool = False
         self.self_id: int = -1
         self.scale: int = 1
         self.ended: bool = False
@@ -100,6 +102,9 @@ class WorldView:
         """Apply one message or part; True when the world changed to a new tick."""
         msg = decode_message(data) if isinstance(data, bytes | bytearray | memoryview) else data
         header = msg.header
+        if header.replaced:
+            self.replaced = True  # carries no state; the connection is closing
+            return False
         if header.part_count > 1:
             assert msg.chunk is not None
             update = self._collect(header, msg.chunk)

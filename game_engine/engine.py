@@ -167,6 +167,9 @@ class Engine(Generic[C]):
         self._final_frames: list[tuple[str | None, MatchFrame]] = []
         self._ended_now: list[tuple[str, dict[str, Any]]] = []
         self.faults: deque[Fault] = deque(maxlen=self.settings.max_faults_kept)
+        # (match, player, older connection) of players who connected again: the worker
+        # has the sink close those connections (take_replaced).
+        self._replaced: list[tuple[str, str, str]] = []
         self._empty_limit = max(1, round(self.settings.empty_timeout * self.settings.tick_rate))
 
     # -- intake ---------------------------------------------------------------------------
@@ -308,6 +311,8 @@ class Engine(Generic[C]):
         elif isinstance(event, Join):
             member = match.members.get(event.player)
             if member is not None:
+                if member.connection_id != event.conn:
+                    self._replaced.append((match.match_id, event.player, member.connection_id))
                 member.connection_id = event.conn
                 self.counters["join.reconnect"] += 1
                 return
@@ -358,6 +363,13 @@ class Engine(Generic[C]):
             self.counters[f"match.ended.{result['reason']}"] += 1
             self._remove(match)
             yield match.match_id, result
+
+    def take_replaced(self) -> list[tuple[str, str, str]]:
+        """``(match, player, connection)`` of older connections of players who connected
+        again since the last call: each is to be told and closed (one player, one
+        connection; the newer one gets the state)."""
+        replaced, self._replaced = self._replaced, []
+        return replaced
 
     def skip_ticks(self, count: int) -> None:
         """Advance every match's tick counter by ``count`` without simulating (a replay

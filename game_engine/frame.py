@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FrameSink", "GoneCallback", "MatchFrame", "PlayerSlot"]
+__all__ = ["FrameSink", "GoneCallback", "MatchFrame", "PlayerSlot", "ReplacingSink"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +96,11 @@ class FrameSink(Protocol):
 # Called by the broadcaster when @connections answers 410 for a connection: the engine
 # turns it into a leave of (match_id, player_id, connection_id) at the next tick.
 GoneCallback = Callable[[str, str, str], None]
+
+
+@runtime_checkable
+class ReplacingSink(FrameSink, Protocol):
+    """A sink that can also close a player's older connection when it connected again
+    (the broadcaster: a REPLACED message, then DeleteConnection)."""
+
+    def replaced(self, match_id: str, player_id: str, connection_id: str) -> None: ...

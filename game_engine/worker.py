@@ -47,7 +47,7 @@ from game_engine.consumer import ReaderSettings, ShardReader
 from game_engine.engine import Engine, EngineSettings
 from game_engine.errors import EngineError, LeaseError, LeaseLost, SnapshotError
 from game_engine.events import Event
-from game_engine.frame import FrameSink, MatchFrame
+from game_engine.frame import FrameSink, MatchFrame, ReplacingSink
 from game_engine.lease_balancing import LeaseObserver, plan_takes
 from game_engine.leases import SHARD_END, Lease, LeaseTable
 from game_engine.replay import Replay
@@ -265,6 +265,7 @@ class Worker(Generic[C]):
             started = time.monotonic()
             self._pump()
             report = self.engine.tick()
+            self._close_replaced()
             for match_id, result in report.ended:
                 owned = self._owned.get(str(result.get("shard")))
                 if owned is not None:
@@ -275,6 +276,19 @@ class Worker(Generic[C]):
             self.tick_ms.append((finished - started) * 1e3)
             self.clock.done(started, finished)
             await asyncio.sleep(0)
+
+    def _close_replaced(self) -> None:
+        """Older connections of players who connected again are told and closed by the
+        sink, unless this worker may no longer be sure of their shard (Fencing)."""
+        replaced = self.engine.take_replaced()
+        if not replaced or not isinstance(self.sink, ReplacingSink):
+            return
+        now = time.monotonic()
+        for match_id, player_id, conn in replaced:
+            match = self.engine.matches.get(match_id)
+            owned = self._owned.get(str(match.shard_id)) if match is not None else None
+            if owned is None or now <= owned.valid_until:
+                self.sink.replaced(match_id, player_id, conn)
 
     def _frames(self) -> list[MatchFrame]:
         """This send tick's frames, none of a shard whose lease this worker may no longer

@@ -135,6 +135,32 @@ class AwsWireConnections:
             connection_id, resp.status, error_type, body[:200].decode("utf-8", "replace")
         )
 
+    async def delete(self, connection_id: str) -> None:
+        """DeleteConnection (rare: a player replaced by its newer connection), signed by
+        botocore's SigV4Auth rather than the POST fast path."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials as BotoCredentials
+
+        creds, _ = await self.credentials()
+        url = self.signer.path(connection_id).url
+        request = AWSRequest(method="DELETE", url=url)
+        signing = BotoCredentials(creds.access_key, creds.secret_key, creds.token)
+        SigV4Auth(signing, "execute-api", self.signer.region).add_auth(request)
+        try:
+            async with self._ensure_session().request(
+                "DELETE", URL(url, encoded=True), headers=dict(request.headers.items())
+            ) as resp:
+                if resp.status in (200, 204):
+                    return
+                body = await resp.read()
+                error_type = resp.headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PostFailed(connection_id, repr(exc)) from exc
+        raise error_for_status(
+            connection_id, resp.status, error_type, body[:200].decode("utf-8", "replace")
+        )
+
     async def close(self) -> None:
         if self._refreshing is not None:
             self._refreshing.cancel()

@@ -33,5 +33,16 @@ class DirectConnections:
         except (OSError, ConnectionError) as exc:
             raise PostFailed(connection_id, repr(exc)) from exc
 
+    async def delete(self, connection_id: str) -> None:
+        """DeleteConnection: the client sees close 1000, as on AWS. (A gateway stand-in
+        without ``delete_connection`` leaves the close to the client.)"""
+        delete = getattr(self._gateway, "delete_connection", None)
+        if delete is None:
+            return
+        try:
+            await delete(connection_id)
+        except ApiError as exc:
+            raise error_for_status(connection_id, exc.status, exc.error_type, str(exc)) from exc
+
     async def close(self) -> None:
         """Nothing to release: the gateway belongs to its owner."""

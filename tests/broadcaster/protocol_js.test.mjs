@@ -50,6 +50,15 @@ test("bad input throws ProtocolError with a reason", () => {
   }
 });
 
+test("a REPLACED message changes nothing and marks the world replaced", () => {
+  const world = new World();
+  world.apply(bytes(cases.sequences[0].messages[0]));
+  const tick = world.tick;
+  assert.equal(world.apply(bytes(cases.replaced)), false);
+  assert.equal(world.replaced, true);
+  assert.equal(world.tick, tick);
+});
+
 test("a delta against another tick is refused and leaves the world unchanged", () => {
   const kase = cases.sequences[0];
   const world = new World();

@@ -455,3 +455,36 @@ async def test_a_batch_that_fails_resyncs_its_players(
         assert [h.full for h in client.headers] == [True, False, False, True, False, False, False]
         assert not client.errors and bc.stats.errors == 1
         await client.close()
+
+
+@pytest.mark.parametrize("wire", ["direct", "aws_wire"])
+async def test_a_replaced_connection_is_told_and_closed(build: Any, live: Any, wire: str) -> None:
+    """A player connected again: the older connection gets one REPLACED message (its
+    client must not reconnect), then DeleteConnection closes it with 1000, as AWS does;
+    the newer one keeps getting state. aws_wire signs the DELETE; the gateway verifies."""
+    from broadcaster.connections.aws_wire import AwsWireConnections
+
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        old, new = await live.connect(session, gw), await live.connect(session, gw)
+        conns: Any = (
+            DirectConnections(gw)
+            if wire == "direct"
+            else AwsWireConnections(gw.management_url, "us-east-1")
+        )
+        bc = Broadcaster(conns, BroadcastSettings())
+        await bc.start()
+        try:
+            player = build.player("p", new.connection_id, entity=1)
+            bc.publish([build.frame(5, [1], [0.0], [0.0], players=(player,))])
+            bc.replaced("m1", "p", old.connection_id)
+            await new.wait_tick(5)
+            async with asyncio.timeout(10):
+                await old._task  # the read loop ends when the gateway closes it
+            assert [h.replaced for h in old.headers] == [True]
+            assert old.world.replaced and old.world.tick == -1 and not old.errors
+            assert old.ws.close_code == 1000
+            assert bc.stats.replaced == 1 and not new.world.replaced
+        finally:
+            await bc.stop()
+            await conns.close()
+            await new.close()

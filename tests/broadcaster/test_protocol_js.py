@@ -13,7 +13,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from broadcaster.codec import Header, peek_header
+from broadcaster.codec import Header, Update, encode, peek_header
 from broadcaster.delta import diff
 from broadcaster.framing import frame_update
 from broadcaster.views import MatchTable
@@ -130,7 +130,8 @@ def test_js_decoder_matches_python(build: Any, tmp_path: Path) -> None:
     ]
     assert any(peek_header(base64.b64decode(m)).part_count > 1 for m in sequences[1]["messages"])
     path = tmp_path / "cases.json"
-    path.write_text(json.dumps({"sequences": sequences, "bad": _bad()}))
+    replaced = encode(Header(0, 0, 0, 1, False, False, 0, -1, 4, replaced=True), Update())
+    path.write_text(json.dumps({"sequences": sequences, "bad": _bad(), "replaced": _b64(replaced)}))
     assert NODE is not None
     result = subprocess.run(
         [NODE, "--test", str(HERE / "protocol_js.test.mjs")],
@@ -140,4 +141,4 @@ def test_js_decoder_matches_python(build: Any, tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 3" in result.stdout
+    assert "# pass 4" in result.stdout

@@ -277,3 +277,16 @@ def test_any_pattern_of_retried_records_gives_the_same_hashes(seed: int, copies:
             i += 1
         retried.append(out)
     assert gamelog.run(gamelog.engine(), retried) == want
+
+
+def test_a_player_connecting_again_replaces_its_older_connection() -> None:
+    eng = Engine(Arena())
+    eng.submit(Join("m", "p", "c1"))
+    eng.tick()
+    eng.submit(Join("m", "p", "c2"))  # a second tab, or a reconnect after a drop
+    eng.submit(Join("m", "p", "c2"))  # the same join delivered twice replaces nothing
+    eng.tick()
+    assert eng.take_replaced() == [("m", "p", "c1")]
+    assert eng.take_replaced() == []
+    (slot,) = eng.frames()[0].players
+    assert slot.connection_id == "c2"

@@ -7,6 +7,8 @@ Lifecycle::
                    └──────────── handshake ok (a full state follows) ◀────────────┘
     close() from any state ──▶ CLOSED        retries exhausted ──▶ CLOSED (``failure`` set)
     a message with ENDED, then the server's close ──▶ CLOSED (``ended`` set, no reconnect)
+    a message with REPLACED (the player connected again elsewhere), then the server's
+    close ──▶ CLOSED (``replaced`` set, no reconnect: it would take the newer one's place)
 
 The receive loop reads every frame: binary frames are state messages (``docs/protocol.md``);
 their header's ``ack_seq`` is applied to the :class:`InputLog` (latency samples) and, unless
@@ -136,6 +138,8 @@ class GameClient:
         self.self_id = -1
         # Set by the match's last message (header flag ENDED, docs/protocol.md).
         self.ended = False
+        # Set when the server closed this connection for a newer one of the same player.
+        self.replaced = False
         self.failure: BaseException | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
@@ -235,8 +239,8 @@ class GameClient:
                 raise ClientClosed("client is closed")
             if self.failure is not None:
                 raise self.failure
-            if self.ended and self._task is not None and self._task.done():
-                raise ClientClosed("the match ended")
+            if (self.ended or self.replaced) and self._task is not None and self._task.done():
+                raise ClientClosed(self._finished())
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NotConnected("no open connection (reconnecting)")
@@ -265,9 +269,12 @@ class GameClient:
                     raise self.failure
                 if self._closing:
                     raise ClientClosed("client is closed")
-                if self.ended and not self.connected:
-                    raise ClientClosed("the match ended")
+                if (self.ended or self.replaced) and not self.connected:
+                    raise ClientClosed(self._finished())
                 await self._message_event.wait()
+
+    def _finished(self) -> str:
+        return "replaced by a newer connection" if self.replaced else "the match ended"
 
     def _wake(self) -> None:
         self._message_event.set()
@@ -336,11 +343,12 @@ class GameClient:
                 self.stats.last_close_code = ws.close_code
                 if self._closing:
                     break
-                if self.ended:
+                if self.ended or self.replaced:
                     # The match is over (its last message had ENDED set): a reconnect would
-                    # only join a new match under the same id, so stop here.
+                    # only join a new match under the same id; or this player connected
+                    # again elsewhere (REPLACED), which a reconnect would kick out.
                     self._ws = None
-                    log.info("match ended; not reconnecting")
+                    log.info("%s; not reconnecting", "replaced" if self.replaced else "match ended")
                     break
                 log.info("connection closed (code %s); reconnecting", ws.close_code)
                 self._ws = None
@@ -385,6 +393,11 @@ class GameClient:
             return
         self.stats.messages += 1
         self.stats.bytes += len(data)
+        if header.replaced:
+            # This player connected again elsewhere; the server is closing this one, and
+            # reconnecting would take the newer connection's place.
+            self.replaced = True
+            return
         self.tick = header.tick
         self.self_id = header.self_id
         self.ended = self.ended or header.ended

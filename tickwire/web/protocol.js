@@ -13,6 +13,8 @@
 export const PROTOCOL_VERSION = 2;
 export const FLAG_FULL = 0x01;
 export const FLAG_ENDED = 0x02;
+// The player connected again elsewhere: this connection is closing; do not reconnect.
+export const FLAG_REPLACED = 0x04;
 export const HEADER_SIZE = 32;
 const V1_HEADER_SIZE = 24;
 const HEADER_OFFSET = 3;
@@ -148,6 +150,7 @@ export function peekHeader(bytes) {
     version,
     full: (flags & FLAG_FULL) !== 0,
     ended: (flags & FLAG_ENDED) !== 0,
+    replaced: (flags & FLAG_REPLACED) !== 0,
     partIndex,
     partCount,
     scale: v.getUint16(6, true),
@@ -275,6 +278,7 @@ export class World {
     this.ackSeq = 0;
     this.dropped = 0; // inputs the server refused unapplied, and the latest one's seq
     this.droppedSeq = 0;
+    this.replaced = false; // closed for a newer connection of the same player
     this.selfId = -1;
     this.scale = 1;
     this.ended = false;
@@ -294,6 +298,10 @@ export class World {
   /** Apply one message or part; true when the world moved to a new tick. */
   apply(bytes) {
     const msg = decodeMessage(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+    if (msg.header.replaced) {
+      this.replaced = true; // carries no state; the connection is closing
+      return false;
+    }
     let update = msg.update;
     if (msg.header.partCount > 1) {
       update = this._collect(msg.header, msg.chunk);

@@ -85,6 +85,14 @@ class StateServer:
         await ws.send_bytes(encode(header, Update()))
         await ws.close(code=WSCloseCode.OK)
 
+    async def replace(self, player: str) -> None:
+        """Tell the player's connection it was replaced (REPLACED), then close it with
+        1000, as tickwire's broadcaster and DeleteConnection do."""
+        ws = self.sockets.pop(player)
+        header = Header(0, 0, 0, 1, False, False, 0, -1, SCALE, replaced=True)
+        await ws.send_bytes(encode(header, Update()))
+        await ws.close(code=WSCloseCode.OK)
+
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_next:
             raise _status(self.refuse_next.pop(0))

@@ -278,3 +278,14 @@ async def test_no_reconnect_after_the_match_ended(server: StateServer) -> None:
             await client.wait_for(lambda c: False, WAIT)
         assert client.ended and not client.connected
         assert client.stats.reconnects == 0 and server.connects == 1
+
+
+async def test_no_reconnect_after_being_replaced(server: StateServer) -> None:
+    client = await GameClient.connect(server.url, "tok-a", settings=FAST)
+    async with client:
+        await client.wait_for(lambda c: c.stats.messages > 0, WAIT)
+        await server.replace("alice")
+        with pytest.raises(ClientClosed, match="replaced"):
+            await client.wait_for(lambda c: False, WAIT)
+        assert client.replaced and not client.connected
+        assert client.stats.reconnects == 0 and server.connects == 1

@@ -158,6 +158,12 @@ function onMessage(data) {
   }
   state.window.messages += 1;
   state.window.bytes += bytes.length;
+  if (state.world.replaced) {
+    // This player connected again elsewhere (another tab): that one plays now.
+    state.wanted = false;
+    setStatus(`${state.player} connected again elsewhere; press Play to take over here`);
+    return;
+  }
   if (changed === false) return; // a part of a split update: wait for the rest
   const w = state.world;
   state.tick = w.tick; state.selfId = w.selfId; state.meta = w.meta;
