@@ -149,7 +149,9 @@ class Resolver:
             text, variables = arg, {}
         else:
             text, raw_vars = _args(arg, 2, "Fn::Sub", where)
-            variables = {k: self.resolve(v, where) for k, v in dict(raw_vars).items()}
+            if not isinstance(raw_vars, dict):
+                raise TemplateError(where, "Fn::Sub's second argument must be a mapping")
+            variables = {k: self.resolve(v, where) for k, v in raw_vars.items()}
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)

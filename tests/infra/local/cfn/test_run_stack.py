@@ -142,6 +142,7 @@ async def test_records_reach_a_kinesis_endpoint(
     finally:
         await gw.stop()
         await services["kinesis"].close()  # type: ignore[attr-defined]
+        await args.template_aws.stop()  # the embedded AWS services_from_args started
     (stream,) = loaded.streams
     shards, records = await read_stream(moto_reset, stream, at_least=3)
     assert shards == 2

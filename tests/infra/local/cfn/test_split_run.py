@@ -78,4 +78,5 @@ async def test_gateway_worker_and_client(moto_reset: str, tmp_path: Path) -> Non
         _, errors = await asyncio.wait_for(worker.communicate(), TIMEOUT)
         await gateway.stop()
         await services["kinesis"].close()  # type: ignore[attr-defined]
+        await args.template_aws.stop()  # the embedded AWS services_from_args started
     assert worker.returncode == 0, errors.decode()[-2000:]
