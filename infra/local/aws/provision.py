@@ -57,6 +57,10 @@ def provision(
         create = _CREATORS.get(resource.resource_type)
         if create is None:  # event source mappings, layers: run by the gateway itself
             continue
+        if endpoints.url_for(_SERVICE_OF[resource.resource_type]) is None:
+            # AWS itself: creating resources in a real account is a deployment's job
+            report.skipped[resource.logical_id] = "its service is AWS itself"
+            continue
         try:
             what = create(resource, endpoints, _Context(template_dir, account_id))
         except Exception as exc:  # any service error: report it, run the API anyway
@@ -281,3 +285,17 @@ _CREATORS: dict[str, _Creator] = {
 }
 # queues and topics before the subscriptions that name them
 _ORDER = {"AWS::SQS::Queue": 0, "AWS::SNS::Topic": 1, "AWS::SNS::Subscription": 2}
+# the service each creator calls (to tell whether it is AWS itself)
+_SERVICE_OF = {
+    "AWS::DynamoDB::Table": "dynamodb",
+    "AWS::Serverless::SimpleTable": "dynamodb",
+    "AWS::SQS::Queue": "sqs",
+    "AWS::SNS::Topic": "sns",
+    "AWS::SNS::Subscription": "sns",
+    "AWS::S3::Bucket": "s3",
+    "AWS::StepFunctions::StateMachine": "stepfunctions",
+    "AWS::Serverless::StateMachine": "stepfunctions",
+    "AWS::SSM::Parameter": "ssm",
+    "AWS::SecretsManager::Secret": "secretsmanager",
+    "AWS::Events::EventBus": "events",
+}
