@@ -34,7 +34,7 @@ class Running:
 
 @asynccontextmanager
 async def run_template(
-    name: str,
+    name: str | Path,
     *,
     endpoint_url: str | None = None,
     rate_scale: float = 1.0,
@@ -42,12 +42,14 @@ async def run_template(
     embedded_kinesis: bool = True,
     **loader: Any,
 ) -> AsyncIterator[Running]:
-    """Load ``TEMPLATES/name/template.yaml`` and serve it on a free port (and TLS on
-    another with ``tls``: handlers that call https://{domainName}/{stage})."""
+    """Load ``TEMPLATES/name/template.yaml`` (or the template file ``name``) and serve it
+    on a free port (and TLS on another with ``tls``: handlers that call
+    https://{domainName}/{stage})."""
+    path = name if isinstance(name, Path) else TEMPLATES / name / "template.yaml"
     # a stack name of its own: moto's state is per process, shared with the session's
     # moto_server and earlier runs, so every resource name is new
-    stack = f"{name}-{uuid.uuid4().hex[:8]}"
-    loaded = load_template(TEMPLATES / name / "template.yaml", stack_name=stack, **loader)
+    stack = f"{path.parent.name}-{uuid.uuid4().hex[:8]}"
+    loaded = load_template(path, stack_name=stack, **loader)
     kinesis = None
     if embedded_kinesis:  # as the command does: Kinesis integrations to in-process streams
         kinesis = EmbeddedKinesisService(EmbeddedKinesis())
@@ -57,7 +59,7 @@ async def run_template(
         loaded,
         endpoint_url=endpoint_url,
         kinesis=kinesis,
-        template_dir=TEMPLATES / name,
+        template_dir=path.parent,
         rate_scale=rate_scale,
     )
     lines = await asyncio.to_thread(aws.start)
