@@ -380,3 +380,83 @@ def test_two_way_route_with_mock_integration_and_stage_settings() -> None:
     assert integration.response_selection_expression == "\\$default"
     assert (api.stage.name, api.stage.stage_variables) == ("v1", {"color": "blue"})
     assert (api.stage.throttling_burst_limit, api.stage.throttling_rate_limit) == (10, 5.0)
+
+
+def test_event_sources_layers_and_notes() -> None:
+    t = load_template(
+        textwrap.dedent(
+            """\
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              Queue: {Type: AWS::SQS::Queue}
+              Fn:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Runtime: python3.11
+                  Handler: app.handler
+                  InlineCode: "def handler(e, c): pass"
+                  Architectures: [arm64]
+                  Layers: [arn:aws:lambda:us-east-1:123:layer:elsewhere:3]
+                  Events:
+                    Web: {Type: Api, Properties: {Path: /, Method: get}}
+                    Tick: {Type: Schedule, Properties: {Schedule: "cron(0 12 * * ? *)"}}
+              Mapping:
+                Type: AWS::Lambda::EventSourceMapping
+                Properties:
+                  EventSourceArn: !GetAtt Queue.Arn
+                  FunctionName: !GetAtt Fn.Arn
+                  BatchSize: 3
+                  FunctionResponseTypes: [ReportBatchItemFailures]
+              Alerts: {Type: AWS::SNS::Topic}
+              ToFn:
+                Type: AWS::SNS::Subscription
+                Properties: {TopicArn: !Ref Alerts, Protocol: lambda, Endpoint: !GetAtt Fn.Arn}
+            """
+        ),
+        stack_name="s",
+    )
+    by_id = {s.logical_id: s for s in t.event_sources}
+    mapping = by_id["Mapping"]
+    assert (mapping.function, mapping.kind, mapping.batch_size) == ("Fn", "sqs", 3)
+    assert mapping.source_arn == "arn:aws:sqs:us-east-1:000000000000:s-Queue"
+    assert mapping.report_batch_item_failures
+    assert by_id["FnTick"].schedule == "cron(0 12 * * ? *)"
+    assert (by_id["ToFn"].kind, by_id["ToFn"].source_arn) == (
+        "sns",
+        "arn:aws:sns:us-east-1:000000000000:s-Alerts",
+    )
+    notes = "\n".join(t.notes)
+    assert "Fn: SAM event Web (Type Api) does not run locally" in notes
+    assert "Fn: Architectures is not emulated" in notes
+    assert "layer arn:aws:lambda:us-east-1:123:layer:elsewhere:3 is not a local folder" in notes
+    assert t.functions["Fn"].layers == ()
+
+
+def test_request_models_come_from_model_resources() -> None:
+    t = load_template(
+        textwrap.dedent(
+            """\
+            Resources:
+              Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET}}
+              Model:
+                Type: AWS::ApiGatewayV2::Model
+                Properties:
+                  ApiId: !Ref Api
+                  Name: Order
+                  Schema: '{"type": "object", "required": ["id"]}'
+              Route:
+                Type: AWS::ApiGatewayV2::Route
+                Properties:
+                  ApiId: !Ref Api
+                  RouteKey: order
+                  ModelSelectionExpression: $request.body.action
+                  RequestModels: {order: Order, other: !Ref Model}
+            """
+        )
+    )
+    route = t.api.routes["order"]
+    assert route.request_models == {
+        "order": {"type": "object", "required": ["id"]},
+        "other": {"type": "object", "required": ["id"]},
+    }
+    assert route.model_selection_expression == "$request.body.action"
