@@ -464,7 +464,11 @@ def _position(source: EventSource) -> str:
 
 
 def _setting(ready: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
-    def done(_: asyncio.Task[None]) -> None:
+    """A done callback: the source's setup is over (it failed, or the source stopped)."""
+
+    def done(task: asyncio.Task[None]) -> None:
         ready.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event source stopped: %r", task.exception())
 
     return done
