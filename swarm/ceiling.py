@@ -21,6 +21,9 @@ __all__ = ["Ceiling", "ceiling_from_reports"]
 # Config fields that must agree for runs to measure the same thing (the target and the
 # per-bot load); bots, matches, duration and ramp may differ.
 SAME_TARGET = ("url", "behaviour", "input_hz", "tick_hz")
+# Error kinds that mean a run was set up wrong, not that the server ran out of room: such
+# a failing run brackets nothing.
+NOT_LOAD = ("refused:401", "refused:403", "token:")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ def ceiling_from_reports(reports: Mapping[str, Mapping[str, Any]]) -> Ceiling:
             raise ReportError(f"{path} and {paths[0]} differ in --server-cores")
     passing = {p: r["capacity"]["players"] for p, r in reports.items() if r["capacity"]["passed"]}
     failing = {
-        p: r["capacity"]["players"] for p, r in reports.items() if not r["capacity"]["passed"]
+        p: r["capacity"]["players"]
+        for p, r in reports.items()
+        if not r["capacity"]["passed"] and not _misconfigured(r)
     }
     if not passing:
         raise ReportError(
@@ -85,3 +90,8 @@ def ceiling_from_reports(reports: Mapping[str, Mapping[str, Any]]) -> Ceiling:
         failed_bots=min(above),
         server_cores=float(first["capacity"]["server_cores"]),
     )
+
+
+def _misconfigured(report: Mapping[str, Any]) -> bool:
+    errors = report["summary"].get("errors", {})
+    return any(kind.startswith(NOT_LOAD) for kind in errors)

@@ -117,6 +117,12 @@ def test_plan_from_report(
     out = json.loads(captured.out)
     assert out["workload"]["players_per_core"] == 8.0 and out["cores"] == 10
     assert "between 16 (passed) and 64 (failed) bots" in captured.err
+    # A run refused for its tokens failed for no reason of capacity.
+    failed["summary"]["errors"] = {"refused:401": 64}
+    write_report(failed, failed_path)
+    assert main([*argv, str(failed_path)]) == 2
+    assert "no report failed with more" in capsys.readouterr().err
+    failed["summary"]["errors"] = {"timeout:ack": 12}
     # Runs of different targets do not bracket anything.
     failed["config"]["url"] = "ws://elsewhere/local"
     write_report(failed, failed_path)
