@@ -48,6 +48,7 @@ from ingest.tokens import local_secret, mint
 from tickwire import web as page
 from tickwire.engines import EngineProcesses
 from tickwire.exporter import StatsExporter, engine_report
+from tickwire.loopwatch import LoopWatch
 from tickwire.metrics import Metrics, PrometheusBackend
 
 __all__ = ["EmbeddedGame", "UpSettings"]
@@ -153,6 +154,9 @@ class EmbeddedGame:
         )
         # The facade's figures are served by the gateway's own /metrics.
         self.metrics = Metrics(PrometheusBackend(registry=self.gateway.metrics.registry))
+        # Stalls of the socket-serving loop and collector pauses, at /metrics.
+        self.loopwatch = LoopWatch()
+        self.gateway.metrics.registry.register(self.loopwatch)
         self.worker: Worker[Any] | None = None
         self.broadcaster: Broadcaster | None = None
         self.engines: EngineProcesses | None = None
@@ -218,6 +222,7 @@ class EmbeddedGame:
         self._started = True
         s = self.settings
         await self.gateway.start(s.host, s.port, s.tls_port)
+        self.loopwatch.start()
         try:
             if self.engines is not None:
                 await self.engines.start()
@@ -262,6 +267,7 @@ class EmbeddedGame:
                 self._worker_task.cancel()
             if self.engines is not None:
                 await self.engines.close()
+            self.loopwatch.stop()
             await self.gateway.stop()
 
     async def __aenter__(self) -> EmbeddedGame:

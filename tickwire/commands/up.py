@@ -23,7 +23,7 @@ from game_engine.errors import RulesNotFound
 from tickwire.commands import plain_help
 from tickwire.embedded import EmbeddedGame, UpSettings
 from tickwire.engines import EngineProcessError
-from tickwire.gc_tuning import tune_gc
+from tickwire.gc_tuning import GcPacer
 from tickwire.loops import event_loop_runner
 from tickwire.ports import error_line
 
@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: UpSettings) -> None:
     game = EmbeddedGame(settings)
     await game.start()
-    tune_gc()
+    # The socket loop collects on a timer: no long collector pauses (tickwire.gc_tuning).
+    pacer = GcPacer()
+    pacer.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -167,6 +169,7 @@ async def serve(settings: UpSettings) -> None:
         await game.stop()
         running.cancel()
         await asyncio.wait([running])
+        await pacer.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if running.done() and not running.cancelled() and running.exception() is not None:

@@ -1,0 +1,136 @@
+"""How long the event loop stalls: the figure behind a game server's latency tail.
+
+A stall is time the loop spends in one callback (a long tick, a big batch, a
+garbage-collector pause) while sockets wait. :class:`LoopWatch` measures it from the
+outside: a timer due every ``interval_s`` records how late it fires; lateness above the
+timer's own jitter is a stall of about that length.
+
+On a busy machine a process is also late when the kernel gives its core to another
+process: that is the machine's stall, not the loop's. So each lateness is also recorded
+as the loop's *own* stall, the part of it the thread spent on the CPU (its
+:func:`time.thread_time` over the late interval, at most the lateness): a loop held up by
+its own work has used the CPU all along, a descheduled one has not.
+Garbage-collector pauses are timed separately through :data:`gc.callbacks`, in CPU time
+for the same reason.
+
+All three are histograms (cumulative, Prometheus-style) served at ``/metrics`` as
+``tickwire_loop_stall_seconds`` (wall-clock lateness), ``tickwire_loop_own_stall_seconds``
+and ``tickwire_gc_pause_seconds``, each with the longest since start; a benchmark reads
+them at the start and end of its window and takes the difference. The watch itself costs one timer callback per interval (500 a second at the
+default 2 ms: about 0.5 % of a core).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import gc
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+
+__all__ = ["STALL_BUCKETS_S", "LoopWatch"]
+
+# Upper bounds, seconds: fine around the 5 ms target (the last bucket is +Inf).
+STALL_BUCKETS_S = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25)
+# The timer's period. A stall of S shows as a lateness between S - interval and S (it may
+# begin just after the timer fired), so lateness past 5 ms proves a stall past 5 ms, and
+# the true longest stall is at most the longest lateness + the interval.
+DEFAULT_INTERVAL_S = 0.002
+# Lateness under this is the timer's own jitter, not a stall.
+JITTER_S = 0.001
+
+
+class _Histogram:
+    __slots__ = ("counts", "max_s", "total_s")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(STALL_BUCKETS_S) + 1)
+        self.total_s = 0.0
+        self.max_s = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(STALL_BUCKETS_S, seconds)] += 1
+        self.total_s += seconds
+        if seconds > self.max_s:
+            self.max_s = seconds
+
+    def family(self, name: str, doc: str) -> Iterator[Metric]:
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*STALL_BUCKETS_S, float("inf")), self.counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        histogram = HistogramMetricFamily(name, doc, buckets=buckets, sum_value=self.total_s)
+        yield histogram
+        yield GaugeMetricFamily(f"{name}_max", f"{doc}: the longest since start", self.max_s)
+
+
+class LoopWatch:
+    """Times stalls of the running loop and the collector's pauses (see module docs)."""
+
+    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.stalls = _Histogram()
+        self.own_stalls = _Histogram()
+        self.gc_pauses = _Histogram()
+        self._cpu = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        self._gc_started = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + self.interval_s
+        self._cpu = time.thread_time()
+        self._handle = self._loop.call_at(self._due, self._tick)
+        gc.callbacks.append(self._on_gc)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        self._loop = None
+
+    def _tick(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        cpu = time.thread_time()
+        late = now - self._due
+        if late > JITTER_S:
+            self.stalls.observe(late)
+            own = min(late, cpu - self._cpu)
+            if own > JITTER_S:
+                self.own_stalls.observe(own)
+        self._cpu = cpu
+        self._due = now + self.interval_s
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _on_gc(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        elif self._gc_started:
+            self.gc_pauses.observe(time.thread_time() - self._gc_started)
+            self._gc_started = 0.0
+
+    # -- prometheus_client Collector --------------------------------------------------------
+    def collect(self) -> Iterator[Metric]:
+        yield from self.stalls.family(
+            "tickwire_loop_stall_seconds", "How late the loop ran a timer (a stall), past 1 ms"
+        )
+        yield from self.own_stalls.family(
+            "tickwire_loop_own_stall_seconds",
+            "Loop stalls spent on the CPU (the loop's own work, not descheduling), past 1 ms",
+        )
+        yield from self.gc_pauses.family(
+            "tickwire_gc_pause_seconds", "Garbage-collector pauses (CPU time) of this process"
+        )
