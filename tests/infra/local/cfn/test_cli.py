@@ -50,3 +50,27 @@ def test_code_paths_and_bad_pairs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--code-path takes KEY=VALUE"):
         parse_pairs(["novalue"], "--code-path")
     assert parse_pairs(["A=1", "B=x=y", "C="], "-p") == {"A": "1", "B": "x=y", "C": ""}
+
+
+async def test_aws_endpoint_url_takes_the_account_and_the_resources(moto_reset: str) -> None:
+    """--aws-endpoint-url: the account is the one STS there names (moto's default), and
+    the template's resources are created there, readable with the process's credentials."""
+    import asyncio
+
+    import boto3
+
+    from infra.local.cfn.cli import services_from_args
+
+    args = parse("--template", str(CHAT), "--aws-endpoint-url", moto_reset, "--stack-name", "ext")
+    loaded = load_from_args(args)
+    assert loaded is not None
+    table = loaded.resources["ConnectionsTable"]
+    assert table.arn == "arn:aws:dynamodb:us-east-1:123456789012:table/ext-ConnectionsTable"
+    services = await asyncio.to_thread(services_from_args, args)
+    try:
+        assert args.template_aws.embedded_aws is None  # nothing embedded: the endpoint
+        dynamodb = boto3.client("dynamodb", endpoint_url=moto_reset, region_name="us-east-1")
+        assert dynamodb.describe_table(TableName=table.name)["Table"]["TableArn"] == table.arn
+        assert services["dynamodb"].base_url == moto_reset
+    finally:
+        await args.template_aws.stop()
