@@ -35,9 +35,11 @@ StopCallback = Callable[[], Awaitable[object] | object]
 class StopSignals:
     """Turns the first stop signal into ``on_stop()`` and the second into an immediate exit.
 
-    ``name`` prefixes the two lines written to stderr. ``on_stop`` may be a plain function
-    or return an awaitable (run as a task, kept in :attr:`stop_task`). ``exit`` is what the
-    second signal calls (``os._exit`` by default; tests pass their own).
+    ``name`` prefixes the two lines written to stderr; ``announce(sig, second)``, when
+    given, is called instead (a command whose logs are JSON lines logs an event). ``on_stop``
+    may be a plain function or return an awaitable (run as a task, kept in
+    :attr:`stop_task`). ``exit`` is what the second signal calls (``os._exit`` by default;
+    tests pass their own).
     """
 
     def __init__(
@@ -47,9 +49,11 @@ class StopSignals:
         *,
         signals: Sequence[signal.Signals] = STOP_SIGNALS,
         exit: Callable[[int], object] = os._exit,
+        announce: Callable[[signal.Signals, bool], object] | None = None,
     ) -> None:
         self.name = name
         self.on_stop = on_stop
+        self.announce = announce
         self.signals = tuple(signals)
         self.stop_task: asyncio.Task[object] | None = None
         self.received: signal.Signals | None = None
@@ -100,15 +104,20 @@ class StopSignals:
             await self.stop_task
 
     def _handle(self, sig: signal.Signals) -> None:
-        if self._event.is_set():
+        second = self._event.is_set()
+        if self.announce is not None:
+            self.announce(sig, second)
+        elif second:
             print(f"{self.name}: second {sig.name}, exiting now", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"{self.name}: {sig.name} received, stopping (again to exit at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+        if second:
             self._exit(128 + int(sig))
             return
-        print(
-            f"{self.name}: {sig.name} received, stopping (again to exit at once)",
-            file=sys.stderr,
-            flush=True,
-        )
         self.request(sig)
 
     async def __aenter__(self) -> StopSignals:

@@ -90,3 +90,23 @@ def test_second_ctrl_c_exits_the_process_at_once() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_announce_replaces_the_stderr_lines() -> None:
+    seen: list[tuple[str, bool]] = []
+    exits: list[int] = []
+    never = asyncio.Event()
+
+    def announce(sig: signal.Signals, second: bool) -> None:
+        seen.append((sig.name, second))
+
+    async with StopSignals("t", never.wait, exit=exits.append, announce=announce) as signals:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(signals.wait(), 5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):
+            if exits:
+                break
+            await asyncio.sleep(0.01)
+        never.set()
+    assert seen == [("SIGTERM", False), ("SIGTERM", True)] and exits == [143]

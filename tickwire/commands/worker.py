@@ -34,6 +34,7 @@ from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
 from tickwire.aws_setup import setup_problem
 from tickwire.commands import plain_help
+from tickwire.signals import StopSignals
 
 log = logging.getLogger("tickwire.worker")
 
@@ -243,18 +244,10 @@ async def serve(args: argparse.Namespace) -> None:
         from tickwire.gc_tuning import tune_gc
 
         tune_gc()
-        loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
-
-        def on_signal(sig: signal.Signals) -> None:
-            if stopping:
-                # A second signal: whoever sent it will not wait for the drain.
-                log.warning(json.dumps({"event": "worker_exit_now", "signal": sig.name}))
-                os._exit(128 + sig.value)
-            stopping.append(asyncio.ensure_future(worker.stop()))
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal, sig)
+        # The first SIGTERM/SIGINT drains; a second (whoever sent it will not wait for the
+        # drain) exits at once: tickwire.signals, logged as JSON events.
+        signals = StopSignals("tickwire worker", worker.stop, announce=_announce)
+        signals.install()
         emf = _emf_exporter(worker, broadcaster)
         stats = asyncio.create_task(_log_stats(worker, args.stats_interval, emf))
         log.info(
@@ -266,6 +259,7 @@ async def serve(args: argparse.Namespace) -> None:
             await worker.run()
         finally:
             stats.cancel()
+            stopping = [signals.stop_task] if signals.stop_task is not None else []
             await asyncio.gather(stats, *stopping, return_exceptions=True)
         log.info(json.dumps({"event": "worker_stopped", **worker.stats()}, default=str))
     finally:
@@ -275,6 +269,11 @@ async def serve(args: argparse.Namespace) -> None:
             await connections.close()
         await tables.close()
         await stream.close()
+
+
+def _announce(sig: signal.Signals, second: bool) -> None:
+    event = "worker_exit_now" if second else "worker_stopping"
+    log.warning(json.dumps({"event": event, "signal": sig.name}))
 
 
 def _emf_exporter(worker: Worker[Any], broadcaster: Any) -> tuple[Any, Any] | None:
