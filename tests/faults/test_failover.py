@@ -89,24 +89,22 @@ async def freeze_the_owner(dep: Deployment, bots: list[Bot], frozen_s: float) ->
     return resumed, stale
 
 
+async def freeze_and_check(dep: Deployment, bots: list[Bot], frozen_s: float) -> None:
+    resumed, stale = await freeze_the_owner(dep, bots, frozen_s)
+    fig = figures(bots)
+    print(f"\nSIGSTOP {frozen_s:g} s + SIGCONT: resumed in {resumed:.2f} s; frames from the "
+          f"old owner after SIGCONT {stale}; {fig.line()}")  # fmt: skip
+    assert resumed < RESUME_BOUND_S
+    assert stale == 0 and fig.protocol_errors == 0
+    assert (fig.inputs_lost, fig.ack_regressions, fig.tick_regressions) == (0, 0, 0)
+
+
 async def test_a_frozen_and_resumed_owner_delivers_nothing(deployment: Deployment) -> None:
     bots = bots_for(matches=2, players=4)
-    resumed, stale = await freeze_the_owner(deployment, bots, frozen_s=8.0)
-    fig = figures(bots)
-    print(f"\nSIGSTOP 8 s + SIGCONT: resumed in {resumed:.2f} s; frames from the old owner "
-          f"after SIGCONT {stale}; {fig.line()}")  # fmt: skip
-    assert resumed < RESUME_BOUND_S
-    assert stale == 0
-    assert (fig.inputs_lost, fig.ack_regressions, fig.tick_regressions) == (0, 0, 0)
-    assert fig.protocol_errors == 0
+    await freeze_and_check(deployment, bots, frozen_s=8.0)
 
 
 @pytest.mark.soak
 async def test_soak_long_freeze_with_16_players(deployment: Deployment) -> None:
     bots = bots_for(matches=2, players=8)
-    resumed, stale = await freeze_the_owner(deployment, bots, frozen_s=20.0)
-    fig = figures(bots)
-    print(f"\nSIGSTOP 20 s + SIGCONT: resumed in {resumed:.2f} s; frames from the old owner "
-          f"after SIGCONT {stale}; {fig.line()}")  # fmt: skip
-    assert stale == 0 and fig.protocol_errors == 0
-    assert (fig.inputs_lost, fig.ack_regressions, fig.tick_regressions) == (0, 0, 0)
+    await freeze_and_check(deployment, bots, frozen_s=20.0)

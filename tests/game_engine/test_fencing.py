@@ -10,13 +10,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from test_worker import FAST, Players, acked, until
+from test_worker import FAST, Players, acked, until, worker
 
-from game_engine.arena import Arena
-from game_engine.engine import EngineSettings
 from game_engine.frame import MatchFrame
 from game_engine.leases import Lease
-from game_engine.worker import Worker
 from infra.local.stream import EmbeddedKinesis
 from infra.local.tables import EmbeddedLeaseTable, EmbeddedTables
 
@@ -59,16 +56,7 @@ async def test_an_owner_that_cannot_renew_stops_publishing_before_its_lease_may_
     leases = StallingLeases(tables.leases)
     sink = TimedSink()
     settings = replace(FAST, lease_duration=2.0, fence_margin=0.5)
-    w: Worker[Any] = Worker(
-        stream=stream,
-        leases=leases,  # type: ignore[arg-type]
-        snapshots=tables.snapshots,
-        rules=Arena(),
-        sink=sink,
-        settings=settings,
-        engine_settings=EngineSettings(),
-        worker_id="w",
-    )
+    w = worker(stream, tables, "w", sink, leases=leases, settings=settings)
     await w.start()
     try:
         players = Players(stream, matches=2, per_match=2)

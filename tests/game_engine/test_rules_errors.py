@@ -9,12 +9,11 @@ import logging
 from typing import Any
 
 import pytest
-from test_worker import FAST, RecordingSink, until
+from test_worker import RecordingSink, until, worker
 from walk_rules import Walk
 
-from game_engine.engine import Engine, EngineSettings
+from game_engine.engine import Engine
 from game_engine.events import Input, Join
-from game_engine.worker import Worker
 from infra.local.stream import EmbeddedKinesis
 from infra.local.tables import EmbeddedTables
 from ingest.records import InputRecord, JoinRecord, encode
@@ -61,16 +60,7 @@ async def test_the_worker_goes_on_and_its_checkpoints_pass_the_record() -> None:
     stream = EmbeddedKinesis().create_stream("actions", 1)
     tables = EmbeddedTables()
     sink = RecordingSink()
-    w: Worker[Any] = Worker(
-        stream=stream,
-        leases=tables.leases,
-        snapshots=tables.snapshots,
-        rules=Walk(),
-        sink=sink,
-        settings=FAST,
-        engine_settings=EngineSettings(),
-        worker_id="w",
-    )
+    w = worker(stream, tables, "w", sink, rules=Walk())
     await w.start()
     try:
         for match in ("a", "b"):

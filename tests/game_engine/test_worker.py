@@ -67,15 +67,24 @@ class Players:
 
 
 def worker(
-    stream: EmbeddedStream, tables: EmbeddedTables, name: str, sink: Any = None
+    stream: EmbeddedStream,
+    tables: EmbeddedTables,
+    name: str,
+    sink: Any = None,
+    *,
+    rules: Any = None,
+    leases: Any = None,
+    settings: WorkerSettings = FAST,
 ) -> Worker[Any]:
+    """A worker on the embedded stream and tables (the arena, FAST settings by default;
+    ``leases`` replaces the tables' lease table, e.g. with a stalling one)."""
     return Worker(
         stream=stream,
-        leases=tables.leases,
+        leases=leases or tables.leases,
         snapshots=tables.snapshots,
-        rules=Arena(),
+        rules=rules or Arena(),
         sink=sink,
-        settings=FAST,
+        settings=settings,
         engine_settings=EngineSettings(),
         worker_id=name,
     )

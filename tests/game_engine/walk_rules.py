@@ -21,6 +21,7 @@ class Walk:
     """One player per match walking +vx per tick: x tells on which tick an input landed."""
 
     name = "walk/1"
+    max_players = 1
 
     def schema(self) -> Mapping[str, Column]:
         return {"x": Column("int64"), "vx": Column("int64"), "on": Column("bool")}
@@ -63,8 +64,8 @@ class Walk:
                 y=np.zeros(1, np.float32),
                 fields={},
                 slot_entity=np.array([1]),
-                slot_x=np.zeros(1),
-                slot_y=np.zeros(1),
+                slot_x=np.zeros(1, np.float32),
+                slot_y=np.zeros(1, np.float32),
                 view_radius=1e9,
             )
             for m in rows
