@@ -89,6 +89,9 @@ class StallWindow:
         hit = [bound for bound, n in counts if n]
         return max(hit) if hit else 0.0
 
+    def own_over(self, seconds: float) -> int:
+        return self._over(self.own_counts, seconds)
+
     def summary(self) -> str:
         return (
             f"loop stalls over 5 ms: {self._over(self.counts, 0.005)} wall-clock (longest "
@@ -191,13 +194,18 @@ class UpProcess:
         return self._histograms()
 
     def stall_window(self, mark: dict[str, dict[float, int]]) -> StallWindow:
-        now = self._histograms()
+        """Stalls from ``mark`` (a :meth:`stall_mark`) until now."""
+        return self.window_between(mark, self._histograms())
+
+    def window_between(
+        self, mark: dict[str, dict[float, int]], later: dict[str, dict[float, int]]
+    ) -> StallWindow:
+        """Stalls between two :meth:`stall_mark` readings."""
 
         def window(name: str) -> list[tuple[float, int]]:
-            before, after = mark.get(name, {}), now.get(name, {})
-            cumulative = sorted(after.items())
+            before, after = mark.get(name, {}), later.get(name, {})
             counts, previous = [], 0
-            for bound, total in cumulative:
+            for bound, total in sorted(after.items()):
                 in_window = total - before.get(bound, 0)
                 counts.append((bound, in_window - previous))
                 previous = in_window
