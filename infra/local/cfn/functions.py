@@ -17,8 +17,10 @@ would; the template's other routes run).
 from __future__ import annotations
 
 import atexit
+import functools
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -111,7 +113,27 @@ def runtime_note(name: str, runtime: str) -> str | None:
         if wanted != sys.version_info[:2]:
             here = f"{sys.version_info[0]}.{sys.version_info[1]}"
             return f"{name}: runtime {runtime} runs on the local Python {here}"
+    node = _NODE.match(runtime)
+    if node is not None:
+        here_major = _local_node_major()
+        if here_major is not None and here_major != int(node.group(1)):
+            return f"{name}: runtime {runtime} runs on the local Node.js {here_major}"
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _local_node_major() -> int | None:
+    """The major version of the ``node`` on PATH (None without one)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    try:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout  # "v20.20.2"
+        return int(version.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 def _code_folder(
