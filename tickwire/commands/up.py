@@ -191,6 +191,12 @@ def banner(game: EmbeddedGame) -> str:
         lines.append(
             f"                      or GET {game.http_url}/token?match=arena-1&player=alice"
         )
+    if game.gateway.settings.require_signature and game.gateway.settings.sigv4_secrets is None:
+        from infra.local.gateway.credentials import local_credentials
+
+        # @connections verifies SigV4: the keys a tool outside this process may sign with.
+        keys = local_credentials(game.gateway.state_dir).export_lines()
+        lines.append(f"  @connections keys:  {keys[0]}; {keys[1]}")
     if game.gateway.ca is not None:
         lines.append(f"  TLS:                export AWS_CA_BUNDLE={game.gateway.ca.bundle_path}")
     if game.engines is not None:
