@@ -79,3 +79,30 @@ def _connection_id_from_stream(dep: Deployment) -> str:
         if body["type"] == "join":
             return str(body["conn"])
     raise AssertionError("no join record in the stream")
+
+
+async def test_a_burst_over_the_flood_bound_is_said_dropped_not_acknowledged(
+    deployment: Deployment,
+) -> None:
+    """300 inputs written at once: the engine takes at most 32 of a player's inputs per
+    tick, so most are refused unapplied; the state messages say how many and the latest.
+    Every input is settled once the last one is either acknowledged or the latest
+    dropped (the last of a burst may well be refused: ack_seq then stays below it)."""
+    token = mint(SECRET, match="flood-1", player="burst")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{deployment.ws_url}?token={token}")
+        await ws.send_str(json.dumps({"action": "input", "seq": 1, "move": [1, 0]}))
+        while peek_header(await first_state(ws)).ack_seq < 1:
+            pass
+        for seq in range(2, 302):
+            await ws.send_str(json.dumps({"action": "input", "seq": seq, "move": [1, 0]}))
+        async with asyncio.timeout(30):
+            while True:
+                header = peek_header(await first_state(ws))
+                if max(header.ack_seq, header.dropped_seq) == 301:
+                    break
+        await ws.close()
+    print(f"\nburst of 300 inputs: ack_seq {header.ack_seq}, dropped {header.dropped}, "
+          f"latest dropped seq {header.dropped_seq}")  # fmt: skip
+    assert header.dropped > 0 and 2 <= header.dropped_seq <= 301
+    assert header.dropped <= 300
