@@ -415,6 +415,24 @@ class Worker(Generic[C]):
         return snapshots
 
     async def _fast_forward(self, shard_id: str, owned: _Owned, snapshots: list[Snapshot]) -> None:
+        """:meth:`_replay_shard`; one that fails gives the shard up (released, so another
+        worker, or this one later, tries again) rather than hold it unpublished."""
+        try:
+            await self._replay_shard(shard_id, owned, snapshots)
+        except Exception:  # a rules step that raises, a snapshot the engine refuses, ...
+            self.counters["replay.failed"] += 1
+            log.exception(
+                "%s: fast-forward of %s failed; giving the shard up", self.worker_id, shard_id
+            )
+            if self._owned.get(shard_id) is owned:
+                del self._owned[shard_id]
+                owned.replay_task = None  # this task: _lose would wait for itself
+                await owned.reader.stop()
+                self.engine.drop_shard(shard_id)
+                with contextlib.suppress(LeaseError):
+                    await self.leases.release(owned.lease)
+
+    async def _replay_shard(self, shard_id: str, owned: _Owned, snapshots: list[Snapshot]) -> None:
         """Read the shard to its tip, replay it onto the snapshots up to the present at
         full speed, then hand the matches to the live engine (module docstring)."""
         reader = owned.reader

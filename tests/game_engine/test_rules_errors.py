@@ -8,12 +8,14 @@ import json
 import logging
 from typing import Any
 
+import numpy as np
 import pytest
 from test_worker import RecordingSink, until, worker
 from walk_rules import Walk
 
 from game_engine.engine import Engine
 from game_engine.events import Input, Join
+from game_engine.snapshot_codec import encode_snapshot
 from infra.local.stream import EmbeddedKinesis
 from infra.local.tables import EmbeddedTables
 from ingest.records import InputRecord, JoinRecord, encode
@@ -82,5 +84,35 @@ async def test_the_worker_goes_on_and_its_checkpoints_pass_the_record() -> None:
         )
         assert all(not t.done() for t in w._tasks)
         assert w.stats()["counters"]["match.ended.error"] == 1
+    finally:
+        await w.stop()
+
+
+async def test_a_fast_forward_that_fails_gives_the_shard_up_and_the_worker_goes_on() -> None:
+    """A snapshot the engine cannot load (same rules name, other column shapes: a rules
+    change deployed without a new name) makes the takeover fail: counted, logged, the
+    lease released, nothing published, the worker alive."""
+    stream = EmbeddedKinesis().create_stream("actions", 1)
+    tables = EmbeddedTables()
+    shard = "shardId-000000000000"
+    await tables.leases.create(shard)
+    setup = await tables.leases.take(await tables.leases.get(shard), "setup")  # type: ignore[arg-type]
+    bad = encode_snapshot(
+        rules=Walk.name, match_id="a", shard_id=shard, through=-1, empty_ticks=0,
+        members=[], columns={"x": np.zeros(7, np.int64)},
+    )  # fmt: skip
+    await tables.snapshots.put("a", bad, setup)
+    put = await stream.put_record("a", encode(JoinRecord("a", "p", "c", 0)))
+    setup = await tables.leases.checkpoint(setup, put.sequence_number, ["a"])
+    await tables.leases.release(setup)
+    sink = RecordingSink()
+    w = worker(stream, tables, "w", sink, rules=Walk())
+    await w.start()
+    try:
+        await until(lambda: w.counters["replay.failed"] >= 1)
+        assert all(not t.done() for t in w._tasks)
+        assert not sink.frames
+        lease = await tables.leases.get(shard)
+        assert lease is not None and lease.checkpoint == put.sequence_number
     finally:
         await w.stop()
