@@ -488,3 +488,26 @@ async def test_a_replaced_connection_is_told_and_closed(build: Any, live: Any, w
             await bc.stop()
             await conns.close()
             await new.close()
+
+
+async def test_a_frame_past_its_lease_deadline_is_not_posted(build: Any, live: Any) -> None:
+    """MatchFrame.valid_until: a worker's fencing deadline. A frame still waiting when it
+    passes (the process was frozen between publishing and sending) is never posted."""
+    import time
+
+    async with live.gateway() as gw, aiohttp.ClientSession() as session:
+        client = await live.connect(session, gw)
+        bc = Broadcaster(DirectConnections(gw), BroadcastSettings())
+        await bc.start()
+        try:
+            player = build.player("p", client.connection_id, entity=1)
+            frame = build.frame(3, [1], [0.0], [0.0], players=(player,))
+            bc.publish([dataclasses.replace(frame, valid_until=time.monotonic() - 0.001)])
+            assert await bc.drain(10)
+            assert bc.stats.frames_fenced == 1 and client.world.tick == -1
+            bc.publish([dataclasses.replace(frame, tick=4, valid_until=time.monotonic() + 60)])
+            await client.wait_tick(4)
+            assert bc.stats.frames_fenced == 1
+        finally:
+            await bc.stop()
+            await client.close()
