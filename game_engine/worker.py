@@ -277,10 +277,11 @@ class Worker(Generic[C]):
             self.clock.done(started, finished)
             await asyncio.sleep(0)
 
-    def _close_replaced(self) -> None:
-        """Older connections of players who connected again are told and closed by the
-        sink, unless this worker may no longer be sure of their shard (Fencing)."""
-        replaced = self.engine.take_replaced()
+    def _close_replaced(self, replaced: list[tuple[str, str, str]] | None = None) -> None:
+        """Older connections of players who connected again (``replaced``, else the live
+        engine's) are told and closed by the sink, unless this worker may no longer be
+        sure of their shard (Fencing)."""
+        replaced = self.engine.take_replaced() if replaced is None else replaced
         if not replaced or not isinstance(self.sink, ReplacingSink):
             return
         now = time.monotonic()
@@ -465,6 +466,9 @@ class Worker(Generic[C]):
             self.engine.restore(data, shard_id=shard_id)
         owned.ended.extend(match_id for match_id, _ in replay.ended)
         owned.replaying = False
+        # Reconnects the previous owner may not have acted on (a connection already
+        # closed answers 410, which is fine).
+        self._close_replaced(replay.engine.take_replaced())
         self.engine.counters.update(replay.engine.counters)  # inputs applied, refused, ...
         self.counters["replay.records"] += replay.records
         self.counters["replay.ticks"] += replay.ticks
