@@ -146,6 +146,8 @@ class Worker(Generic[C]):
         self._stopped = asyncio.Event()
         self._started = False
         self._last_sync = float("-inf")
+        # Shards whose takeover failed here, and until when this worker leaves them be.
+        self._failed_until: dict[str, float] = {}
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -354,6 +356,8 @@ class Worker(Generic[C]):
         for lease in plan_takes(all_leases, self.worker_id, set(self._owned), self._observer, now):
             if self._stopping.is_set():
                 return
+            if self._failed_until.get(lease.shard_id, 0.0) > now:
+                continue  # failed here a moment ago: another worker may fare better
             sent_at = time.monotonic()
             try:
                 taken = await self.leases.take(lease, self.worker_id)
@@ -422,6 +426,8 @@ class Worker(Generic[C]):
             await self._replay_shard(shard_id, owned, snapshots)
         except Exception:  # a rules step that raises, a snapshot the engine refuses, ...
             self.counters["replay.failed"] += 1
+            # Ten lease durations before this worker tries the shard again.
+            self._failed_until[shard_id] = time.monotonic() + 10 * self.settings.lease_duration
             log.exception(
                 "%s: fast-forward of %s failed; giving the shard up", self.worker_id, shard_id
             )
