@@ -18,7 +18,12 @@ What Lambda's event source mappings do, per source:
   the topic delivers to a private SQS queue (SNS -> SQS is the service's own delivery),
   and each notification invokes the function with one SNS record, as SNS invokes
   Lambda; a failed invocation is retried after the queue's visibility timeout.
-- **Schedule** (SAM ``Events`` of type Schedule or ScheduleV2): EventBridge's "Scheduled
+- **EventBridge** (an ``AWS::Events::Rule`` targeting a function, SAM ``Events`` of type
+  EventBridgeRule or CloudWatchEvent): the rule (made here for SAM events) gets a private
+  SQS queue as a target with the function target's Input/InputPath/InputTransformer,
+  and each event it delivers invokes the function with that event, as EventBridge does.
+- **Schedule** (SAM ``Events`` of type Schedule or ScheduleV2, a rule with a
+  ``ScheduleExpression``): EventBridge's "Scheduled
   Event" (or the event's ``Input``) at each time of its ``rate(...)`` or ``cron(...)``
   expression (:mod:`.schedule`); an expression that cannot be followed exactly is
   reported as not run.
@@ -97,7 +102,8 @@ class EventSources:
             if function is None or not source.enabled:
                 continue
             ready = asyncio.Event()
-            run = {"sqs": self._sqs, "dynamodb": self._dynamodb, "sns": self._sns}.get(source.kind)
+            run = {"sqs": self._sqs, "dynamodb": self._dynamodb, "sns": self._sns,
+                   "eventbridge": self._eventbridge}.get(source.kind)  # fmt: skip
             if source.kind == "kinesis" and self.kinesis is not None:
                 run = self._kinesis
             elif source.kind == "schedule" and _schedulable(source.schedule):
@@ -308,6 +314,23 @@ class EventSources:
 
         url, subscription = await asyncio.to_thread(subscribe)
         ready.set()
+
+        def event_of(body: str) -> Any:
+            return {"Records": [_sns_record(json.loads(body), subscription)]}
+
+        await self._one_by_one(source, function, sqs, url, event_of)
+
+    async def _one_by_one(
+        self,
+        source: EventSource,
+        function: LambdaFunction,
+        sqs: Any,
+        url: str,
+        event_of: Callable[[str], Any],
+    ) -> None:
+        """Invoke ``function`` once per message of a private delivery queue (how SNS and
+        EventBridge invoke Lambda: one event each), deleting each message it handled; a
+        failed one comes back after the queue's visibility timeout (their retry)."""
         while True:
             try:
                 messages = await asyncio.to_thread(self._receive, sqs, url, 10)
@@ -316,16 +339,49 @@ class EventSources:
                 await asyncio.sleep(MAX_BACKOFF_S)
                 continue
             for message in messages:
-                envelope = json.loads(message["Body"])
-                event = {"Records": [_sns_record(envelope, subscription)]}
                 try:
-                    await self._invoke(function, event)
-                except LambdaError as exc:  # back after the visibility timeout
+                    await self._invoke(function, event_of(message["Body"]))
+                except LambdaError as exc:
                     log.warning("%s: %s failed: %s", source.logical_id, function.name, exc)
                     continue
                 await asyncio.to_thread(
                     sqs.delete_message, QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
                 )
+
+    # --- EventBridge ---------------------------------------------------------------------
+
+    async def _eventbridge(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
+        sqs = self.endpoints.client("sqs")
+        events = self.endpoints.client("events")
+        digest = hashlib.sha256(f"{source.logical_id}/{source.rule}".encode()).hexdigest()
+
+        def target() -> str:
+            url = sqs.create_queue(QueueName=f"tickwire-events-{digest[:16]}")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            if source.pattern is not None:  # (re)state the rule: SAM events have no resource
+                pattern = source.pattern
+                events.put_rule(Name=source.rule, EventBusName=source.bus,
+                                EventPattern=pattern if isinstance(pattern, str)
+                                else json.dumps(pattern))  # fmt: skip
+            events.put_targets(Rule=source.rule, EventBusName=source.bus, Targets=[
+                {"Id": f"tickwire-{digest[:12]}", "Arn": queue_arn, **source.target_input}
+            ])  # fmt: skip
+            return str(url)
+
+        url = await asyncio.to_thread(target)
+        ready.set()
+
+        def event_of(body: str) -> Any:
+            try:
+                return json.loads(body)
+            except ValueError:  # an Input that is not JSON reaches the function as text
+                return body
+
+        await self._one_by_one(source, function, sqs, url, event_of)
 
     # --- schedules ---------------------------------------------------------------------
 

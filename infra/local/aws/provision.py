@@ -269,6 +269,26 @@ def _event_bus(resource: ServiceResource, endpoints: AwsEndpoints, _: _Context) 
     return f"event bus {resource.name}"
 
 
+def _rule(resource: ServiceResource, endpoints: AwsEndpoints, _: _Context) -> str:
+    """An EventBridge rule with its targets other than Lambda functions (those are
+    delivered by the gateway's event sources, which add a target of their own)."""
+    p = resource.properties
+    bus = str(p.get("EventBusName", "default")).rsplit("/", 1)[-1]
+    args: dict[str, Any] = {"Name": resource.name, "EventBusName": bus,
+                            "State": p.get("State", "ENABLED")}  # fmt: skip
+    if p.get("EventPattern") is not None:
+        pattern = p["EventPattern"]
+        args["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    if p.get("ScheduleExpression"):
+        args["ScheduleExpression"] = p["ScheduleExpression"]
+    client = endpoints.client("events")
+    client.put_rule(**args)
+    targets = [t for t in p.get("Targets") or [] if ":function:" not in str(t.get("Arn", ""))]
+    if targets:
+        client.put_targets(Rule=resource.name, EventBusName=bus, Targets=targets)
+    return f"EventBridge rule {resource.name}"
+
+
 _Creator = Callable[[ServiceResource, AwsEndpoints, _Context], str | None]
 _CREATORS: dict[str, _Creator] = {
     "AWS::DynamoDB::Table": _table,
@@ -282,9 +302,11 @@ _CREATORS: dict[str, _Creator] = {
     "AWS::SSM::Parameter": _parameter,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::Events::EventBus": _event_bus,
+    "AWS::Events::Rule": _rule,
 }
 # queues and topics before the subscriptions that name them
-_ORDER = {"AWS::SQS::Queue": 0, "AWS::SNS::Topic": 1, "AWS::SNS::Subscription": 2}
+_ORDER = {"AWS::SQS::Queue": 0, "AWS::SNS::Topic": 1, "AWS::SNS::Subscription": 2,
+          "AWS::Events::EventBus": 3, "AWS::Events::Rule": 4}  # fmt: skip
 # the service each creator calls (to tell whether it is AWS itself)
 _SERVICE_OF = {
     "AWS::DynamoDB::Table": "dynamodb",
@@ -298,4 +320,5 @@ _SERVICE_OF = {
     "AWS::SSM::Parameter": "ssm",
     "AWS::SecretsManager::Secret": "secretsmanager",
     "AWS::Events::EventBus": "events",
+    "AWS::Events::Rule": "events",
 }

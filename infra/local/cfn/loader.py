@@ -34,6 +34,7 @@ from infra.local.cfn.service_resources import (
     ServiceResource,
     mapping_source,
     references,
+    rule_sources,
     sam_event_sources,
 )
 from infra.local.cfn.yaml_source import parse_template_text, read_template
@@ -413,6 +414,8 @@ class _Loader:
             declared, event_notes = sam_event_sources(lid, Props(lid, props))
             sources += declared
             notes += event_notes
+        for lid, props in resolved.get("AWS::Events::Rule", {}).items():
+            sources += rule_sources(lid, self._name(lid), Props(lid, props), by_name)
         for lid, props in resolved.get("AWS::SNS::Subscription", {}).items():
             if props.get("Protocol") == "lambda":  # SNS invokes the function: run it here
                 target = str(props.get("Endpoint", "")).split(":function:")[-1].split(":")[0]

@@ -51,6 +51,7 @@ PROVISIONED_TYPES = frozenset(
         "AWS::SSM::Parameter",
         "AWS::SecretsManager::Secret",
         "AWS::Events::EventBus",
+        "AWS::Events::Rule",
         "AWS::Lambda::EventSourceMapping",
         "AWS::Lambda::LayerVersion",
         "AWS::Serverless::LayerVersion",

@@ -18,7 +18,15 @@ from typing import Any
 
 from infra.local.cfn.props import Props
 
-__all__ = ["EventSource", "ServiceResource", "mapping_source", "references", "sam_event_sources"]
+__all__ = [
+    "TARGET_INPUT_FIELDS",
+    "EventSource",
+    "ServiceResource",
+    "mapping_source",
+    "references",
+    "rule_sources",
+    "sam_event_sources",
+]
 
 # Lambda's defaults for event source mappings (CreateEventSourceMapping API reference).
 DEFAULT_BATCH_SIZE = {"sqs": 10, "kinesis": 100, "dynamodb": 100}
@@ -41,8 +49,10 @@ class EventSource:
     """Something that invokes ``function`` (a logical id) with batches or on a schedule.
 
     ``kind`` is ``sqs``, ``kinesis``, ``dynamodb`` (polled sources, ``source_arn``),
-    ``schedule`` (``schedule`` is ``rate(...)``/``cron(...)``, ``payload`` the event) or
-    ``sns`` (``source_arn`` the topic)."""
+    ``schedule`` (``schedule`` is ``rate(...)``/``cron(...)``, ``payload`` the event),
+    ``sns`` (``source_arn`` the topic) or ``eventbridge`` (the rule ``rule`` on the bus
+    ``bus`` with its ``pattern``; ``target_input`` the target's Input/InputPath/
+    InputTransformer)."""
 
     logical_id: str
     function: str
@@ -55,6 +65,14 @@ class EventSource:
     maximum_retry_attempts: int = -1  # stream sources: -1 retries until the record expires
     schedule: str = ""
     payload: Any = None
+    rule: str = ""
+    bus: str = "default"
+    pattern: Any = None
+    target_input: Mapping[str, Any] = field(default_factory=dict)
+
+
+# A rule target's fields that shape what the target receives (EventBridge PutTargets).
+TARGET_INPUT_FIELDS = ("Input", "InputPath", "InputTransformer")
 
 
 def _kind_of_arn(arn: str) -> str | None:
@@ -114,6 +132,13 @@ def sam_event_sources(function_id: str, props: Props) -> tuple[list[EventSource]
                 schedule=expression, enabled=enabled and p.text("State", "ENABLED") == "ENABLED",
                 payload=raw_input,
             ))  # fmt: skip
+        elif kind in ("EventBridgeRule", "CloudWatchEvent"):
+            sources.append(EventSource(
+                logical_id=logical_id, function=function_id, kind="eventbridge", enabled=enabled,
+                rule=p.text("RuleName", logical_id), bus=p.text("EventBusName", "default"),
+                pattern=p.raw("Pattern"),
+                target_input={k: p.raw(k) for k in TARGET_INPUT_FIELDS if p.raw(k) is not None},
+            ))  # fmt: skip
         elif kind == "SNS":
             sources.append(EventSource(logical_id=logical_id, function=function_id, kind="sns",
                                        source_arn=p.text("Topic", ""), enabled=enabled))  # fmt: skip
@@ -148,3 +173,31 @@ def references(value: Any) -> set[str]:
         for item in value:
             found |= references(item)
     return found
+
+
+def rule_sources(
+    logical_id: str, name: str, props: Props, function_of: Mapping[str, str]
+) -> list[EventSource]:
+    """An ``AWS::Events::Rule``'s Lambda targets: a schedule, or an event pattern (its
+    other targets are the embedded AWS's business)."""
+    sources = []
+    enabled = props.text("State", "ENABLED") == "ENABLED"
+    expression = props.string("ScheduleExpression")
+    for target in props.mappings("Targets"):
+        arn = target.text("Arn", "")
+        if ":function:" not in arn:
+            continue
+        function = function_of.get(arn.split(":function:", 1)[1].split(":")[0], "")
+        source_id = f"{logical_id}.{target.text('Id', '')}"
+        if expression:
+            sources.append(EventSource(source_id, function, "schedule", enabled=enabled,
+                                       schedule=expression, payload=target.raw("Input")))  # fmt: skip
+        else:
+            sources.append(EventSource(
+                source_id, function, "eventbridge", enabled=enabled, rule=name,
+                bus=props.text("EventBusName", "default").rsplit("/", 1)[-1],
+                pattern=props.raw("EventPattern"),
+                target_input={k: target.raw(k) for k in TARGET_INPUT_FIELDS
+                              if target.raw(k) is not None},
+            ))  # fmt: skip
+    return sources

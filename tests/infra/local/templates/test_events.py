@@ -1,5 +1,6 @@
-"""DynamoDB stream -> Lambda and SNS -> Lambda (SAM ``Events``), fed by the API's direct
-DynamoDB PutItem and SNS Publish (a form-encoded request template) integrations."""
+"""DynamoDB stream, SNS and EventBridge -> Lambda (SAM ``Events`` and an
+``AWS::Events::Rule``), fed by the API's direct DynamoDB PutItem, SNS Publish (a
+form-encoded request template) and EventBridge PutEvents integrations."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ async def test_stream_and_topic_events_reach_the_function() -> None:
     async with run_template("events") as run:
         assert any("OrderChanges: dynamodb" in line for line in run.lines)
         assert any("AlertNotifications: sns" in line for line in run.lines)
+        assert any("created EventBridge rule" in line for line in run.lines)
         dynamodb = run.client("dynamodb")
         audit = run.loaded.resources["Audit"].name
 
@@ -25,4 +27,10 @@ async def test_stream_and_topic_events_reach_the_function() -> None:
             await ws.send_str('{"action": "alert", "text": "low stock & more"}')
             assert (await wait_for(lambda: entry("INSERT:o-7")))["qty"]["S"] == "3"
             assert (await wait_for(lambda: entry("sns:alert")))["text"]["S"] == "low stock & more"
+            await ws.send_str('{"action": "emit", "kind": "refund", "order": {"id": "o-8"}}')
+            await ws.send_str('{"action": "emit", "kind": "shipped", "order": {"id": "o-9"}}')
+            await ws.send_str('{"action": "emit", "kind": "ignored", "order": {"id": "o-0"}}')
+            await wait_for(lambda: entry("refund:o-8"))  # the SAM event's rule
+            await wait_for(lambda: entry("shipped:o-9"))  # the rule resource, transformed
+            assert entry("ignored:o-0") is None
             await ws.close()

@@ -6,6 +6,12 @@ table = boto3.resource("dynamodb").Table(os.environ["AUDIT"])
 
 
 def handler(event, context):
+    if "transformed" in event:  # the rule's InputTransformer shaped this one
+        table.put_item(Item={"id": f"shipped:{event['transformed']}"})
+        return
+    if "detail-type" in event:  # an EventBridge event, as the SAM event's rule sends it
+        table.put_item(Item={"id": f"{event['detail-type']}:{event['detail']['id']}"})
+        return
     for record in event["Records"]:
         if record.get("eventSource") == "aws:dynamodb":
             image = record["dynamodb"]["NewImage"]
