@@ -206,7 +206,8 @@ class Engine(Generic[C]):
             if waiting >= self.settings.max_inputs_queued_per_player:
                 self.counters["input.rejected.flood"] += 1
                 member = match.members.get(event.player)
-                if member is not None and event.seq > member.last_seq:
+                # (A producer retry of an input already refused is not counted again.)
+                if member is not None and event.seq > max(member.last_seq, member.dropped_seq):
                     # Taken from the stream and refused, never applied: not acknowledged
                     # either; the client learns it from dropped/dropped_seq.
                     member.dropped += 1

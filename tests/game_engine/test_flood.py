@@ -51,3 +51,15 @@ def test_a_refused_input_is_not_acknowledged_and_the_frame_says_what_was_dropped
     other.restore(eng.snapshot("m"))
     (again,) = other.frames()[0].players
     assert (again.ack_seq, again.dropped, again.dropped_seq) == (4, 6, 10)
+
+
+def test_a_retried_refused_input_is_counted_once() -> None:
+    eng = Engine(Arena(), EngineSettings(max_inputs_queued_per_player=1))
+    eng.submit(Join("m", "p", "c"))
+    eng.tick()
+    eng.submit(Input("m", "p", "c", 1, {"move": [1.0, 0.0]}), "s", "10")
+    eng.submit(Input("m", "p", "c", 2, {"move": [1.0, 0.0]}), "s", "11")  # refused
+    eng.submit(Input("m", "p", "c", 2, {"move": [1.0, 0.0]}), "s", "12")  # its retry
+    eng.tick()
+    (slot,) = eng.frames()[0].players
+    assert (slot.ack_seq, slot.dropped, slot.dropped_seq) == (1, 1, 2)
