@@ -5,9 +5,10 @@ Backpressure policy:
 - Calls: each runs in its own task (a ``get_records`` may wait up to its ``wait`` for
   records); an engine has at most a few in flight (one read per shard, lease and snapshot
   writes), so they are not bounded here.
-- Posts: a POSTS message is handled at once, inline, when it arrives: every post goes
-  through :meth:`Gateway.post_now` (account throttle, 410, 413, a full client buffer is
-  429), which queues the frame without waiting. Nothing is queued on the link itself.
+- Posts: a POSTS message is handled when it arrives, :data:`POSTS_PER_ITERATION` posts
+  per loop iteration: every post goes through :meth:`Gateway.post_now` (account
+  throttle, 410, 413, a full client buffer is 429), which queues the frame without
+  waiting. Nothing else is queued on the link itself.
 - A message over :data:`~infra.local.link.wire.MAX_MESSAGE_BYTES`, or one that is not a
   link message, closes that engine's link (the engine process then exits and is
   restarted by ``tickwire up``).
@@ -34,6 +35,10 @@ from ingest.errors import IngestError
 __all__ = ["LinkServer"]
 
 log = logging.getLogger("tickwire.link")
+
+# Posts of one POSTS message handled per event-loop iteration (about 1 ms of work, with
+# their frames' writes in the next iteration).
+POSTS_PER_ITERATION = 200
 
 
 class _Poster(Protocol):
@@ -176,6 +181,17 @@ class _Link(asyncio.Protocol):
             self.close()
 
     def _posts(self, connection_ids: list[str], datas: list[bytes]) -> None:
+        if len(connection_ids) > POSTS_PER_ITERATION:
+            # The rest in the next loop iteration: sockets ready meanwhile are read
+            # between the slices, and each slice's frames are written on their own
+            # (a thousand posts and their writes at once held the loop ~10 ms).
+            asyncio.get_running_loop().call_soon(
+                self._posts,
+                connection_ids[POSTS_PER_ITERATION:],
+                datas[POSTS_PER_ITERATION:],
+            )
+            connection_ids = connection_ids[:POSTS_PER_ITERATION]
+            datas = datas[:POSTS_PER_ITERATION]
         post = self.server.gateway.post_now
         refused: list[str] = []
         statuses: list[int] = []
