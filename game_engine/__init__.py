@@ -8,6 +8,7 @@ do I/O, through the interfaces below):
 - :mod:`~game_engine.arena`: the reference game;
 - :mod:`~game_engine.events`, :mod:`~game_engine.engine`: the engine core (ordering,
   idempotency, lifecycle, frames, snapshots);
+- :mod:`~game_engine.replay`: a takeover's fast-forward from snapshots and records to now;
 - :mod:`~game_engine.scheduler`, :mod:`~game_engine.lease_balancing`: tick clock, lease balancing;
 - :mod:`~game_engine.frame`: what the broadcaster gets (shared contract);
 - :mod:`~game_engine.leases`, :mod:`~game_engine.snapshots`: the table interfaces
