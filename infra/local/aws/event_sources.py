@@ -304,10 +304,7 @@ class EventSources:
         queue = f"tickwire-sns-{digest[:16]}"
 
         def subscribe() -> tuple[str, str]:
-            url = sqs.create_queue(QueueName=queue)["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
+            url, queue_arn = _private_queue(sqs, queue)
             subscription = sns.subscribe(TopicArn=source.source_arn, Protocol="sqs",
                                          Endpoint=queue_arn, ReturnSubscriptionArn=True)  # fmt: skip
             return url, str(subscription["SubscriptionArn"])
@@ -358,10 +355,7 @@ class EventSources:
         digest = hashlib.sha256(f"{source.logical_id}/{source.rule}".encode()).hexdigest()
 
         def target() -> str:
-            url = sqs.create_queue(QueueName=f"tickwire-events-{digest[:16]}")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
+            url, queue_arn = _private_queue(sqs, f"tickwire-events-{digest[:16]}")
             if source.pattern is not None:  # (re)state the rule: SAM events have no resource
                 pattern = source.pattern
                 events.put_rule(Name=source.rule, EventBusName=source.bus,
@@ -468,6 +462,13 @@ def _kinesis_record(
         "awsRegion": region,
         "eventSourceARN": arn,
     }
+
+
+def _private_queue(sqs: Any, name: str) -> tuple[str, str]:
+    """(URL, ARN) of a queue the gateway delivers SNS/EventBridge events through."""
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, str(attributes["Attributes"]["QueueArn"])
 
 
 def _sns_record(envelope: Mapping[str, Any], subscription: str) -> dict[str, Any]:
