@@ -395,8 +395,11 @@ class GameClient:
         self.stats.bytes += len(data)
         if header.replaced:
             # This player connected again elsewhere; the server is closing this one, and
-            # reconnecting would take the newer connection's place.
+            # reconnecting would take the newer connection's place. Close our side too
+            # (a server without DeleteConnection would leave it to the idle timeout).
             self.replaced = True
+            if self._ws is not None:
+                self._resync = asyncio.get_running_loop().create_task(self._ws.close())
             return
         self.tick = header.tick
         self.self_id = header.self_id

@@ -85,13 +85,15 @@ class StateServer:
         await ws.send_bytes(encode(header, Update()))
         await ws.close(code=WSCloseCode.OK)
 
-    async def replace(self, player: str) -> None:
+    async def replace(self, player: str, close: bool = True) -> None:
         """Tell the player's connection it was replaced (REPLACED), then close it with
-        1000, as tickwire's broadcaster and DeleteConnection do."""
+        1000, as tickwire's broadcaster and DeleteConnection do (``close=False``: a
+        server that cannot delete connections leaves it to the client)."""
         ws = self.sockets.pop(player)
         header = Header(0, 0, 0, 1, False, False, 0, -1, SCALE, replaced=True)
         await ws.send_bytes(encode(header, Update()))
-        await ws.close(code=WSCloseCode.OK)
+        if close:
+            await ws.close(code=WSCloseCode.OK)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_next:

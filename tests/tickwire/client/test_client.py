@@ -280,11 +280,12 @@ async def test_no_reconnect_after_the_match_ended(server: StateServer) -> None:
         assert client.stats.reconnects == 0 and server.connects == 1
 
 
-async def test_no_reconnect_after_being_replaced(server: StateServer) -> None:
+@pytest.mark.parametrize("server_closes", [True, False])
+async def test_no_reconnect_after_being_replaced(server: StateServer, server_closes: bool) -> None:
     client = await GameClient.connect(server.url, "tok-a", settings=FAST)
     async with client:
         await client.wait_for(lambda c: c.stats.messages > 0, WAIT)
-        await server.replace("alice")
+        await server.replace("alice", close=server_closes)
         with pytest.raises(ClientClosed, match="replaced"):
             await client.wait_for(lambda c: False, WAIT)
         assert client.replaced and not client.connected

@@ -162,6 +162,7 @@ function onMessage(data) {
     // This player connected again elsewhere (another tab): that one plays now.
     state.wanted = false;
     setStatus(`${state.player} connected again elsewhere; press Play to take over here`);
+    if (state.ws) state.ws.close(1000, "replaced");
     return;
   }
   if (changed === false) return; // a part of a split update: wait for the rest
