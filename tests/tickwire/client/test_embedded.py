@@ -64,3 +64,15 @@ async def test_invalid_token_is_refused_without_retrying_forever(game: EmbeddedG
     with pytest.raises(ConnectFailed) as info:
         await GameClient.connect(game.ws_url, bad_token, settings=FAST)
     assert info.value.status in (401, 403)
+
+
+async def test_a_second_connection_of_a_player_replaces_the_first(game: EmbeddedGame) -> None:
+    first = await GameClient.connect(game.ws_url, game.token("m2", "bea"), settings=FAST)
+    async with first:
+        await first.wait_for(lambda c: c.world.own() is not None, WAIT)
+        second = await GameClient.connect(game.ws_url, game.token("m2", "bea"), settings=FAST)
+        async with second:
+            await first.wait_for(lambda c: c.replaced and not c.connected, WAIT)
+            seq = await second.send_input((1.0, 0.0))
+            await second.wait_for(lambda c: c.ack_seq >= seq, WAIT)
+            assert first.stats.reconnects == 0 and not second.replaced
