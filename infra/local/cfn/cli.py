@@ -53,7 +53,7 @@ def add_template_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
                        help="a template parameter (repeatable)")  # fmt: skip
     group.add_argument("--code-path", action="append", default=[], metavar="LOGICAL_ID=DIR",
-                       help="local code folder of a Lambda function (repeatable)")  # fmt: skip
+                       help="local code folder of a Lambda function or layer (repeatable)")  # fmt: skip
     group.add_argument("--api", default=None, metavar="LOGICAL_ID",
                        help="which API to run when the template has several")  # fmt: skip
     group.add_argument("--aws-endpoint-url", dest="aws_endpoint_url", default=None, metavar="URL",

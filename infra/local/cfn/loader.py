@@ -300,10 +300,12 @@ class _Loader:
                 notes.append(
                     f"{logical_id}: Architectures is not emulated (runs on this machine's)"
                 )
-        unknown_paths = sorted(set(self.code_paths) - set(functions))
+        layer_ids = {lid for kind in ("AWS::Lambda::LayerVersion", "AWS::Serverless::LayerVersion")
+                     for lid in resolved.get(kind, {})}  # fmt: skip
+        unknown_paths = sorted(set(self.code_paths) - set(functions) - layer_ids)
         if unknown_paths:
             raise TemplateError(
-                unknown_paths[0], "--code-path names no Lambda function of the template"
+                unknown_paths[0], "--code-path names no Lambda function or layer of the template"
             )
         api_resources = ApiResources(
             refs={lid: self._ref(lid, lid) for kinds in resolved.values() for lid in kinds},

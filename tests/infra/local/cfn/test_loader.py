@@ -460,3 +460,24 @@ def test_request_models_come_from_model_resources() -> None:
         "other": {"type": "object", "required": ["id"]},
     }
     assert route.model_selection_expression == "$request.body.action"
+
+
+def test_code_path_gives_an_s3_layer_its_folder(tmp_path: Path) -> None:
+    template = textwrap.dedent(
+        """\
+        Resources:
+          Shared:
+            Type: AWS::Lambda::LayerVersion
+            Properties: {Content: {S3Bucket: b, S3Key: layer.zip}}
+          Fn:
+            Type: AWS::Lambda::Function
+            Properties:
+              Runtime: python3.11
+              Handler: app.handler
+              Code: {ZipFile: "def handler(e, c): pass"}
+              Layers: [!Ref Shared]
+        """
+    )
+    t = load_template(template, code_paths={"Shared": tmp_path})
+    assert t.functions["Fn"].layers == (tmp_path,)
+    assert load_template(template).functions["Fn"].layers == ()  # noted, not on the path
