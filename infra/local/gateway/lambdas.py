@@ -56,16 +56,30 @@ def is_node(function: LambdaFunction) -> bool:
     return function.runtime.startswith("nodejs")
 
 
+def runtime_node_modules() -> Path | None:
+    """The local stand-in for the packages Lambda's Node.js runtime preinstalls (the AWS
+    SDK v3, in ``/var/runtime/node_modules`` on Lambda): ``TICKWIRE_NODE_MODULES``, else
+    ``~/.tickwire/node/node_modules`` (filled with ``npm install --prefix
+    ~/.tickwire/node @aws-sdk/client-dynamodb ...``); None when the folder is not there."""
+    configured = os.environ.get("TICKWIRE_NODE_MODULES")
+    folder = Path(configured) if configured else Path.home() / ".tickwire/node/node_modules"
+    return folder if folder.is_dir() else None
+
+
 def _layer_path(function: LambdaFunction, inherited: str | None) -> tuple[str, str] | None:
-    """(variable, value) putting the function's layers on its module path."""
-    if not function.layers:
-        return None
+    """(variable, value) putting the function's layers on its module path, and for
+    Node.js the runtime's preinstalled packages last, as Lambda orders them."""
     if is_node(function):
         folders = [layer / "nodejs" / "node_modules" for layer in function.layers]
+        runtime = runtime_node_modules()
+        if runtime is not None:
+            folders.append(runtime)
         variable = "NODE_PATH"
     else:
         folders = [layer / "python" for layer in function.layers]
         variable = "PYTHONPATH"
+    if not folders:
+        return None
     parts = [str(f) for f in folders] + ([inherited] if inherited else [])
     return variable, os.pathsep.join(parts)
 

@@ -62,3 +62,28 @@ async def test_node_functions_run_isolated_with_lambdas_context(tmp_path: Path) 
         assert unavailable.value.error_type == "Runtime.Unavailable"
     finally:
         await runtime.stop()
+
+
+async def test_runtime_packages_resolve_like_lambdas_preinstalled_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package in the runtime folder (Lambda's /var/runtime/node_modules, where the AWS
+    SDK v3 is) is found by an ECMAScript-module handler that does not ship it."""
+    runtime_modules = tmp_path / "runtime" / "node_modules"
+    package = runtime_modules / "@aws-sdk" / "client-pretend"
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "@aws-sdk/client-pretend", "main": "main.js"}')
+    (package / "main.js").write_text("exports.Client = class { hello() { return 'sdk'; } };")
+    monkeypatch.setenv("TICKWIRE_NODE_MODULES", str(runtime_modules))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.mjs").write_text(
+        'import { Client } from "@aws-sdk/client-pretend";\n'
+        "export const handler = async () => new Client().hello();\n"
+    )
+    runtime = LambdaRuntime(workers_per_function=1)
+    try:
+        function = LambdaFunction("sdk", "app.handler", code, runtime="nodejs20.x")
+        assert await runtime.invoke(function, {}) == "sdk"
+    finally:
+        await runtime.stop()
