@@ -3,8 +3,9 @@
 moto's ``ThreadedMotoServer`` serves every service moto models on one port and tells them
 apart by the SigV4 credential scope of each request, so one URL stands for all of them
 (``AWS_ENDPOINT_URL``). It runs in a daemon thread: its werkzeug server handles each
-request on its own thread, so a slow call never blocks the gateway's event loop (callers
-reach it over HTTP from the loop, from other threads, and from Lambda worker processes).
+request on its own thread, so a slow call never waits on the gateway's event loop, nor
+the loop on it (callers reach it over HTTP from the loop, from other threads, and from
+Lambda worker processes); it shares the process's CPU, GIL included.
 
 Accounts: moto files a request under the account that owns its access key in moto's IAM
 (else its default, 123456789012). The local stack's ARNs name the template's account

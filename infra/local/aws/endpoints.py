@@ -1,7 +1,7 @@
 """Where each AWS service is for one local run, and with which credentials.
 
-Three shapes: the embedded moto server (one URL for every service, fixed dummy
-credentials), an endpoint given with ``--aws-endpoint-url`` (a moto_server, LocalStack:
+Three shapes: the embedded moto server (one URL for every service, an access key its IAM
+made for the run), an endpoint given with ``--aws-endpoint-url`` (a moto_server, LocalStack:
 one URL, the process's credentials), or AWS itself (no URL, the process's credentials).
 Per-service overrides (``--aws-endpoint-url-for sqs=URL``) win over either. A service is
 named as in integration URIs (``states``, the endpoint prefix) or as boto3 names it
@@ -98,7 +98,7 @@ class AwsEndpoints:
     def worker_environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Variables that point a Lambda worker's SDK (boto3, AWS SDK for JavaScript v3)
         here: ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``, plus the embedded
-        server's dummy credentials. ``extra`` adds services by name (the local Lambda API)."""
+        server's access key. ``extra`` adds services by name (the embedded streams)."""
         env: dict[str, str] = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
         if self.default_url is not None:
             env["AWS_ENDPOINT_URL"] = self.default_url

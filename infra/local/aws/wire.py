@@ -15,7 +15,7 @@ API Gateway names the target two ways (``IntegrationUri``):
   ``{endpoint}/{path}`` with the integration's method and mapped headers.
 
 Every request is SigV4-signed for the service's signing name and the run's region, with
-the endpoints' credentials (the embedded server's dummy keys, or the process's own).
+the endpoints' credentials (the embedded server's access key, or the process's own).
 """
 
 from __future__ import annotations
