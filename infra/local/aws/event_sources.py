@@ -22,6 +22,9 @@ What Lambda's event source mappings do, per source:
   EventBridgeRule or CloudWatchEvent): the rule (made here for SAM events) gets a private
   SQS queue as a target with the function target's Input/InputPath/InputTransformer,
   and each event it delivers invokes the function with that event, as EventBridge does.
+- **S3** (SAM ``Events`` of type S3): the bucket notifies a private queue of the
+  ``Events`` its ``Filter`` lets through (the embedded AWS's own S3 -> SQS notification),
+  and each notification invokes the function with its ``Records``.
 - **Schedule** (SAM ``Events`` of type Schedule or ScheduleV2, a rule with a
   ``ScheduleExpression``): EventBridge's "Scheduled
   Event" (or the event's ``Input``) at each time of its ``rate(...)`` or ``cron(...)``
@@ -103,7 +106,7 @@ class EventSources:
                 continue
             ready = asyncio.Event()
             run = {"sqs": self._sqs, "dynamodb": self._dynamodb, "sns": self._sns,
-                   "eventbridge": self._eventbridge}.get(source.kind)  # fmt: skip
+                   "eventbridge": self._eventbridge, "s3": self._s3}.get(source.kind)  # fmt: skip
             if source.kind == "kinesis" and self.kinesis is not None:
                 run = self._kinesis
             elif source.kind == "schedule" and _schedulable(source.schedule):
@@ -115,10 +118,10 @@ class EventSources:
                 readiness.append(ready)
             else:
                 self.skipped.append(f"{source.logical_id}: {source.kind} source "
-                                    f"{source.source_arn or source.schedule} is not run locally")  # fmt: skip
+                                    f"{_what(source)} is not run locally")  # fmt: skip
                 continue
             lines.append(f"event source {source.logical_id}: {source.kind} "
-                         f"{source.source_arn or source.schedule} -> {function.name}")  # fmt: skip
+                         f"{_what(source)} -> {function.name}")  # fmt: skip
         try:
             async with asyncio.timeout(SETUP_TIMEOUT_S):
                 for ready in readiness:
@@ -325,9 +328,10 @@ class EventSources:
         url: str,
         event_of: Callable[[str], Any],
     ) -> None:
-        """Invoke ``function`` once per message of a private delivery queue (how SNS and
-        EventBridge invoke Lambda: one event each), deleting each message it handled; a
-        failed one comes back after the queue's visibility timeout (their retry)."""
+        """Invoke ``function`` once per message of a private delivery queue (how SNS,
+        EventBridge and S3 invoke Lambda: one event each), deleting each message it
+        handled (or that ``event_of`` maps to None: nothing to deliver); a failed one comes
+        back after the queue's visibility timeout (their retry)."""
         while True:
             try:
                 messages = await asyncio.to_thread(self._receive, sqs, url, 10)
@@ -336,8 +340,10 @@ class EventSources:
                 await asyncio.sleep(MAX_BACKOFF_S)
                 continue
             for message in messages:
+                event = event_of(message["Body"])
                 try:
-                    await self._invoke(function, event_of(message["Body"]))
+                    if event is not None:
+                        await self._invoke(function, event)
                 except LambdaError as exc:
                     log.warning("%s: %s failed: %s", source.logical_id, function.name, exc)
                     continue
@@ -374,6 +380,39 @@ class EventSources:
                 return json.loads(body)
             except ValueError:  # an Input that is not JSON reaches the function as text
                 return body
+
+        await self._one_by_one(source, function, sqs, url, event_of)
+
+    # --- S3 --------------------------------------------------------------------------------
+
+    async def _s3(
+        self, source: EventSource, function: LambdaFunction, ready: asyncio.Event
+    ) -> None:
+        sqs = self.endpoints.client("sqs")
+        s3 = self.endpoints.client("s3")
+        digest = hashlib.sha256(f"{source.logical_id}/{source.bucket}".encode()).hexdigest()
+
+        def notify() -> str:
+            url, queue_arn = _private_queue(sqs, f"tickwire-s3-{digest[:16]}")
+            current = s3.get_bucket_notification_configuration(Bucket=source.bucket)
+            current.pop("ResponseMetadata", None)
+            queues = [q for q in current.get("QueueConfigurations", [])
+                      if q.get("QueueArn") != queue_arn]  # fmt: skip
+            queues.append(
+                {"Id": f"tickwire-{digest[:12]}", "QueueArn": queue_arn, **source.pattern}
+            )
+            s3.put_bucket_notification_configuration(
+                Bucket=source.bucket,
+                NotificationConfiguration={**current, "QueueConfigurations": queues},
+            )
+            return url
+
+        url = await asyncio.to_thread(notify)
+        ready.set()
+
+        def event_of(body: str) -> Any:
+            event = json.loads(body)
+            return None if event.get("Event") == "s3:TestEvent" else event  # S3's own test
 
         await self._one_by_one(source, function, sqs, url, event_of)
 
@@ -529,3 +568,8 @@ def _setting(ready: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
             log.error("event source stopped: %r", task.exception())
 
     return done
+
+
+def _what(source: EventSource) -> str:
+    """What a source reads, for the startup lines."""
+    return source.source_arn or source.schedule or source.bucket or f"rule {source.rule}"

@@ -50,9 +50,10 @@ class EventSource:
 
     ``kind`` is ``sqs``, ``kinesis``, ``dynamodb`` (polled sources, ``source_arn``),
     ``schedule`` (``schedule`` is ``rate(...)``/``cron(...)``, ``payload`` the event),
-    ``sns`` (``source_arn`` the topic) or ``eventbridge`` (the rule ``rule`` on the bus
+    ``sns`` (``source_arn`` the topic), ``eventbridge`` (the rule ``rule`` on the bus
     ``bus`` with its ``pattern``; ``target_input`` the target's Input/InputPath/
-    InputTransformer)."""
+    InputTransformer) or ``s3`` (the bucket ``bucket``; ``pattern`` the notification's
+    ``Events`` and ``Filter``)."""
 
     logical_id: str
     function: str
@@ -69,6 +70,7 @@ class EventSource:
     bus: str = "default"
     pattern: Any = None
     target_input: Mapping[str, Any] = field(default_factory=dict)
+    bucket: str = ""
 
 
 # A rule target's fields that shape what the target receives (EventBridge PutTargets).
@@ -139,6 +141,17 @@ def sam_event_sources(function_id: str, props: Props) -> tuple[list[EventSource]
                 pattern=p.raw("Pattern"),
                 target_input={k: p.raw(k) for k in TARGET_INPUT_FIELDS if p.raw(k) is not None},
             ))  # fmt: skip
+        elif kind == "S3":
+            events = p.raw("Events")
+            notification: dict[str, Any] = {
+                "Events": [events] if isinstance(events, str) else list(events or [])
+            }
+            rules = p.mapping("Filter").mapping("S3Key").items("Rules")
+            if rules:  # CloudFormation's S3Key.Rules is the API's Key.FilterRules
+                notification["Filter"] = {"Key": {"FilterRules": rules}}
+            sources.append(EventSource(logical_id=logical_id, function=function_id, kind="s3",
+                                       bucket=p.text("Bucket", ""), pattern=notification,
+                                       enabled=enabled))  # fmt: skip
         elif kind == "SNS":
             sources.append(EventSource(logical_id=logical_id, function=function_id, kind="sns",
                                        source_arn=p.text("Topic", ""), enabled=enabled))  # fmt: skip

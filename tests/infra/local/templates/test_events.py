@@ -1,6 +1,6 @@
-"""DynamoDB stream, SNS and EventBridge -> Lambda (SAM ``Events`` and an
+"""DynamoDB stream, SNS, EventBridge and S3 -> Lambda (SAM ``Events`` and an
 ``AWS::Events::Rule``), fed by the API's direct DynamoDB PutItem, SNS Publish (a
-form-encoded request template) and EventBridge PutEvents integrations."""
+form-encoded request template) and EventBridge PutEvents integrations, and uploads."""
 
 from __future__ import annotations
 
@@ -33,4 +33,11 @@ async def test_stream_and_topic_events_reach_the_function() -> None:
             await wait_for(lambda: entry("refund:o-8"))  # the SAM event's rule
             await wait_for(lambda: entry("shipped:o-9"))  # the rule resource, transformed
             assert entry("ignored:o-0") is None
+            # S3 -> Lambda: uploads under in/ notify the function (the Filter), others not
+            s3 = run.client("s3")
+            bucket = run.loaded.resources["Uploads"].name
+            s3.put_object(Bucket=bucket, Key="elsewhere/skip.txt", Body=b"-")
+            s3.put_object(Bucket=bucket, Key="in/avatar.png", Body=b"png")
+            await wait_for(lambda: entry("s3:in/avatar.png"))
+            assert entry("s3:elsewhere/skip.txt") is None
             await ws.close()

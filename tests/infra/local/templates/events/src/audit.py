@@ -1,4 +1,5 @@
 import os
+from urllib.parse import unquote_plus
 
 import boto3
 
@@ -13,7 +14,10 @@ def handler(event, context):
         table.put_item(Item={"id": f"{event['detail-type']}:{event['detail']['id']}"})
         return
     for record in event["Records"]:
-        if record.get("eventSource") == "aws:dynamodb":
+        if record.get("eventSource") == "aws:s3":
+            # S3 URL-encodes keys in its notifications
+            table.put_item(Item={"id": f"s3:{unquote_plus(record['s3']['object']['key'])}"})
+        elif record.get("eventSource") == "aws:dynamodb":
             image = record["dynamodb"]["NewImage"]
             table.put_item(
                 Item={"id": f"{record['eventName']}:{image['id']['S']}", "qty": image["qty"]["N"]}
