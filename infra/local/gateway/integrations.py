@@ -242,7 +242,7 @@ class Integrations:
                 return self._mock(integration, template_context, body, request_params)
             if kind in ("HTTP_PROXY", "HTTP"):
                 async with asyncio.timeout(timeout):
-                    return await self._http(integration, template_context, body)
+                    return await self._http(integration, template_context, body, request_params)
         except TimeoutError:
             raise IntegrationError(504, f"integration timed out after {timeout:g} s") from None
         raise ConfigurationError(f"unsupported integration type {kind!r}")
@@ -479,7 +479,11 @@ class Integrations:
         return IntegrationResult(status, headers, body)
 
     async def _http(
-        self, integration: Integration, context: Mapping[str, Any], body: str
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        request_params: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IntegrationResult:
         if not integration.uri:
             raise ConfigurationError("HTTP integration without IntegrationUri")
@@ -487,7 +491,7 @@ class Integrations:
         data = (
             body
             if integration.integration_type == "HTTP_PROXY"
-            else self._render(integration, context, body)
+            else self._render(integration, context, body, None, request_params)
         )
         if self._session is None:
             self._session = aiohttp.ClientSession()

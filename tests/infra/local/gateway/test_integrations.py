@@ -7,6 +7,7 @@ import base64
 import json
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from infra.local.gateway import RecordingService
@@ -120,6 +121,40 @@ async def test_mock_connect_status_from_template(kit):
                 assert ok
             except aiohttp.WSServerHandshakeError as exc:
                 assert not ok and exc.status == status
+
+
+async def test_connect_templates_read_the_upgrade_request_params(kit):
+    """$input.params() on $connect: the query string and headers of the upgrade (a MOCK
+    admitting by query parameter, an AWS integration mapping a header and a parameter)."""
+    mock = Integration("MOCK", request_templates={"$default": (
+        '{"statusCode": #if($input.params(\'pass\') == "yes")200#{else}403#end}'
+    )})  # fmt: skip
+    async with (
+        kit.running(kit.api_with(Route("$connect", mock))) as gw,
+        aiohttp.ClientSession() as s,
+    ):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await s.ws_connect(gw.ws_url + "?pass=no")
+        assert refused.value.status == 403
+        await (await s.ws_connect(gw.ws_url + "?pass=yes")).close()
+    template = (
+        '{"who": "$input.params(\'who\')", "agent": "$input.params().header.get(\'X-Agent\')"}'
+    )
+    aws = Integration(
+        "AWS",
+        uri="arn:aws:apigateway:us-east-1:sqs:path/000000000000/q",
+        request_templates={"$default": template},
+        request_parameters={"integration.request.querystring.From": "route.request.header.X-Agent"},
+    )
+    async with (
+        kit.running(kit.api_with(Route("$connect", aws))) as gw,
+        aiohttp.ClientSession() as s,
+    ):
+        await (await s.ws_connect(gw.ws_url + "?who=ada", headers={"X-Agent": "t/1"})).close()
+        (call,) = gw.integrations.recorder.calls
+        assert call.json() == {"who": "ada", "agent": "t/1"}
+        assert call.request is not None and call.request.path == "000000000000/q"
+        assert call.request.query == {"From": "t/1"}
 
 
 async def test_http_proxy_posts_the_message(kit, unused_port):
