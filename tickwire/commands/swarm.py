@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from swarm.behaviour import BEHAVIOURS
 from swarm.config import DEFAULT_PEEK, DEFAULT_TICK_HZ, SwarmConfig
 from swarm.errors import SwarmError
 from swarm.settings import ACK_TIMEOUT_S, CONNECT_TIMEOUT_S, INTERVAL_S, MAX_NEW_CONNECTIONS_PER_S
+from tickwire.loops import event_loop_runner
 
 
 def register(subparsers: Any) -> None:
@@ -128,15 +128,6 @@ def _config(args: argparse.Namespace) -> SwarmConfig:
     )
 
 
-def _event_loop_runner() -> Any:
-    """uvloop's runner where installed (about half the per-message loop overhead)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - a dependency except on Windows
-        return asyncio.run
-    return uvloop.run
-
-
 def run(args: argparse.Namespace) -> int:
     from swarm.display import IntervalPrinter
     from swarm.fleet import Schedule
@@ -172,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         print("tokens: minted with the local dev secret (tickwire up's)", flush=True)
     printer = IntervalPrinter(bots=config.bots, interval_s=config.interval_s, end_s=schedule.end_s)
     try:
-        result = _event_loop_runner()(run_swarm(config, on_interval=printer))
+        result = event_loop_runner()(run_swarm(config, on_interval=printer))
     except KeyboardInterrupt:
         printer.close()
         print("tickwire swarm: interrupted", file=sys.stderr)
