@@ -71,7 +71,9 @@ class Workload:
     state_bytes: int = 300
     snapshot_bytes: int = 4096
     snapshot_interval_s: float = 5.0
-    lease_renew_s: float = 2.0
+    # The worker's default (game_engine.worker.WorkerSettings.renew_interval): a quarter of
+    # its 3 s lease.
+    lease_renew_s: float = 0.75
     task_vcpu: float = 1.0
     task_memory_gb: float = 2.0
     kinesis_mode: str = "provisioned"  # or "on-demand"

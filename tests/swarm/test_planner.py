@@ -71,8 +71,10 @@ def test_reference_workload_by_hand() -> None:
     assert m["kinesis_shard_hours"] == pytest.approx(25 * 730 * 0.015, abs=0.01)  # 273.75
     assert m["kinesis_put_payload_units"] == pytest.approx(20_000 * MONTH_S * 0.014 / 1e6, abs=0.01)
     assert m["fargate"] == pytest.approx(4 * 730 * (0.04 + 2 * 0.004), abs=0.01)  # 140.16
-    # snapshots 125 * 4 WRU / 5 s + leases 25 / 2 s + checkpoints 25 / 5 s = 117.5 WRU/s
-    assert m["dynamodb_writes"] == pytest.approx(117.5 * MONTH_S * 0.625 / 1e6, abs=0.01)
+    # snapshots 125 * 4 WRU / 5 s + leases 25 / 0.75 s + checkpoints 25 / 5 s = 138.33 WRU/s
+    assert m["dynamodb_writes"] == pytest.approx(
+        (100 + 25 / 0.75 + 5) * MONTH_S * 0.625 / 1e6, abs=0.01
+    )
     assert p.monthly_total_usd == pytest.approx(sum(m.values()), abs=0.02)
 
 
