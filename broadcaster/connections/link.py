@@ -11,8 +11,9 @@ that message as delivered, so the connection is resynced with a full state). A f
 
 from __future__ import annotations
 
-from broadcaster.errors import ConnectionGone, PostFailed, Throttled
+from broadcaster.errors import ConnectionGone, PostFailed, Throttled, error_for_status
 from infra.local.link.client import LinkClient
+from ingest.errors import StreamError
 
 __all__ = ["LinkConnections"]
 
@@ -40,6 +41,16 @@ class LinkConnections:
             raise error
         if not client.post(connection_id, data):
             raise Throttled(connection_id, "the link to the gateway process is full")
+
+    async def delete(self, connection_id: str) -> None:
+        """DeleteConnection through the gateway process (the client sees close 1000);
+        posts queued before it are sent first."""
+        try:
+            status = await self._client.call("delete_connection", connection_id)
+        except StreamError as exc:  # the link is gone: nothing left to close
+            raise PostFailed(connection_id, repr(exc)) from exc
+        if status != 204:
+            raise error_for_status(connection_id, status, None, "DeleteConnection refused")
 
     async def close(self) -> None:
         """Nothing to release: the link belongs to the engine process."""

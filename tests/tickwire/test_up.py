@@ -221,3 +221,26 @@ async def _flood_while_playing(game: EmbeddedGame) -> None:
         assert worst < 5.0, worst
     finally:
         await calm.close()
+
+
+async def test_a_player_connecting_again_closes_its_older_socket(game: EmbeddedGame) -> None:
+    """Server side, with one process and with the engine in its own: the older socket gets
+    the REPLACED message and then close 1000 (DeleteConnection), not silence."""
+    url = f"{game.ws_url}?token={game.token('again', 'dora')}"
+    async with aiohttp.ClientSession() as http:
+        first = await http.ws_connect(url)
+        msg = await first.receive(timeout=20)  # its first state: the engine has it
+        assert msg.type is aiohttp.WSMsgType.BINARY
+        second = await http.ws_connect(url)
+        try:
+            async with asyncio.timeout(20):
+                while True:
+                    msg = await first.receive()
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                        break
+            assert first.close_code == 1000
+            msg = await second.receive(timeout=20)
+            assert msg.type is aiohttp.WSMsgType.BINARY
+        finally:
+            await first.close()
+            await second.close()

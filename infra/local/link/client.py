@@ -97,6 +97,9 @@ class LinkClient(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             raise StreamUnavailable("the gateway process's link is closed")
+        # Posts queued before this call go first: a DeleteConnection must not overtake
+        # the message posted to that connection just before it.
+        self._flush_posts()
         call_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future

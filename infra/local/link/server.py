@@ -44,6 +44,8 @@ POSTS_PER_ITERATION = 200
 class _Poster(Protocol):
     def post_now(self, connection_id: str, data: bytes) -> None: ...
 
+    async def delete_connection(self, connection_id: str) -> None: ...
+
 
 class LinkServer:
     """Serves one stream, one lease table and one snapshot store, and posts through
@@ -84,6 +86,8 @@ class LinkServer:
                 st.put_records(list(zip(keys, datas, strict=True))),
                 lambda r: [r.shard_id, r.sequence_number],
             ),
+            # DeleteConnection (a player's replaced connection): the status, 204 or AWS's.
+            "delete_connection": self._delete_connection,
             "lease.create": lt.create,
             "lease.get": lambda shard: _then(
                 lt.get(shard), lambda x: None if x is None else wire.lease_to_wire(x)
@@ -105,6 +109,13 @@ class LinkServer:
         }
         self._server: asyncio.AbstractServer | None = None
         self._links: set[_Link] = set()
+
+    async def _delete_connection(self, connection_id: str) -> int:
+        try:
+            await self.gateway.delete_connection(connection_id)
+        except ApiError as exc:
+            return exc.status
+        return 204
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
