@@ -112,7 +112,8 @@ class UpProcess:
         self.port = free_port()
         self.args = [
             sys.executable,
-            *(os.environ.get("P10_UP_PREFIX", "-m tickwire").split()),
+            "-m",
+            "tickwire",
             "up",
             "--port",
             str(self.port),
@@ -129,6 +130,7 @@ class UpProcess:
             *args,
         ]
         self.process: subprocess.Popen[bytes] | None = None
+        self._max = 0.0  # the longest stall since start, as of the last /metrics read
 
     @property
     def ws_url(self) -> str:
@@ -148,7 +150,7 @@ class UpProcess:
         self.process = subprocess.Popen(
             self.args,
             stdout=subprocess.DEVNULL,
-            stderr=None if os.environ.get("P10_UP_STDERR") else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -180,7 +182,6 @@ class UpProcess:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as r:
             text = r.read().decode()
         out: dict[str, dict[float, int]] = {}
-        self._max = 0.0
         for line in text.splitlines():
             m = _BUCKET.match(line)
             if m:

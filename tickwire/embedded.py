@@ -47,7 +47,7 @@ from infra.local.tables import EmbeddedTables
 from ingest.tokens import local_secret, mint
 from tickwire import web as page
 from tickwire.engines import EngineProcesses
-from tickwire.exporter import StatsExporter, engine_report
+from tickwire.exporter import StatsExporter, match_players
 from tickwire.loopwatch import LoopWatch
 from tickwire.metrics import Metrics, PrometheusBackend
 
@@ -207,7 +207,7 @@ class EmbeddedGame:
     def _matches(self) -> dict[str, int]:
         """Running matches and their player counts, for the page's match list."""
         if self.worker is not None:
-            return engine_report(self.worker, None)["matches"]  # type: ignore[no-any-return]
+            return match_players(self.worker)
         assert self.engines is not None
         return {mid: n for r in self.engines.reports() for mid, n in r["matches"].items()}
 

@@ -20,7 +20,7 @@ from game_engine.engine import SPECTATOR_SLOT
 from game_engine.worker import Worker
 from tickwire.metrics import Figures, Metrics
 
-__all__ = ["StatsExporter", "engine_report"]
+__all__ = ["StatsExporter", "engine_report", "match_players"]
 
 # Seconds between two reads: Prometheus scrapes every 15 s by default, so 1 s is fresh.
 DEFAULT_PERIOD_S = 1.0
@@ -32,6 +32,14 @@ class _Gateway(Protocol):
     connections: dict[str, Any]
 
 
+def match_players(worker: Worker[Any]) -> dict[str, int]:
+    """Running matches and their player counts (spectators not counted)."""
+    return {
+        mid: sum(1 for p in m.members.values() if p.slot != SPECTATOR_SLOT)
+        for mid, m in worker.engine.matches.items()
+    }
+
+
 def engine_report(worker: Worker[Any], broadcaster: Broadcaster | None) -> dict[str, Any]:
     """What the exporter (and the page's match list) needs of one worker and its
     broadcaster, as plain data: read in-process, or sent once a second by an engine process
@@ -41,10 +49,7 @@ def engine_report(worker: Worker[Any], broadcaster: Broadcaster | None) -> dict[
     b = broadcaster.stats if broadcaster is not None else None
     return {
         "worker": worker.worker_id,
-        "matches": {
-            mid: sum(1 for p in m.members.values() if p.slot != SPECTATOR_SLOT)
-            for mid, m in engine.matches.items()
-        },
+        "matches": match_players(worker),
         "players": sum(len(m.members) for m in engine.matches.values()),
         "engine_inputs": sum(len(m.queue) for m in engine.matches.values()),
         "posts_in_flight": b.in_flight if b is not None else 0,
