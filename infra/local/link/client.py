@@ -38,6 +38,7 @@ DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024
 # The gateway process creates the socket before it starts an engine process: a connect
 # that takes longer means it is gone, and the engine process gives up.
 CONNECT_TIMEOUT_S = 10.0
+CONNECT_RETRY_S = 0.1
 
 
 class LinkClient(asyncio.Protocol):
@@ -59,7 +60,14 @@ class LinkClient(asyncio.Protocol):
     async def connect(cls, path: Path, **kwargs: Any) -> LinkClient:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            _, client = await loop.create_unix_connection(lambda: cls(**kwargs), str(path))
+            while True:
+                try:
+                    _, client = await loop.create_unix_connection(lambda: cls(**kwargs), str(path))
+                    break
+                except (ConnectionRefusedError, FileNotFoundError):
+                    # Seen once on a first run from a clean clone: refused right after
+                    # the gateway process started listening. Try again until the bound.
+                    await asyncio.sleep(CONNECT_RETRY_S)
         client._loop = loop
         return client
 
