@@ -10,9 +10,6 @@ Gateway does (see each user's comments for why):
 - **hdrhistogram** (``swarm.stats``): a bucket's median-equivalent value and the counts
   array, to compute many percentiles with one NumPy pass.
 
-(The standard library's ``json`` scanner that ``infra.local.gateway.routing`` calls comes
-with the interpreter, and a missing one fails that module's import by itself.)
-
 Each user calls :func:`require` at import with what it touches. A version outside the
 range tickwire was tested with, or a missing name, raises :class:`InternalsChanged` (an
 ImportError) naming the library, the tested version and the user, so a change upstream

@@ -25,6 +25,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from infra.json_read import loads_standard
 from ingest.errors import RecordError
 
 __all__ = [
@@ -105,14 +106,8 @@ class LeaveRecord:
 Record = JoinRecord | InputRecord | LeaveRecord
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN / Infinity are not JSON (RFC 8259); Python accepts them by default.
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _loads(text: str | bytes) -> Any:
-    # RecursionError: JSON nested deeper than the interpreter's stack (e.g. 100,000 '[').
-    return json.loads(text, parse_constant=_reject_constant)
+# RecursionError: JSON nested deeper than the interpreter's stack (e.g. 100,000 '[').
+_loads = loads_standard
 
 
 def _str_field(obj: dict[str, Any], name: str) -> str:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from infra.json_read import loads
 from infra.local.kinesis_validation import SerializationError, ValidationError, validate_request
 from infra.local.stream import (
     ACCOUNT_ID,
@@ -171,7 +172,7 @@ class EmbeddedKinesisService:
     def _request(action: str, body: bytes) -> Json:
         """The parsed, model-checked request (raises Serialization/ValidationError)."""
         try:
-            request = json.loads(body)
+            request = loads(body)
         except (ValueError, RecursionError):
             raise SerializationError("request body is not JSON") from None
         if not isinstance(request, dict):

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from infra.json_read import loads
+
 from .errors import (
     ConfigurationError,
     FunctionError,
@@ -154,7 +156,7 @@ class _Prepared:
                 key = self.literal_key
             else:
                 try:
-                    parsed = json.loads(body)
+                    parsed = loads(body)
                 except (ValueError, RecursionError):
                     parsed = None
                 key = selector.evaluate(parsed) or "$default"
@@ -556,7 +558,7 @@ def _parameter_value(
         where = source[2]
         if where == "body":
             try:
-                value = _dig(json.loads(body), source[3:])
+                value = _dig(loads(body), source[3:])
             except (ValueError, RecursionError):
                 value = None
         elif where in ("header", "querystring") and request_params is not None:

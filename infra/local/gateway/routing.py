@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from infra.json_read import loads
+
 from .errors import ConfigurationError
 from .model import CONNECT_ROUTE, DEFAULT_ROUTE, DISCONNECT_ROUTE
 
@@ -156,23 +158,11 @@ def _member(value: Any) -> str:
     return "null" if value is None else stringify(value)
 
 
-# json's C scanner, called directly: ``json.loads`` is this plus whitespace handling and
-# two Python-level calls (about 1 us of a 2 us parse of a typical client message).
-_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
 def parse_json(text: str) -> Any:
     """``json.loads(text)``, or ``_MISSING`` where it raises (not JSON, or nested past
-    Python's parser). A document that fills the whole text is read by the scanner alone;
-    anything else (surrounding whitespace, errors) goes through ``json.loads`` itself."""
+    Python's parser)."""
     try:
-        value, end = _scan_json(text, 0)
-        if end == len(text):
-            return value
-    except (StopIteration, ValueError, RecursionError):
-        pass
-    try:
-        return json.loads(text)
+        return loads(text)
     except (ValueError, RecursionError):
         return _MISSING
 

@@ -1,4 +1,4 @@
-"""Route selection's JSON parse (the C scanner called directly) agrees with json.loads."""
+"""Route selection's JSON parse (infra.json_read: msgspec, then json) agrees with json.loads."""
 
 from __future__ import annotations
 
