@@ -30,7 +30,8 @@ other match goes on. Replaying the same record after a failover ends the match t
 way (the rules are deterministic), so a poison input cannot stop a worker twice.
 
 A match is created by its first join and ends when the rules end it or when it has had no
-players for ``empty_timeout`` seconds; its result is logged as one JSON line.
+players for ``empty_timeout`` seconds; its result is logged as one JSON line. Its
+lifecycle (empty, playing, ended, dropped) is the table ``game_engine.lifecycles.MATCH``.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ import numpy as np
 from game_engine.errors import InputRejected, JoinRefused
 from game_engine.events import Event, Input, Join, Leave
 from game_engine.frame import MatchFrame, PlayerSlot
+from game_engine.lifecycles import MATCH, MatchEvent, MatchState
 from game_engine.rules import MatchView, Rules, World
 from game_engine.snapshot_codec import Snapshot, decode_snapshot, encode_snapshot
+from infra.lifecycle import Lifecycle
 
 __all__ = [
     "Engine",
@@ -100,6 +103,8 @@ class EngineSettings:
 
 # The slot of a spectator: it has no entity in the rules' arrays.
 SPECTATOR_SLOT = -1
+# Read once per match per tick (_end_matches): a module constant, not an enum lookup.
+_PLAYING = MatchState.PLAYING
 
 
 @dataclass(slots=True)
@@ -117,6 +122,8 @@ class Member:
 class Match:
     match_id: str
     row: int
+    # EMPTY until a player takes a slot (game_engine.lifecycles.MATCH).
+    lifecycle: Lifecycle[MatchState, MatchEvent] = field(init=False)
     members: dict[str, Member] = field(default_factory=dict)
     queue: deque[tuple[Event, str | None, int]] = field(default_factory=deque)
     # Inputs of each player waiting in ``queue`` (the per-player flood bound).
@@ -127,6 +134,17 @@ class Match:
     through: int = -1
     cursor: int = -1
     empty_ticks: int = 0
+
+    def __post_init__(self) -> None:
+        self.lifecycle = Lifecycle(MATCH, MatchState.EMPTY, self.match_id)
+
+    @property
+    def state(self) -> MatchState:
+        return self.lifecycle.state
+
+    def has_players(self) -> bool:
+        """Whether a member holds a slot (spectators do not)."""
+        return any(m.slot != SPECTATOR_SLOT for m in self.members.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +302,7 @@ class Engine(Generic[C]):
         except Exception:  # views raised too: the players get no final frame
             self.counters["frame.failed"] += 1
         self.counters["match.ended.error"] += 1
-        self._remove(match)
+        self._remove(match, MatchEvent.END)
         self._ended_now.append((match_id, result))
 
     def _apply(self, match: Match, event: Event) -> None:
@@ -328,6 +346,7 @@ class Engine(Generic[C]):
                 self.counters[f"join.refused.{exc.reason}"] += 1
                 return
             match.members[event.player] = Member(event.player, event.conn, slot)
+            match.lifecycle.handle(MatchEvent.ADMITTED)
             self.counters["join.admitted"] += 1
         else:
             self._leave(match, event, "leave")
@@ -341,13 +360,17 @@ class Engine(Generic[C]):
         if member.slot != SPECTATOR_SLOT:
             self.rules.remove(self.world, match.row, member.slot)
         del match.members[event.player]
+        if member.slot != SPECTATOR_SLOT and not match.has_players():
+            match.lifecycle.handle(MatchEvent.LAST_LEFT)
         self.counters[f"{why}.removed"] += 1
 
     def _end_matches(self) -> Iterable[tuple[str, dict[str, Any]]]:
         ended_by_rules = self.rules.ended(self.world)
         for match in list(self.matches.values()):
-            playing = any(m.slot != SPECTATOR_SLOT for m in match.members.values())
-            match.empty_ticks = 0 if playing else match.empty_ticks + 1
+            if match.lifecycle.state is _PLAYING:
+                match.empty_ticks = 0
+            else:
+                match.empty_ticks += 1
             by_rules = bool(ended_by_rules[match.row])
             if not by_rules and match.empty_ticks < self._empty_limit:
                 continue
@@ -362,7 +385,7 @@ class Engine(Generic[C]):
             if by_rules:
                 self._final_frames.append((match.shard_id, self._frame(match, ended=True)))
             self.counters[f"match.ended.{result['reason']}"] += 1
-            self._remove(match)
+            self._remove(match, MatchEvent.END)
             yield match.match_id, result
 
     def take_replaced(self) -> list[tuple[str, str, str]]:
@@ -476,7 +499,9 @@ class Engine(Generic[C]):
         self.counters["match.created"] += 1
         return match
 
-    def _remove(self, match: Match) -> None:
+    def _remove(self, match: Match, why: MatchEvent) -> None:
+        """Free the match's row: it ended (``END``) or is forgotten (``DROP``)."""
+        match.lifecycle.handle(why)
         self.world.clear(match.row)
         self._active[match.row] = False
         self._free_rows.append(match.row)
@@ -498,7 +523,7 @@ class Engine(Generic[C]):
         """Forget every match of a shard (its lease is lost, or it ended): no result logged."""
         dropped = self.matches_of(shard_id)
         for match_id in dropped:
-            self._remove(self.matches[match_id])
+            self._remove(self.matches[match_id], MatchEvent.DROP)
         return dropped
 
     def snapshot(self, match_id: str, wall_ms: int = 0) -> bytes:
@@ -530,7 +555,7 @@ class Engine(Generic[C]):
     def restore_decoded(self, snap: Snapshot, shard_id: str | None = None) -> str:
         """:meth:`restore` of a snapshot already decoded."""
         if snap.match_id in self.matches:
-            self._remove(self.matches[snap.match_id])
+            self._remove(self.matches[snap.match_id], MatchEvent.DROP)
         match = self._create(snap.match_id)
         self.world.load_row(match.row, snap.columns)
         match.shard_id, match.through, match.cursor = snap.shard_id, snap.through, snap.through
@@ -539,6 +564,8 @@ class Engine(Generic[C]):
         match.empty_ticks = snap.empty_ticks
         for player_id, conn, slot, last_seq, dropped, dropped_seq in snap.members:
             match.members[player_id] = Member(player_id, conn, slot, last_seq, dropped, dropped_seq)
+        if match.has_players():
+            match.lifecycle.handle(MatchEvent.ADMITTED)
         self.counters["match.restored"] += 1
         return snap.match_id
 

@@ -1,6 +1,7 @@
 """An engine worker: leases shards, reads them, ticks the engine, snapshots, checkpoints.
 
-Lifecycle: :meth:`Worker.start` creates leases for the stream's shards, takes its share
+Lifecycle (the tables ``WORKER`` and ``LEASE`` of :mod:`game_engine.lifecycles`):
+:meth:`Worker.start` creates leases for the stream's shards, takes its share
 and starts three tasks: the tick loop (fixed rate, :mod:`game_engine.scheduler`), the lease
 loop (renew held leases, sync shards, take or steal per :mod:`game_engine.lease_balancing`, finish
 shards read to their end) and the checkpoint loop. :meth:`Worker.stop` is graceful and
@@ -50,11 +51,20 @@ from game_engine.events import Event
 from game_engine.frame import FrameSink, MatchFrame, ReplacingSink
 from game_engine.lease_balancing import LeaseObserver, plan_takes
 from game_engine.leases import SHARD_END, Lease, LeaseTable
+from game_engine.lifecycles import (
+    LEASE,
+    WORKER,
+    LeaseEvent,
+    LeaseState,
+    WorkerEvent,
+    WorkerState,
+)
 from game_engine.replay import Replay
 from game_engine.rules import Rules
 from game_engine.scheduler import TickClock, send_due
 from game_engine.snapshot_codec import Snapshot, decode_snapshot
 from game_engine.snapshots import SnapshotStore
+from infra.lifecycle import Lifecycle
 from ingest.errors import StreamError
 from ingest.records import SetAside
 from ingest.stream import Stream
@@ -63,6 +73,9 @@ __all__ = ["Worker", "WorkerSettings"]
 
 C = TypeVar("C")
 log = logging.getLogger("tickwire.engine.worker")
+
+# Read once per held shard per tick (_pump): a module constant, not an enum lookup.
+_REPLAYING = LeaseState.REPLAYING
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +118,13 @@ class _Owned:
     ended: list[str] = field(default_factory=list)
     # time.monotonic() past which this worker may no longer publish the shard's matches.
     valid_until: float = math.inf
-    # True until the takeover's fast-forward has put the shard's matches in the engine.
-    replaying: bool = False
     replay_task: asyncio.Task[None] | None = None
+    # REPLAYING until the takeover's fast-forward has put the shard's matches in the
+    # engine, then LIVE (game_engine.lifecycles.LEASE).
+    lifecycle: Lifecycle[LeaseState, LeaseEvent] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lifecycle = Lifecycle(LEASE, LeaseState.REPLAYING, self.lease.shard_id)
 
     def renewed(self, sent_at: float, settings: WorkerSettings) -> None:
         """A lease write sent at ``sent_at`` succeeded: move the fencing deadline."""
@@ -142,9 +159,10 @@ class Worker(Generic[C]):
         self._owned: dict[str, _Owned] = {}
         self._observer = LeaseObserver(self.settings.lease_duration)
         self._tasks: list[asyncio.Task[None]] = []
+        self._lifecycle = Lifecycle(WORKER, WorkerState.NEW, self.worker_id)
+        # Set on entering STOPPING and STOPPED: what the loops and stop() wait for.
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._started = False
         self._last_sync = float("-inf")
         # Shards whose takeover failed here, and until when this worker leaves them be.
         self._failed_until: dict[str, float] = {}
@@ -154,15 +172,34 @@ class Worker(Generic[C]):
     def shards(self) -> list[str]:
         return sorted(self._owned)
 
+    @property
+    def state(self) -> WorkerState:
+        return self._lifecycle.state
+
+    def _handle(self, event: WorkerEvent) -> WorkerState:
+        """The one place the worker's state changes (and its waiters are woken)."""
+        state = self._lifecycle.handle(event)
+        if state is WorkerState.STOPPING:
+            self._stopping.set()
+        elif state is WorkerState.STOPPED:
+            self._stopping.set()
+            self._stopped.set()
+        return state
+
     def on_gone(self, match_id: str, player_id: str, connection_id: str) -> None:
         """The broadcaster's :data:`~game_engine.frame.GoneCallback`."""
         self.engine.gone(match_id, player_id, connection_id)
 
     async def start(self) -> None:
-        if self._started:
+        """Take a first share of the leases and start the loops. Does nothing on a worker
+        already started, or already stopped (a stop that comes first wins)."""
+        was = self.state
+        self._handle(WorkerEvent.START)
+        if was is not WorkerState.NEW:
             return
-        self._started = True
         await self._lease_round()
+        if self.state is not WorkerState.RUNNING:
+            return  # stopped during the first lease round: start no loops
         self._tasks = [
             asyncio.create_task(self._tick_loop(), name=f"{self.worker_id}-tick"),
             asyncio.create_task(
@@ -193,10 +230,11 @@ class Worker(Generic[C]):
 
     async def stop(self) -> None:
         """Finish the tick, snapshot, checkpoint, release the leases. Bounded, idempotent."""
-        if self._stopping.is_set():
-            await self._stopped.wait()
+        was = self.state
+        self._handle(WorkerEvent.STOP)
+        if was is WorkerState.STOPPING or was is WorkerState.STOPPED:
+            await self._stopped.wait()  # a second stop waits for the first
             return
-        self._stopping.set()
         try:
             async with asyncio.timeout(self.settings.stop_timeout):
                 tick_task, loops = (self._tasks[0], self._tasks[1:]) if self._tasks else (None, [])
@@ -212,27 +250,28 @@ class Worker(Generic[C]):
                     await owned.reader.stop()
                 for shard_id, owned in list(self._owned.items()):
                     await self._checkpoint(shard_id, owned)
-                    if shard_id in self._owned:
+                    if self._let_go(shard_id, LeaseEvent.RELEASE) is not None:
                         with contextlib.suppress(LeaseError):
                             await self.leases.release(owned.lease)
                         self.counters["lease.released"] += 1
         except TimeoutError:
             log.error("%s: graceful stop timed out; leases will expire", self.worker_id)
         finally:
-            self._owned.clear()
-            self._stopped.set()
+            for shard_id in list(self._owned):
+                self._let_go(shard_id, LeaseEvent.ABANDON)
+            self._handle(WorkerEvent.STOPPED)
 
     async def abandon(self) -> None:
         """Stop at once without writing anything: what a crash looks like to the others."""
-        self._stopping.set()
+        self._handle(WorkerEvent.ABANDON)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for owned in self._owned.values():
+        for shard_id, owned in list(self._owned.items()):
             await self._stop_replay(owned)
             await owned.reader.stop()
-        self._owned.clear()
-        self._stopped.set()
+            self._let_go(shard_id, LeaseEvent.ABANDON)
+        self._handle(WorkerEvent.STOPPED)
 
     def stats(self) -> dict[str, Any]:
         ticks = sorted(self.tick_ms)
@@ -306,7 +345,7 @@ class Worker(Generic[C]):
     def _pump(self) -> None:
         """Hand buffered records to the engine in stream order, until a queue says no."""
         for shard_id, owned in self._owned.items():
-            if owned.replaying:
+            if owned.lifecycle.state is _REPLAYING:
                 continue  # the takeover's fast-forward takes these records
             reader = owned.reader
             buffer = reader.buffer
@@ -387,7 +426,7 @@ class Worker(Generic[C]):
         reader = ShardReader(
             self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader
         )
-        owned = _Owned(lease, reader, replaying=True)
+        owned = _Owned(lease, reader)
         owned.renewed(sent_at, self.settings)
         self._owned[lease.shard_id] = owned
         reader.start()
@@ -432,7 +471,7 @@ class Worker(Generic[C]):
                 "%s: fast-forward of %s failed; giving the shard up", self.worker_id, shard_id
             )
             if self._owned.get(shard_id) is owned:
-                del self._owned[shard_id]
+                self._let_go(shard_id, LeaseEvent.RELEASE)
                 owned.replay_task = None  # this task: _lose would wait for itself
                 await owned.reader.stop()
                 self.engine.drop_shard(shard_id)
@@ -471,7 +510,7 @@ class Worker(Generic[C]):
         for _, data in replay.snapshots():
             self.engine.restore(data, shard_id=shard_id)
         owned.ended.extend(match_id for match_id, _ in replay.ended)
-        owned.replaying = False
+        owned.lifecycle.handle(LeaseEvent.CAUGHT_UP)
         # Reconnects the previous owner may not have acted on (a connection already
         # closed answers 410, which is fine).
         self._close_replaced(replay.engine.take_replaced())
@@ -494,8 +533,15 @@ class Worker(Generic[C]):
             task.cancel()
             await asyncio.wait([task])
 
-    async def _lose(self, shard_id: str) -> None:
+    def _let_go(self, shard_id: str, why: LeaseEvent) -> _Owned | None:
+        """Stop holding ``shard_id`` (``why``: the lease event); None if not held."""
         owned = self._owned.pop(shard_id, None)
+        if owned is not None:
+            owned.lifecycle.handle(why)
+        return owned
+
+    async def _lose(self, shard_id: str) -> None:
+        owned = self._let_go(shard_id, LeaseEvent.LOSE)
         if owned is None:
             return
         await self._stop_replay(owned)
@@ -517,7 +563,7 @@ class Worker(Generic[C]):
                 continue
             if await self._checkpoint(shard_id, owned, final=True):
                 self.engine.drop_shard(shard_id)
-                self._owned.pop(shard_id, None)
+                self._let_go(shard_id, LeaseEvent.FINISH)
                 with contextlib.suppress(LeaseError):
                     await self.leases.release(owned.lease)
                 self.counters["shard.finished"] += 1
@@ -530,7 +576,7 @@ class Worker(Generic[C]):
     async def _checkpoint(self, shard_id: str, owned: _Owned, final: bool = False) -> bool:
         """Snapshot the shard's matches, then checkpoint; True when written."""
         async with owned.lock:
-            if self._owned.get(shard_id) is not owned or owned.replaying:
+            if self._owned.get(shard_id) is not owned or owned.lifecycle.state is _REPLAYING:
                 return False  # while fast-forwarding, the lease's list must stay as it is
             progress = owned.reader.progress
             matches = self.engine.matches_of(shard_id)

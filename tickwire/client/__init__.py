@@ -1,7 +1,8 @@
 """tickwire's Python game client: used by Python games, the tests and the swarm.
 
 - :class:`GameClient`: one player's WebSocket connection (inputs with a rising seq, state
-  messages decoded into a world view, acks, input->ack latency, reconnects).
+  messages decoded into a world view, acks, input->ack latency, reconnects); its
+  :attr:`~GameClient.state` is a :class:`ClientState` (the table in ``lifecycle.py``).
 - :class:`InputLog`, :class:`Reconciler`, :class:`Backoff`: the pure parts, usable alone
   (a bot that drives thousands of sockets itself can reuse them without ``GameClient``).
 
@@ -20,6 +21,7 @@ from tickwire.client.errors import (
     NotConnected,
 )
 from tickwire.client.inputs import Input, InputLog, PendingInput, encode_input, validate_input
+from tickwire.client.lifecycle import ClientState
 from tickwire.client.prediction import Reconciler, StepFunction, kinematic_step
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "ClientClosed",
     "ClientError",
     "ClientSettings",
+    "ClientState",
     "ClientStats",
     "ConnectFailed",
     "GameClient",

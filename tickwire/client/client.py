@@ -1,14 +1,14 @@
 """The asyncio game client: one player's WebSocket connection to a tickwire gateway.
 
-Lifecycle::
+Lifecycle (the table :data:`tickwire.client.lifecycle.CLIENT`; :attr:`GameClient.state`)::
 
     connect() ──▶ OPEN ──(server close, 2 h limit, idle close, network error)──▶ RECONNECTING
                    ▲                                                               │
                    └──────────── handshake ok (a full state follows) ◀────────────┘
-    close() from any state ──▶ CLOSED        retries exhausted ──▶ CLOSED (``failure`` set)
-    a message with ENDED, then the server's close ──▶ CLOSED (``ended`` set, no reconnect)
+    close() from any state ──▶ CLOSED        retries exhausted ──▶ FAILED (``failure`` set)
+    a message with ENDED, then the server's close ──▶ ENDED (``ended``, no reconnect)
     a message with REPLACED (the player connected again elsewhere), then the server's
-    close ──▶ CLOSED (``replaced`` set, no reconnect: it would take the newer one's place)
+    close ──▶ REPLACED (``replaced``, no reconnect: it would take the newer one's place)
 
 The receive loop reads every frame: binary frames are state messages (``docs/protocol.md``);
 their header's ``ack_seq`` is applied to the :class:`InputLog` (latency samples) and, unless
@@ -49,9 +49,11 @@ from yarl import URL
 from broadcaster.codec import peek_header
 from broadcaster.errors import ProtocolError
 from broadcaster.world import WorldView
+from infra.lifecycle import Lifecycle
 from tickwire.client.backoff import Backoff
 from tickwire.client.errors import ClientClosed, ConnectFailed, NotConnected
 from tickwire.client.inputs import InputLog, encode_input, validate_input
+from tickwire.client.lifecycle import CLIENT, FINAL, ClientEvent, ClientState
 from tickwire.client.prediction import Reconciler, StepFunction
 
 __all__ = ["ClientSettings", "ClientStats", "GameClient", "TokenProvider"]
@@ -136,14 +138,11 @@ class GameClient:
         self.world: WorldView | None = _new_world() if decode else None
         self.tick = -1
         self.self_id = -1
-        # Set by the match's last message (header flag ENDED, docs/protocol.md).
-        self.ended = False
-        # Set when the server closed this connection for a newer one of the same player.
-        self.replaced = False
+        self._lifecycle = Lifecycle(CLIENT, ClientState.CONNECTING)
+        # Why connecting failed for good (state FAILED).
         self.failure: BaseException | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
         self._resync: asyncio.Task[bool] | None = None
         self._message_event = asyncio.Event()
 
@@ -159,11 +158,26 @@ class GameClient:
         client = cls(url, token, **kwargs)
         try:
             await client._open(first=True)
-        except BaseException:
+        except BaseException as exc:
+            client._give_up(exc)
             await client._close_session()
             raise
         client._task = asyncio.get_running_loop().create_task(client._run())
         return client
+
+    @property
+    def state(self) -> ClientState:
+        return self._lifecycle.state
+
+    @property
+    def ended(self) -> bool:
+        """The match is over: its last message (header flag ENDED, docs/protocol.md) came."""
+        return self.state is ClientState.ENDING or self.state is ClientState.ENDED
+
+    @property
+    def replaced(self) -> bool:
+        """The server closed (or is closing) this connection for a newer one of the player."""
+        return self.state is ClientState.REPLACING or self.state is ClientState.REPLACED
 
     @property
     def connected(self) -> bool:
@@ -176,7 +190,7 @@ class GameClient:
 
     async def close(self) -> None:
         """Close the connection (code 1000) and stop reconnecting. Safe to call twice."""
-        self._closing = True
+        self._lifecycle.handle(ClientEvent.CLOSE)
         ws = self._ws
         if ws is not None and not ws.closed:
             with contextlib.suppress(Exception):
@@ -208,8 +222,7 @@ class GameClient:
         :class:`ConnectFailed` when the client gave up reconnecting, :class:`ClientClosed`
         after :meth:`close` or the match's end.
         """
-        if self._closing:
-            raise ClientClosed("client is closed")
+        self._raise_if_final()
         inp = validate_input(move, aim, fire)
         deadline = asyncio.get_running_loop().time() + self.settings.send_wait
         failed: aiohttp.ClientWebSocketResponse | None = None
@@ -235,12 +248,7 @@ class GameClient:
             ws = self._ws
             if ws is not None and not ws.closed and ws is not not_this:
                 return ws
-            if self._closing:
-                raise ClientClosed("client is closed")
-            if self.failure is not None:
-                raise self.failure
-            if (self.ended or self.replaced) and self._task is not None and self._task.done():
-                raise ClientClosed(self._finished())
+            self._raise_if_final()
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NotConnected("no open connection (reconnecting)")
@@ -265,16 +273,31 @@ class GameClient:
         reconnecting, :class:`ClientClosed` once closed."""
         async with asyncio.timeout(within):
             while not predicate(self):
-                if self.failure is not None:
-                    raise self.failure
-                if self._closing:
-                    raise ClientClosed("client is closed")
+                self._raise_if_final()
                 if (self.ended or self.replaced) and not self.connected:
                     raise ClientClosed(self._finished())
                 await self._message_event.wait()
 
+    def _raise_if_final(self) -> None:
+        """What a client in a final state raises: :class:`ClientClosed` once closed, ended
+        or replaced; its ``failure`` once it gave up connecting."""
+        state = self.state
+        if state not in FINAL:
+            return
+        if state is ClientState.CLOSED:
+            raise ClientClosed("client is closed")
+        if state is ClientState.FAILED:
+            raise self.failure or ConnectFailed("gave up connecting")
+        raise ClientClosed(self._finished())
+
     def _finished(self) -> str:
         return "replaced by a newer connection" if self.replaced else "the match ended"
+
+    def _give_up(self, failure: BaseException) -> None:
+        """Connecting failed for good (state FAILED), unless close() came first."""
+        if self.state is not ClientState.CLOSED:
+            self.failure = failure
+            self._lifecycle.handle(ClientEvent.GAVE_UP)
 
     def _wake(self) -> None:
         self._message_event.set()
@@ -320,13 +343,14 @@ class GameClient:
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 failure = exc
             else:
+                self._lifecycle.handle(ClientEvent.CONNECTED)
                 self.stats.connects += 1
                 if not first:
                     self.stats.reconnects += 1
                     self.inputs.new_connection()
                 return
             attempt += 1
-            if backoff.exhausted(attempt) or self._closing:
+            if backoff.exhausted(attempt) or self.state is ClientState.CLOSED:
                 last = getattr(failure, "status", None)
                 raise ConnectFailed(f"could not connect: {failure!r}", status=last) from failure
             delay = backoff.delay(attempt - 1, self._rng)
@@ -336,27 +360,26 @@ class GameClient:
     async def _run(self) -> None:
         """Receive until closed; reconnect after every remote close."""
         try:
-            while not self._closing:
+            while True:
                 ws = self._ws
                 assert ws is not None
                 await self._receive(ws)
                 self.stats.last_close_code = ws.close_code
-                if self._closing:
+                if self.state is ClientState.CLOSED:
                     break
-                if self.ended or self.replaced:
+                self._ws = None
+                if self._lifecycle.handle(ClientEvent.DROPPED) in FINAL:
                     # The match is over (its last message had ENDED set): a reconnect would
                     # only join a new match under the same id; or this player connected
                     # again elsewhere (REPLACED), which a reconnect would kick out.
-                    self._ws = None
                     log.info("%s; not reconnecting", "replaced" if self.replaced else "match ended")
                     break
                 log.info("connection closed (code %s); reconnecting", ws.close_code)
-                self._ws = None
                 self._wake()
                 try:
                     await self._open(first=False)
                 except ConnectFailed as exc:
-                    self.failure = exc
+                    self._give_up(exc)
                     log.warning("giving up reconnecting: %s", exc)
                     break
                 self._wake()  # senders waiting for a connection go on
@@ -397,13 +420,14 @@ class GameClient:
             # This player connected again elsewhere; the server is closing this one, and
             # reconnecting would take the newer connection's place. Close our side too
             # (a server without DeleteConnection would leave it to the idle timeout).
-            self.replaced = True
+            self._lifecycle.handle(ClientEvent.SUPERSEDED)
             if self._ws is not None:
                 self._resync = asyncio.get_running_loop().create_task(self._ws.close())
             return
         self.tick = header.tick
         self.self_id = header.self_id
-        self.ended = self.ended or header.ended
+        if header.ended:
+            self._lifecycle.handle(ClientEvent.MATCH_ENDED)
         if self.reconciler is not None and self.world is not None:
             own = self.world.own()
             if own is not None:

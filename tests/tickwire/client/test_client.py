@@ -17,6 +17,7 @@ from tickwire.client import (
     InputError,
     NotConnected,
 )
+from tickwire.client.lifecycle import ClientState
 
 StateServer = Any  # the fixture's type, defined in conftest.py (not importable here)
 FAST = ClientSettings(backoff=Backoff(base=0.01, cap=0.05, max_attempts=5))
@@ -100,6 +101,7 @@ async def test_reconnects_after_server_close_and_gets_full_state(server: StateSe
         await server.kick("alice")  # 1001, as AWS after 2 hours or 10 idle minutes
         await client.wait_for(lambda c: c.stats.reconnects == 1 and c.connected, WAIT)
         assert client.stats.last_close_code == 1001
+        assert client.state is ClientState.OPEN
         before = client.stats.messages
         await client.wait_for(lambda c: c.stats.messages > before, WAIT)
         # Seqs keep rising across the reconnect; the server applies the new one.
@@ -117,8 +119,12 @@ async def test_gives_up_when_server_stays_down(server: StateServer) -> None:
         await client.wait_for(lambda c: c.failure is not None, WAIT)
         assert isinstance(client.failure, ConnectFailed)
         assert client.failure.status == 401
+        assert client.state is ClientState.FAILED
         with pytest.raises(ConnectFailed):  # the reason it gave up, not a bare NotConnected
             await client.send_input((0.0, 0.0))
+    assert client.state is ClientState.CLOSED
+    with pytest.raises(ClientClosed):
+        await client.send_input((0.0, 0.0))
 
 
 async def test_the_simplest_bot_loop_rides_out_a_reconnect(server: StateServer) -> None:
@@ -163,15 +169,17 @@ async def test_send_wait_zero_raises_at_once_while_reconnecting(server: StateSer
         server.tokens.clear()  # reconnects are refused, slowly
         await server.kick("alice")
         await client.wait_for(lambda c: not c.connected, WAIT)
+        assert client.state is ClientState.RECONNECTING
         with pytest.raises(NotConnected):
             await client.send_input((0.0, 0.0))
 
 
 async def test_close_is_idempotent_and_final(server: StateServer) -> None:
     client = await GameClient.connect(server.url, "tok-b", decode=False, settings=FAST)
+    assert client.state is ClientState.OPEN
     await client.close()
     await client.close()
-    assert not client.connected
+    assert not client.connected and client.state is ClientState.CLOSED
     with pytest.raises(ClientClosed):
         await client.send_input((0.0, 0.0))
     # The server sees the close and stops sending to the socket.
@@ -277,7 +285,9 @@ async def test_no_reconnect_after_the_match_ended(server: StateServer) -> None:
         with pytest.raises(ClientClosed, match="ended"):
             await client.wait_for(lambda c: False, WAIT)
         assert client.ended and not client.connected
+        assert client.state is ClientState.ENDED
         assert client.stats.reconnects == 0 and server.connects == 1
+    assert client.state is ClientState.ENDED and client.ended  # close() keeps why it ended
 
 
 @pytest.mark.parametrize("server_closes", [True, False])
@@ -289,4 +299,6 @@ async def test_no_reconnect_after_being_replaced(server: StateServer, server_clo
         with pytest.raises(ClientClosed, match="replaced"):
             await client.wait_for(lambda c: False, WAIT)
         assert client.replaced and not client.connected
+        assert client.state is ClientState.REPLACED
         assert client.stats.reconnects == 0 and server.connects == 1
+    assert client.state is ClientState.REPLACED

@@ -1,0 +1,78 @@
+"""Lifecycles as data: a transition table and the one place that applies it.
+
+Theory of operation (after h11's ``_state.py``). A lifecycle is an enum of states, an enum
+of events and a table ``{(state, event): next_state}`` written down in one place, next
+to the class it governs. Code never assigns a state: it reports an event to
+:meth:`Lifecycle.handle`, which looks the pair up and moves to the next state, or raises
+:class:`IllegalTransition` when the table has no such pair (a bug in the caller: the
+event cannot happen in that state). A pair that should change nothing is written into the
+table as a step to the same state, so "harmless twice" is visible in the table too.
+
+Users: the engine's matches (``game_engine.engine``), the worker and its leases
+(``game_engine.worker``) and the Python client (``tickwire.client``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Generic, TypeVar
+
+__all__ = ["IllegalTransition", "Lifecycle", "TransitionTable"]
+
+S = TypeVar("S", bound=enum.Enum)
+E = TypeVar("E", bound=enum.Enum)
+
+
+class IllegalTransition(RuntimeError):
+    """An event the lifecycle's table does not allow in the current state (a bug)."""
+
+    def __init__(self, table: str, subject: str, state: enum.Enum, event: enum.Enum) -> None:
+        who = f"{table} {subject}" if subject else table
+        super().__init__(f"{who}: {event.name} is not allowed in {state.name}")
+        self.state = state
+        self.event = event
+
+
+class TransitionTable(Generic[S, E]):
+    """An immutable ``{(state, event): next_state}`` table named for its errors."""
+
+    __slots__ = ("_next", "name")
+
+    def __init__(self, name: str, table: Mapping[tuple[S, E], S]) -> None:
+        self.name = name
+        self._next = dict(table)
+
+    def next(self, state: S, event: E, subject: str = "") -> S:
+        """The state ``event`` leads to from ``state``; raises :class:`IllegalTransition`."""
+        try:
+            return self._next[(state, event)]
+        except KeyError:
+            raise IllegalTransition(self.name, subject, state, event) from None
+
+    def allows(self, state: S, event: E) -> bool:
+        return (state, event) in self._next
+
+    def __iter__(self) -> Iterator[tuple[S, E, S]]:
+        """Every legal ``(state, event, next_state)``."""
+        return ((state, event, after) for (state, event), after in self._next.items())
+
+
+class Lifecycle(Generic[S, E]):
+    """One thing's current state in a :class:`TransitionTable`; ``subject`` names it in
+    errors (a match id, a shard id)."""
+
+    __slots__ = ("state", "subject", "table")
+
+    def __init__(self, table: TransitionTable[S, E], initial: S, subject: str = "") -> None:
+        self.table = table
+        self.state = initial
+        self.subject = subject
+
+    def handle(self, event: E) -> S:
+        """Apply ``event``: the new state, or :class:`IllegalTransition` (state unchanged)."""
+        self.state = self.table.next(self.state, event, self.subject)
+        return self.state
+
+    def __repr__(self) -> str:
+        return f"<{self.table.name} {self.subject} {self.state.name}>".replace("  ", " ")
