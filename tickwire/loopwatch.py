@@ -23,13 +23,14 @@ default 2 ms: about 0.5 % of a core).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import gc
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from infra.histogram import BucketCounts
 
 __all__ = ["STALL_BUCKETS_S", "LoopWatch"]
 
@@ -43,29 +44,10 @@ DEFAULT_INTERVAL_S = 0.002
 JITTER_S = 0.001
 
 
-class _Histogram:
-    __slots__ = ("counts", "max_s", "total_s")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(STALL_BUCKETS_S) + 1)
-        self.total_s = 0.0
-        self.max_s = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(STALL_BUCKETS_S, seconds)] += 1
-        self.total_s += seconds
-        if seconds > self.max_s:
-            self.max_s = seconds
-
-    def family(self, name: str, doc: str) -> Iterator[Metric]:
-        buckets: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip((*STALL_BUCKETS_S, float("inf")), self.counts, strict=True):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        histogram = HistogramMetricFamily(name, doc, buckets=buckets, sum_value=self.total_s)
-        yield histogram
-        yield GaugeMetricFamily(f"{name}_max", f"{doc}: the longest since start", self.max_s)
+def _families(seconds: BucketCounts, name: str, doc: str) -> Iterator[Metric]:
+    """``seconds`` as a Prometheus histogram, and its longest as ``{name}_max``."""
+    yield HistogramMetricFamily(name, doc, buckets=seconds.cumulative(), sum_value=seconds.total)
+    yield GaugeMetricFamily(f"{name}_max", f"{doc}: the longest since start", seconds.largest)
 
 
 class LoopWatch:
@@ -73,9 +55,9 @@ class LoopWatch:
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self.interval_s = interval_s
-        self.stalls = _Histogram()
-        self.own_stalls = _Histogram()
-        self.gc_pauses = _Histogram()
+        self.stalls = BucketCounts(STALL_BUCKETS_S)
+        self.own_stalls = BucketCounts(STALL_BUCKETS_S)
+        self.gc_pauses = BucketCounts(STALL_BUCKETS_S)
         self._cpu = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
@@ -124,13 +106,18 @@ class LoopWatch:
 
     # -- prometheus_client Collector --------------------------------------------------------
     def collect(self) -> Iterator[Metric]:
-        yield from self.stalls.family(
-            "tickwire_loop_stall_seconds", "How late the loop ran a timer (a stall), past 1 ms"
+        yield from _families(
+            self.stalls,
+            "tickwire_loop_stall_seconds",
+            "How late the loop ran a timer (a stall), past 1 ms",
         )
-        yield from self.own_stalls.family(
+        yield from _families(
+            self.own_stalls,
             "tickwire_loop_own_stall_seconds",
             "Loop stalls spent on the CPU (the loop's own work, not descheduling), past 1 ms",
         )
-        yield from self.gc_pauses.family(
-            "tickwire_gc_pause_seconds", "Garbage-collector pauses (CPU time) of this process"
+        yield from _families(
+            self.gc_pauses,
+            "tickwire_gc_pause_seconds",
+            "Garbage-collector pauses (CPU time) of this process",
         )

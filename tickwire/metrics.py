@@ -28,9 +28,7 @@ observations per series between flushes (later ones are dropped and counted the 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
-import math
 import os
 import sys
 import threading
@@ -42,6 +40,8 @@ from typing import Literal, Protocol, TextIO
 import prometheus_client
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import HistogramMetricFamily
+
+from infra.histogram import BucketCounts
 
 __all__ = [
     "Backend",
@@ -123,23 +123,18 @@ class _BucketHistogram:
     def __init__(self, name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]):
         self.name, self.doc, self.labels = name, doc, labels
         self.bounds = tuple(sorted(buckets))
-        self.series: dict[LabelKey, tuple[list[int], list[float]]] = {}
+        self.series: dict[LabelKey, BucketCounts] = {}
 
     def observe(self, key: LabelKey, value: float, count: int) -> None:
         series = self.series.get(key)
         if series is None:
-            series = self.series[key] = ([0] * (len(self.bounds) + 1), [0.0])
-        series[0][bisect.bisect_left(self.bounds, value)] += count
-        series[1][0] += value * count
+            series = self.series[key] = BucketCounts(self.bounds)
+        series.observe(value, count)
 
     def collect(self) -> Iterator[prometheus_client.Metric]:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
-        for key, (counts, total) in self.series.items():
-            running, buckets = 0, []
-            for bound, n in zip((*self.bounds, math.inf), counts, strict=True):
-                running += n
-                buckets.append(("+Inf" if bound == math.inf else repr(bound), running))
-            family.add_metric(list(key), buckets, total[0])
+        for key, series in self.series.items():
+            family.add_metric(list(key), series.cumulative(), series.total)
         yield family
 
 
