@@ -11,7 +11,7 @@ Exceptions: see :mod:`tickwire.client.errors` for the tree under :class:`ClientE
 
 from __future__ import annotations
 
-from tickwire.client.backoff import Backoff
+from infra.backoff import Backoff
 from tickwire.client.client import ClientSettings, ClientStats, GameClient, TokenProvider
 from tickwire.client.errors import (
     ClientClosed,

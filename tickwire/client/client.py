@@ -49,8 +49,8 @@ from yarl import URL
 from broadcaster.codec import peek_header
 from broadcaster.errors import ProtocolError
 from broadcaster.world import WorldView
+from infra.backoff import Backoff
 from infra.lifecycle import Lifecycle
-from tickwire.client.backoff import Backoff
 from tickwire.client.errors import ClientClosed, ConnectFailed, NotConnected
 from tickwire.client.inputs import InputLog, encode_input, validate_input
 from tickwire.client.lifecycle import CLIENT, FINAL, ClientEvent, ClientState
