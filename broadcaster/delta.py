@@ -1,4 +1,8 @@
-"""Deltas: what a connection needs, given what it was last sent.
+"""Deltas, one player at a time: the reference model of a player's update.
+
+The broadcaster computes the updates of a whole send tick at once
+(:func:`broadcaster.batch.diff_rows`); this module says the same thing player by player,
+and the tests hold the batch to it byte for byte (``diff`` then ``codec.encode``).
 
 ``diff(base, cur, table)`` is pure and returns the update and the connection's next
 baseline (what the client holds once it applied the update). With no baseline (first

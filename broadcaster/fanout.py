@@ -1,20 +1,20 @@
 """The fan-out: one message per player per send tick, many posts in flight.
 
-Theory of operation. The engine calls :meth:`Broadcaster.publish` with the frames of a
-send tick; it stores them (the newest frame per match wins) and returns. The run loop takes
-the stored frames of a send tick together. Players without a usable baseline (first
-message, resync) get a full state match by match (:class:`~broadcaster.views.MatchTable`,
-:func:`~broadcaster.delta.diff`). All the others are computed in one batch over every
-match of the tick (:func:`~broadcaster.tick.tick_views`,
-:func:`~broadcaster.batch.diff_rows`): views, the delta against what each connection was
-last *delivered*, and the encoded body, with the NumPy work done once per tick. Then each
-message is framed under the limit (the headers of a whole batch packed at once) and
-posted: with ``Connections.eager`` (the embedded gateway's in-process post, which never
-suspends) by stepping the post's coroutine inline, else in a post task. The posting
-itself (per-connection state, inline and task posts, pacing, backoff, 410/429/error
-handling) is :class:`broadcaster.posting.Poster`, the base class of
-:class:`Broadcaster`; the settings are :class:`broadcaster.settings.BroadcastSettings`,
-re-exported here.
+Theory of operation. The engine calls :meth:`Broadcaster.publish` with the match frames of
+a send tick; it stores them (the newest frame per match wins) and returns. The run loop
+takes the stored frames of a send tick together and sorts their players
+(:meth:`Broadcaster._collect`): merged (a post still in flight, or backing off), or in the
+batch. Every player of the batch gets its message from one computation over every match
+of the tick (:func:`~broadcaster.tick.tick_views`, :func:`~broadcaster.batch.diff_rows`):
+its view, then a delta against what its connection was last *delivered*, or a full state
+when that is not known (first message, resync), with the NumPy work done once per tick.
+The headers of the whole batch are packed at once, each message is split into parts when
+it is over the limit, and posted (:meth:`broadcaster.posting.Poster._post_message`). An
+ended match's last message to a connection still in flight is a batch of one, sent when
+that post completes. The posting itself (inline and task posts, pacing, backoff,
+410/429/error handling) is :class:`broadcaster.posting.Poster`, the base class of
+:class:`Broadcaster`; each connection's lifecycle is :mod:`broadcaster.connection`; the
+settings are :class:`broadcaster.settings.BroadcastSettings`, re-exported here.
 
 Backpressure policy (what is bounded, merged, dropped; the per-connection outcomes, 410,
 429, timeouts and errors, are in :mod:`broadcaster.posting`):
@@ -37,26 +37,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from broadcaster.batch import BatchRows, diff_rows
-from broadcaster.codec import FLAG_ENDED, HEADER_SIZE, PROTOCOL_VERSION, Header, Update, encode
+from broadcaster.codec import (
+    FLAG_ENDED,
+    FLAG_FULL,
+    HEADER_SIZE,
+    PROTOCOL_VERSION,
+    Header,
+    Update,
+    encode,
+    peek_header,
+)
+from broadcaster.columns import NIL, pack
+from broadcaster.connection import Connection
 from broadcaster.connections import Connections
-from broadcaster.delta import diff
-from broadcaster.errors import PostError, PostFailed
+from broadcaster.errors import PostError
 from broadcaster.framing import split_body
-from broadcaster.posting import Poster, _Conn, _Resume
+from broadcaster.posting import Poster, Tally
 from broadcaster.rate import SendRate
 from broadcaster.settings import BroadcastSettings
 from broadcaster.stats import BroadcastStats
 from broadcaster.tick import signature, tick_views
-from broadcaster.views import MatchTable, Snapshot
 from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
 
 __all__ = ["BroadcastSettings", "Broadcaster"]
@@ -89,18 +97,23 @@ assert _HEAD == len(_ONE_PART) + HEADER_SIZE
 
 
 def _headers(
-    frames: list[MatchFrame],
-    listed: list[tuple[int, PlayerSlot]],
-    base_ticks: list[int],
+    frames: Sequence[MatchFrame],
+    listed: Sequence[tuple[int, PlayerSlot]],
+    base_ticks: Sequence[int],
     scale: int,
+    full: Sequence[bool] | None = None,
 ) -> bytes:
-    """``_ONE_PART`` + the header of each listed player's one-part delta, concatenated
-    (``_HEAD`` bytes each): what ``HEADER_STRUCT.pack`` gives, for all at once."""
+    """``_ONE_PART`` + the header of each listed player's one-part message, concatenated
+    (``_HEAD`` bytes each): what ``HEADER_STRUCT.pack`` gives, for all at once.
+    ``full[k]``: player ``k`` gets a full state (None: nobody does)."""
     rec = np.zeros(len(listed), _HEADER_RECORD)
     rec["marker"] = np.frombuffer(_ONE_PART, np.uint8)
     rec["version"] = PROTOCOL_VERSION
     frame_of = np.fromiter((fi for fi, _ in listed), np.intp, len(listed))
-    rec["flags"] = np.array([FLAG_ENDED if f.ended else 0 for f in frames], np.uint8)[frame_of]
+    flags = np.array([FLAG_ENDED if f.ended else 0 for f in frames], np.uint8)[frame_of]
+    if full is not None:
+        flags |= np.asarray(full, np.bool_).astype(np.uint8) * np.uint8(FLAG_FULL)
+    rec["flags"] = flags
     rec["part_count"] = 1
     rec["scale"] = scale
     rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[frame_of]
@@ -111,6 +124,18 @@ def _headers(
         rec["dropped"] = [slot.dropped & 0xFFFFFFFF for _, slot in listed]
         rec["dropped_seq"] = [slot.dropped_seq & 0xFFFFFFFF for _, slot in listed]
     return rec.tobytes()
+
+
+class _Batch(NamedTuple):
+    """The messages of one batch, ready to post: message ``k`` is ``_HEAD`` bytes of
+    ``headers`` from ``k * _HEAD``, then ``bodies[k]``; once delivered, its connection
+    holds row ``k`` of ``rows``."""
+
+    frames: Sequence[MatchFrame]
+    listed: Sequence[tuple[int, PlayerSlot]]
+    headers: bytes
+    bodies: list[bytes]
+    rows: BatchRows
 
 
 class Broadcaster(Poster):
@@ -136,7 +161,7 @@ class Broadcaster(Poster):
         self._rate = SendRate(self.settings.rate, clock())
         self._pending: dict[str, tuple[MatchFrame, float]] = {}
         self._wake = asyncio.Event()
-        self._conns: dict[str, _Conn] = {}
+        self._conns: dict[str, Connection] = {}
         self._match_conns: dict[str, set[str]] = {}
         self._gone: dict[str, None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,7 +171,8 @@ class Broadcaster(Poster):
         self._rows: dict[tuple[Any, ...], BatchRows] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._active = 0  # post tasks launched and not finished
+        self._tally = Tally()
+        self._active = 0  # post tasks started and not finished
         self._busy = False  # the run loop is preparing a batch
         self._idle = asyncio.Event()
         self._idle.set()
@@ -234,16 +260,12 @@ class Broadcaster(Poster):
     async def _send_group(
         self, key: tuple[Any, ...], group: list[tuple[MatchFrame, float]]
     ) -> None:
-        """Every connection of these frames (one column layout) gets its message.
-
-        Connections without a usable baseline (first message, resync) get a full state
-        match by match; all the others get their deltas from one batch over every match
-        (:func:`broadcaster.tick.tick_views`, :func:`broadcaster.batch.diff_rows`).
-        """
+        """Every connection of these frames (one column layout) gets its message, all
+        computed in one batch."""
         frames = [frame for frame, _ in group]
         ncols = 3 + len(frames[0].fields)
         listed: list[tuple[int, PlayerSlot]] = []
-        targets: list[tuple[_Conn, float]] = []
+        targets: list[tuple[Connection, float]] = []
         presents: list[set[str] | None] = []
         for fi, (frame, published) in enumerate(group):
             try:
@@ -254,137 +276,128 @@ class Broadcaster(Poster):
                 present = None
             presents.append(present)
         if listed:
-            s = self.settings
-            conns = [conn for conn, _ in targets]
-            prev = self._rows.pop(key, None)
-            bases: list[Snapshot] | None = None
-            if (
-                prev is not None
-                and prev.players == len(conns)
-                and all(conn.rows is prev for conn in conns)
-                and [conn.row for conn in conns] == list(range(len(conns)))
-            ):
-                base_ticks = prev.tick_list  # the steady state
-            else:
-                # gather the baselines one by one
-                base_ticks = [conn.base_tick() for conn in conns]
-                bases = [conn.baseline for conn in conns]  # type: ignore[misc]
-            try:
-                views = tick_views(frames, listed, s.position_scale)
-                bodies, rows = diff_rows(
-                    views.owner,
-                    views.counts,
-                    views.ids,
-                    views.values,
-                    bases,
-                    views.ticks,
-                    views.names,
-                    views.dtypes,
-                    s.position_tolerance,
-                    prev,
-                )
-            except Exception:
-                log.exception("send tick of %d matches cannot be sent", len(frames))
-                self.stats.errors += len(frames)
-                for conn in conns:
-                    conn.baseline = None  # resync these with full states
-            else:
-                self._rows[key] = rows
-                await self._post_batch(frames, listed, targets, base_ticks, bodies, rows)
+            batch = self._prepare(frames, listed, [conn for conn, _ in targets], key)
+            if batch is not None:
+                await self._post_batch(batch, targets)
         for (frame, _), present in zip(group, presents, strict=True):
             if present is not None:
                 self._after(frame, present)
 
-    async def _post_batch(
+    def _prepare(
         self,
-        frames: list[MatchFrame],
-        listed: list[tuple[int, PlayerSlot]],
-        targets: list[tuple[_Conn, float]],
-        base_ticks: list[int],
-        bodies: list[bytes],
-        rows: BatchRows,
-    ) -> None:
-        """Header, frame and post every batched delta.
-
-        The common case is inlined (this runs once per player per send tick): with
-        eager connections and no pacing, a one-part message is posted by stepping its
-        coroutine here, and a post that completes is accounted for on the spot, the
-        counters shared by the batch added once. Anything else (parts, pacing, a post
-        that suspends or fails) goes through :meth:`_begin` and :meth:`_settle`.
-        """
+        frames: Sequence[MatchFrame],
+        listed: Sequence[tuple[int, PlayerSlot]],
+        conns: Sequence[Connection],
+        key: tuple[Any, ...] | None,
+    ) -> _Batch | None:
+        """The messages of ``listed`` (player ``k`` posting to ``conns[k]``); ``key``: the
+        column layout whose last batch may be the steady state's baselines (None: a
+        batch of its own). None when the batch cannot be computed: its connections are
+        resynced, the send tick is lost for them."""
         s = self.settings
-        limit, every = s.max_message_bytes, s.yield_every
-        stats, rate = self.stats, self._rate
-        post = self._connections.post
-        latency = stats.latency
-        inline = self._eager and math.isinf(rate.rate)
-        now = self._clock()
-        sent = nbytes = 0
-        # one latency observation per run of messages published together
-        lat_published, lat_count = 0.0, 0
-        headers = _headers(frames, listed, base_ticks, s.position_scale)
-        locked = self._slots.locked()  # only tasks take slots: changes when we yield
-        for k, body in enumerate(bodies):
-            fi, slot = listed[k]
+        prev = None if key is None else self._rows.pop(key, None)
+        if (
+            prev is not None
+            and prev.players == len(conns)
+            and all(conn.rows is prev for conn in conns)
+            and [conn.row for conn in conns] == list(range(len(conns)))
+        ):
+            # the steady state: every connection holds its row of the last batch
+            bases, base_ticks, full, metas = None, prev.tick_list, None, None
+        else:
+            bases = [conn.baseline() for conn in conns]
+            base_ticks = [conn.base_tick() for conn in conns]
+            full = [base is None for base in bases]
+            metas = self._metas(frames, listed, full)
+            prev = None
+        try:
+            views = tick_views(frames, listed, s.position_scale)
+            bodies, rows = diff_rows(
+                views.owner,
+                views.counts,
+                views.ids,
+                views.values,
+                bases,
+                views.ticks,
+                views.names,
+                views.dtypes,
+                s.position_tolerance,
+                prev,
+                metas,
+            )
+        except Exception:
+            log.exception("send tick of %d matches cannot be sent", len(frames))
+            self.stats.errors += len(frames)
+            for conn in conns:
+                conn.lost()  # resync these with full states
+            return None
+        if key is not None:
+            self._rows[key] = rows
+        headers = _headers(frames, listed, base_ticks, s.position_scale, full)
+        return _Batch(frames, listed, headers, bodies, rows)
+
+    @staticmethod
+    def _metas(
+        frames: Sequence[MatchFrame], listed: Sequence[tuple[int, PlayerSlot]], full: list[bool]
+    ) -> list[bytes] | None:
+        """Per listed player, the packed match meta of a full state, nil in a delta."""
+        if not any(full):
+            return None
+        packed: dict[int, bytes] = {}
+        metas = []
+        for (fi, _), whole in zip(listed, full, strict=True):
+            if not whole:
+                metas.append(NIL)
+                continue
+            meta = packed.get(fi)
+            if meta is None:
+                meta = packed[fi] = pack(dict(frames[fi].meta))
+            metas.append(meta)
+        return metas
+
+    def _post_range(
+        self,
+        batch: _Batch,
+        targets: Sequence[tuple[Connection, float]],
+        start: int,
+        stop: int,
+        delay: float = 0.0,
+    ) -> None:
+        """Post messages ``start`` to ``stop`` of ``batch`` (message ``k`` to
+        ``targets[k]``), each in parts when it is over the limit."""
+        limit = self.settings.max_message_bytes - _HEAD
+        headers, bodies, listed, frames = batch.headers, batch.bodies, batch.listed, batch.frames
+        post = self._post_message
+        for k in range(start, stop):
             conn, published = targets[k]
-            frame = frames[fi]
-            data = headers[k * _HEAD : k * _HEAD + _HEAD] + body
-            size = len(data)
-            if size > limit:
-                header = self._header(frame, slot, base_ticks[k])
-                messages = split_body(header, b"\x94" + body, limit)
-                self._begin(conn, frame, messages, rows.baseline(k), published)
-            elif not inline or locked:
-                self._begin(conn, frame, [data], rows.baseline(k), published)
+            header = headers[k * _HEAD : k * _HEAD + _HEAD]
+            body = bodies[k]
+            frame = frames[listed[k][0]]
+            if len(body) <= limit:
+                post(conn, frame, header + body, batch.rows, k, published, delay)
             else:
-                if conn.final is not None and conn.final[0].frame is frame:
-                    conn.final = None
-                coro = post(conn.connection_id, data)
-                try:
-                    pending = coro.send(None)
-                except StopIteration:
-                    # delivered: what _posted and _settle do, the shared counters later
-                    sent += 1
-                    nbytes += size
-                    pstats = conn.stats
-                    pstats.bytes += size
-                    pstats.sent += 1
-                    conn._base, conn.rows, conn.row = None, rows, k
-                    conn.attempts = 0
-                    if published != lat_published:
-                        if lat_count:
-                            latency.observe_many(now - lat_published, lat_count)
-                        lat_published, lat_count = published, 0
-                    lat_count += 1
-                    if conn.final is not None or conn.closed:
-                        self._next(conn)
-                except Exception as exc:
-                    conn.in_flight = True
-                    self._active += 1
-                    if not isinstance(exc, PostError):  # a broken Connections
-                        exc = PostFailed(conn.connection_id, repr(exc))
-                    self._settle(conn, rows.baseline(k), published, exc)
-                else:
-                    conn.in_flight = True
-                    self._active += 1
-                    rest = _Resume(coro, pending)
-                    cur = rows.baseline(k)
-                    self._spawn(self._post(conn, [data], cur, published, 0.0, 0.0, rest))
-            if k % every == every - 1:
-                if lat_count:
-                    latency.observe_many(now - lat_published, lat_count)
-                    lat_count = 0
-                await asyncio.sleep(0)  # the gateway may share the event loop
-                now = self._clock()
-                locked = self._slots.locked()
-        if lat_count:
-            latency.observe_many(now - lat_published, lat_count)
-        if sent:
-            stats.messages += sent
-            stats.sent += sent
-            stats.bytes += nbytes
-            rate.on_successes(self._clock(), sent)
-            stats.rate_limit_per_s = rate.rate
+                parts = split_body(peek_header(header), b"\x94" + body, limit + _HEAD)
+                self._post_parts(conn, frame, parts, batch.rows, k, published, delay)
+
+    async def _post_batch(self, batch: _Batch, targets: list[tuple[Connection, float]]) -> None:
+        """Post every message of ``batch``, yielding to the event loop every
+        ``yield_every`` messages (the gateway may share it)."""
+        every = self.settings.yield_every
+        for start in range(0, len(targets), every):
+            if start:
+                await asyncio.sleep(0)
+            self._post_range(batch, targets, start, min(start + every, len(targets)))
+            self._flush()
+
+    def _send_final(self, conn: Connection, delay: float) -> None:
+        """The ended match's last message to ``conn``, after ``delay``: a batch of one."""
+        assert conn.final is not None
+        frame, slot, published = conn.final
+        conn.final = None
+        batch = self._prepare([frame], [(0, slot)], [conn], None)
+        if batch is not None:
+            self._post_range(batch, [(conn, published)], 0, 1, delay)
+            self._flush()
 
     def _collect(
         self,
@@ -393,57 +406,36 @@ class Broadcaster(Poster):
         published: float,
         ncols: int,
         listed: list[tuple[int, PlayerSlot]],
-        targets: list[tuple[_Conn, float]],
+        targets: list[tuple[Connection, float]],
     ) -> set[str]:
-        """Sort the players of ``frame``: merged (in flight, backing off), full states
-        (started here), deltas (appended to the batch). Returns the connections present."""
+        """Sort the players of ``frame``: merged (in flight, backing off) or in the batch
+        (appended to ``listed`` and ``targets``). Returns the connections present."""
         present: set[str] = set()
         now = self._clock()
-        table: MatchTable | None = None
         gone, conns, stats = self._gone, self._conns, self.stats
-        mine: list[tuple[int, PlayerSlot]] = []
-        my_targets: list[tuple[_Conn, float]] = []
-        single: list[tuple[_Conn, PlayerSlot, int]] = []
         match_id = frame.match_id
-        for i, slot in enumerate(frame.players):
+        for slot in frame.players:
             cid = slot.connection_id
             if cid in gone:
                 continue
             present.add(cid)
             conn = conns.get(cid)
             if conn is None or conn.match_id != match_id or conn.player_id != slot.player_id:
-                conn = conns[cid] = _Conn(match_id, slot.player_id, cid)
+                conn = conns[cid] = Connection(match_id, slot.player_id, cid)
                 stats.players[cid] = conn.stats
             if conn.in_flight or now < conn.backoff_until:
                 conn.stats.merged += 1
                 stats.merged += 1
                 if frame.ended:
-                    if table is None:
-                        table = MatchTable.from_frame(frame, self.settings.position_scale)
-                    conn.final = (table, slot, published)
+                    conn.final = (frame, slot, published)
                     if not conn.in_flight:
-                        self._launch(conn, table, slot, published, conn.backoff_until - now)
+                        self._send_final(conn, conn.backoff_until - now)
                 continue
             rows = conn.rows
-            if rows is not None:
-                usable = rows.values.shape[1] == ncols
-            else:
-                base = conn._base
-                usable = base is not None and base.values.shape[1] == ncols
-            if usable:
-                mine.append((fi, slot))
-                my_targets.append((conn, published))
-            else:
-                single.append((conn, slot, i))
-        if single:
-            if table is None:
-                table = MatchTable.from_frame(frame, self.settings.position_scale)
-            tolerance = self.settings.position_tolerance
-            for conn, slot, i in single:
-                done = diff(conn.baseline, table.view(slot, i), table, tolerance)
-                self._start(conn, table, slot, published, done)
-        listed.extend(mine)
-        targets.extend(my_targets)
+            if rows is not None and rows.values.shape[1] != ncols:
+                conn.lost()  # the rules changed the set of fields: only a full state will do
+            listed.append((fi, slot))
+            targets.append((conn, published))
         return present
 
     def _after(self, frame: MatchFrame, present: set[str]) -> None:
@@ -478,12 +470,3 @@ class Broadcaster(Poster):
         if delete is not None:
             with contextlib.suppress(PostError):
                 await delete(connection_id)
-
-    def _close(self, cid: str) -> None:
-        conn = self._conns.get(cid)
-        if conn is None:
-            return
-        if conn.in_flight:
-            conn.closed = True
-        else:
-            self._forget(conn)

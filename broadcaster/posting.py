@@ -1,21 +1,25 @@
-"""Posting: per-connection state and the posts to one connection, outcomes included.
+"""Posting: the posts to one connection, and their outcomes.
 
 :class:`Poster` is the posting half of :class:`broadcaster.fanout.Broadcaster` (its base
-class): it frames a connection's update, starts its post (inline or in a task), paces and
-times it out, and accounts for the outcome. :mod:`broadcaster.fanout` decides, per send
-tick, who gets what; this module delivers it.
+class): :meth:`Poster._post_message` starts the post of one update (one message, or the
+parts of a split one) to one :class:`~broadcaster.connection.Connection`, inline or in a
+task; it paces and times the post out, and :meth:`Poster._settle` accounts for every
+outcome through the connection's lifecycle table. :mod:`broadcaster.fanout` decides, per
+send tick, who gets what; this module delivers it. Every message, batched or not, goes
+through these two methods.
 
 Eager posts. With ``Connections.eager`` (the embedded gateway's in-process post, which
 never suspends) a one-part message that needs no waiting is posted by stepping the post's
-coroutine inline (:meth:`Poster._dispatch`): a task per message costs more than
-everything else together. A post that suspends after all is finished by a task
-(:class:`_Resume`). Anything else (parts, pacing, a delay) is posted in a task.
+coroutine inline: a task per message costs more than everything else together. A post
+that suspends after all is finished by a task (:class:`_Resume`). Anything else (parts,
+pacing, a delay) is posted in a task. The counters of posts that complete inline are
+added up in a :class:`Tally` and added to the stats once per run of messages.
 
 Backpressure policy (per connection; the per-tick policy is in :mod:`broadcaster.fanout`):
 
-- At most one update in flight per connection (``_Conn.in_flight``). The final message
-  of an ended match waits in ``_Conn.final`` and is sent as soon as the previous post
-  completes.
+- At most one update in flight per connection (``Connection.in_flight``). The final
+  message of an ended match waits in ``Connection.final`` and is sent as soon as the
+  previous post completes.
 - Overall: at most ``max_in_flight`` posts running (a semaphore); pacing by
   :class:`~broadcaster.rate.SendRate` (an optional cap, the account throttle, and AIMD
   on 429s).
@@ -40,77 +44,42 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from broadcaster.batch import BatchRows
-from broadcaster.codec import Header, Update
+from broadcaster.connection import Connection, Event, Phase
 from broadcaster.connections import Connections
-from broadcaster.delta import diff
 from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
-from broadcaster.framing import frame_update
 from broadcaster.rate import SendRate
 from broadcaster.settings import BroadcastSettings
-from broadcaster.stats import BroadcastStats, PlayerStats
-from broadcaster.views import MatchTable, Snapshot
-from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
+from broadcaster.stats import BroadcastStats
+from game_engine.frame import GoneCallback, MatchFrame
 from infra.backoff import Backoff
 
-__all__ = ["Poster"]
+__all__ = ["Poster", "Tally"]
 
 log = logging.getLogger(__name__)
 
 
-class _Conn:
-    """One connection: what it was last delivered, its post in flight, its backoff."""
+class Tally:
+    """Deliveries not yet added to the stats: message and byte counts, and the latency
+    observations as runs of messages published at the same time."""
 
-    __slots__ = (
-        "_base",
-        "attempts",
-        "backoff_until",
-        "closed",
-        "connection_id",
-        "final",
-        "in_flight",
-        "match_id",
-        "player_id",
-        "row",
-        "rows",
-        "stats",
-        "valid_until",
-    )
+    __slots__ = ("bytes", "messages", "published", "run", "sent")
 
-    def __init__(self, match_id: str, player_id: str, connection_id: str) -> None:
-        self.match_id = match_id
-        self.player_id = player_id
-        self.connection_id = connection_id
-        # What the connection was last delivered: a Snapshot, or row ``row`` of a
-        # batch's baselines (made into a Snapshot only when something asks).
-        self._base: Snapshot | None = None
-        self.rows: BatchRows | None = None
-        self.row = 0
-        self.in_flight = False
-        self.backoff_until = 0.0
-        self.attempts = 0
-        # The ended match's last message, waiting for the post in flight.
-        self.final: tuple[MatchTable, PlayerSlot, float] | None = None
-        self.closed = False  # no longer in its match: drop after the post in flight
-        self.stats = PlayerStats(match_id, player_id)
-        # The fencing deadline of the frame being posted (MatchFrame.valid_until).
-        self.valid_until = math.inf
+    def __init__(self) -> None:
+        self.messages = self.bytes = self.sent = self.run = 0
+        self.published = 0.0
 
-    @property
-    def baseline(self) -> Snapshot | None:
-        if self.rows is not None:
-            self._base, self.rows = self.rows.baseline(self.row), None
-        return self._base
-
-    @baseline.setter
-    def baseline(self, value: Snapshot | None) -> None:
-        self._base, self.rows = value, None
-
-    def base_tick(self) -> int:
-        """The tick of the baseline, without making it a Snapshot."""
-        rows = self.rows
-        if rows is not None:
-            return rows.tick_list[self.row]
-        return 0 if self._base is None else self._base.tick
+    def flush(self, stats: BroadcastStats, rate: SendRate, now: float) -> None:
+        if self.run:
+            stats.latency.observe_many(now - self.published, self.run)
+            self.run = 0
+        if self.messages:
+            stats.messages += self.messages
+            stats.bytes += self.bytes
+            rate.on_successes(now, self.messages)
+            stats.rate_limit_per_s = rate.rate
+            self.messages = self.bytes = 0
+        stats.sent += self.sent
+        self.sent = 0
 
 
 class Poster:
@@ -125,219 +94,168 @@ class Poster:
     _rng: random.Random
     _rate: SendRate
     _pending: dict[str, tuple[MatchFrame, float]]
-    _conns: dict[str, _Conn]
+    _conns: dict[str, Connection]
     _match_conns: dict[str, set[str]]
     _gone: dict[str, None]
     _tasks: set[asyncio.Task[None]]
     _slots: asyncio.Semaphore
     _eager: bool
-    _active: int  # post tasks launched and not finished
+    _tally: Tally
+    _active: int  # post tasks started and not finished
     _busy: bool  # the run loop is preparing a batch
     _idle: asyncio.Event
+
+    def _send_final(self, conn: Connection, delay: float) -> None:
+        """Post ``conn.final`` (the ended match's last message); the fan-out's part."""
+        raise NotImplementedError
 
     def _check_idle(self) -> None:
         if not self._pending and not self._busy and self._active == 0:
             self._idle.set()
 
-    def _forget(self, conn: _Conn) -> None:
+    def _flush(self) -> None:
+        """Add the tallied deliveries to the stats."""
+        self._tally.flush(self.stats, self._rate, self._clock())
+
+    def _forget(self, conn: Connection) -> None:
+        conn.fire(Event.FORGOTTEN)
         if self._conns.get(conn.connection_id) is conn:
             del self._conns[conn.connection_id]
             self.stats.players.pop(conn.connection_id, None)
 
-    def _launch(
-        self,
-        conn: _Conn,
-        table: MatchTable,
-        slot: PlayerSlot,
-        published: float,
-        delay: float = 0.0,
-    ) -> None:
-        cur = table.view(slot)
-        done = diff(conn.baseline, cur, table, self.settings.position_tolerance)
-        self._start(conn, table, slot, published, done, delay)
+    def _close(self, cid: str) -> None:
+        """The connection left its match: forget it once its post in flight completes."""
+        conn = self._conns.get(cid)
+        if conn is None:
+            return
+        conn.fire(Event.LEFT)
+        if not conn.in_flight:
+            self._forget(conn)
 
-    def _start(
+    # -- starting a post ---------------------------------------------------------------------
+    def _post_message(
         self,
-        conn: _Conn,
-        table: MatchTable,
-        slot: PlayerSlot,
-        published: float,
-        done: tuple[Update, Snapshot],
-        delay: float = 0.0,
-    ) -> None:
-        """Frame the update and start its post (the connection is now in flight)."""
-        base = conn.baseline
-        header = self._header(table.frame, slot, None if base is None else base.tick)
-        update, baseline = done
-        messages = frame_update(header, update, self.settings.max_message_bytes)
-        self._begin(conn, table.frame, messages, baseline, published, delay)
-
-    def _header(self, frame: MatchFrame, slot: PlayerSlot, base_tick: int | None) -> Header:
-        """The header of a one-part message; ``base_tick`` None: a full state."""
-        return Header(
-            frame.tick,
-            slot.ack_seq,
-            0,
-            1,
-            base_tick is None,
-            frame.ended,
-            0 if base_tick is None else base_tick,
-            slot.entity_id,
-            self.settings.position_scale,
-            dropped=slot.dropped,
-            dropped_seq=slot.dropped_seq,
-        )
-
-    def _begin(
-        self,
-        conn: _Conn,
+        conn: Connection,
         frame: MatchFrame,
-        messages: list[bytes],
-        baseline: Snapshot,
+        message: bytes,
+        rows: BatchRows,
+        row: int,
         published: float,
         delay: float = 0.0,
     ) -> None:
-        if conn.final is not None and conn.final[0].frame is frame:
-            conn.final = None
+        """Post a one-part update to ``conn``; once delivered, the connection holds row
+        ``row`` of ``rows``. Inline when it can be (see the module docstring)."""
+        wait = 0.0
+        # only tasks take slots: all taken (stats.in_flight) means a post must wait its turn
+        if self._eager and delay <= 0 and self.stats.in_flight < self.settings.max_in_flight:
+            rate = self._rate
+            wait = 0.0 if math.isinf(rate.rate) else rate.delay(self._clock())
+            if wait <= 0:
+                self._post_inline(conn, frame, message, rows, row, published)
+                return
+        post = self._post(conn, [message], rows, row, published, delay, wait)
+        self._start_task(conn, frame, post)
+
+    def _post_parts(
+        self,
+        conn: Connection,
+        frame: MatchFrame,
+        parts: list[bytes],
+        rows: BatchRows,
+        row: int,
+        published: float,
+        delay: float = 0.0,
+    ) -> None:
+        """Post the parts of a split update to ``conn``, one after another, in a task."""
+        self._start_task(conn, frame, self._post(conn, parts, rows, row, published, delay))
+
+    def _post_inline(
+        self,
+        conn: Connection,
+        frame: MatchFrame,
+        data: bytes,
+        rows: BatchRows,
+        row: int,
+        published: float,
+    ) -> None:
+        """Step the post's coroutine once; settle it here, or finish it in a task."""
+        coro = self._connections.post(conn.connection_id, data)
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            tally = self._tally
+            tally.messages += 1
+            tally.bytes += len(data)
+            conn.stats.bytes += len(data)
+            self._settle(conn, rows, row, published, None)
+        except PostError as exc:
+            self._settle(conn, rows, row, published, exc)
+        except Exception as exc:  # a broken Connections: an unknown outcome
+            self._settle(conn, rows, row, published, PostFailed(conn.connection_id, repr(exc)))
+        else:
+            rest = _Resume(coro, pending)
+            self._start_task(
+                conn, frame, self._post(conn, [data], rows, row, published, 0.0, 0.0, rest)
+            )
+
+    def _start_task(
+        self, conn: Connection, frame: MatchFrame, post: Coroutine[Any, Any, None]
+    ) -> None:
+        """Run ``post`` (a :meth:`_post`) in a task: ``conn`` is in flight until it ends."""
         conn.valid_until = frame.valid_until
         conn.in_flight = True
         self._active += 1
-        self._dispatch(conn, messages, baseline, published, delay)
-
-    def _dispatch(
-        self, conn: _Conn, messages: list[bytes], cur: Snapshot, published: float, delay: float
-    ) -> None:
-        """Post ``messages`` to ``conn`` (already marked in flight).
-
-        With ``Connections.eager`` (a post that normally completes without suspending, and
-        uses nothing bound to the current task), a one-part message that needs no waiting
-        is posted right here: its coroutine is stepped once and, when it finishes, settled
-        without a task (a task per message costs more than everything else together). A
-        post that suspends after all is finished by a task (:class:`_Resume`).
-        """
-        wait = 0.0
-        if self._eager and delay <= 0 and len(messages) == 1 and not self._slots.locked():
-            wait = self._rate.delay(self._clock())
-            if wait <= 0:
-                data = messages[0]
-                coro = self._connections.post(conn.connection_id, data)
-                try:
-                    pending = coro.send(None)
-                except StopIteration:
-                    self._posted(conn, data)
-                    self._settle(conn, cur, published, None)
-                    return
-                except PostError as exc:
-                    self._settle(conn, cur, published, exc)
-                    return
-                except Exception as exc:  # a broken Connections: an unknown outcome
-                    self._settle(conn, cur, published, PostFailed(conn.connection_id, repr(exc)))
-                    return
-                rest = _Resume(coro, pending)
-                self._spawn(self._post(conn, messages, cur, published, 0.0, 0.0, rest))
-                return
-        self._spawn(self._post(conn, messages, cur, published, delay, wait))
+        self._spawn(post)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _backoff(self, conn: _Conn, now: float) -> None:
-        s = self.settings
-        retry = Backoff(s.backoff_base_s, s.backoff_max_s, max_attempts=None)  # the one policy
-        conn.backoff_until = now + retry.delay(conn.attempts, self._rng)
-        conn.attempts += 1
-
     async def _post(
         self,
-        conn: _Conn,
+        conn: Connection,
         messages: list[bytes],
-        cur: Snapshot,
+        rows: BatchRows,
+        row: int,
         published: float,
         delay: float,
         reserved: float = 0.0,
         rest: _Resume | None = None,
     ) -> None:
         """Post the parts in a task; ``rest``: the first part's post was started by
-        :meth:`_dispatch` and suspended, this finishes it."""
-        error: BaseException | None = None
+        :meth:`_post_inline` and suspended, this finishes it."""
+        error: PostError | None = None
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
             async with self._slots:
                 self.stats.in_flight += 1
                 try:
-                    await self._post_parts(conn, messages, reserved, rest)
+                    await self._send_parts(conn, messages, reserved, rest)
                 finally:
                     self.stats.in_flight -= 1
         except PostError as exc:
             error = exc
+        except Exception as exc:  # a broken Connections: an unknown outcome, as inline
+            error = PostFailed(conn.connection_id, repr(exc))
         except BaseException:
             conn.in_flight = False
             self._active -= 1
             raise
-        self._settle(conn, cur, published, error)
-
-    def _settle(
-        self, conn: _Conn, cur: Snapshot, published: float, error: BaseException | None
-    ) -> None:
-        """Account for the outcome of the post of ``cur``; the connection is free again."""
-        stats, pstats = self.stats, conn.stats
-        if error is None:
-            now = self._clock()
-            if conn.baseline is None:
-                stats.full_states += 1
-                pstats.full_states += 1
-            conn.baseline = cur
-            conn.attempts = 0
-            stats.sent += 1
-            pstats.sent += 1
-            stats.latency.observe(now - published)
-        elif isinstance(error, ConnectionGone):
-            self._gone_away(conn)
-        elif isinstance(error, Throttled):
-            now = self._clock()
-            self._rate.on_throttled(now, conn.connection_id)
-            stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
-            stats.throttled += 1
-            pstats.throttled += 1
-            self._backoff(conn, now)
-        else:
-            log.warning("post to %s failed: %s", conn.connection_id, error)
-            stats.errors += 1
-            pstats.errors += 1
-            conn.baseline = None  # unknown what it holds now: resync with a full state
-            self._backoff(conn, self._clock())
-        conn.in_flight = False
-        self._next(conn)
+        self._settle(conn, rows, row, published, error)
         self._active -= 1
+        self._flush()
         self._check_idle()
 
-    def _next(self, conn: _Conn) -> None:
-        """After a post: the ended match's last message, or forget a closed connection."""
-        if conn.final is not None:
-            table, slot, when = conn.final
-            self._launch(conn, table, slot, when, conn.backoff_until - self._clock())
-        elif conn.closed:
-            self._forget(conn)
-
-    def _posted(self, conn: _Conn, data: bytes) -> None:
-        self._rate.on_success(self._clock())
-        stats = self.stats
-        stats.messages += 1
-        stats.bytes += len(data)
-        conn.stats.bytes += len(data)
-        stats.rate_limit_per_s = self._rate.rate
-
-    async def _post_parts(
-        self, conn: _Conn, messages: list[bytes], reserved: float, rest: _Resume | None
+    async def _send_parts(
+        self, conn: Connection, messages: list[bytes], reserved: float, rest: _Resume | None
     ) -> None:
         for k, data in enumerate(messages):
             if k == 0 and rest is not None:
-                wait = 0.0  # started already (see _dispatch)
+                wait = 0.0  # started already (see _post_inline)
             else:
-                # the first part's slot may have been reserved already (see _dispatch)
+                # the first part's slot may have been reserved already (see _post_message)
                 wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -351,15 +269,83 @@ class Poster:
                         await self._connections.post(conn.connection_id, data)
             except TimeoutError as exc:
                 raise PostFailed(conn.connection_id, "post timed out") from exc
-            self._posted(conn, data)
+            self._tally.messages += 1
+            self._tally.bytes += len(data)
+            conn.stats.bytes += len(data)
 
-    def _check_fence(self, conn: _Conn) -> None:
+    def _check_fence(self, conn: Connection) -> None:
         """Refuse to post a frame past its lease deadline (``MatchFrame.valid_until``)."""
         if self._clock() > conn.valid_until:
             self.stats.frames_fenced += 1
             raise PostFailed(conn.connection_id, "lease fenced: not posted")
 
-    def _gone_away(self, conn: _Conn) -> None:
+    # -- outcomes ----------------------------------------------------------------------------
+    def _settle(
+        self,
+        conn: Connection,
+        rows: BatchRows,
+        row: int,
+        published: float,
+        error: PostError | None,
+    ) -> None:
+        """Account for the outcome of a post; the connection is free again."""
+        if error is None:
+            pstats = conn.stats
+            if conn.rows is None:
+                self.stats.full_states += 1
+                pstats.full_states += 1
+            conn.delivered(rows, row)
+            pstats.sent += 1
+            tally = self._tally
+            tally.sent += 1
+            if published != tally.published:
+                if tally.run:
+                    self.stats.latency.observe_many(self._clock() - tally.published, tally.run)
+                tally.published, tally.run = published, 0
+            tally.run += 1
+        elif isinstance(error, ConnectionGone):
+            self._gone_away(conn)
+        elif isinstance(error, Throttled):
+            self._throttled(conn)
+        else:
+            self._failed(conn, error)
+        conn.in_flight = False
+        if conn.final is not None or conn.phase is Phase.LEAVING:
+            self._next(conn)
+
+    def _throttled(self, conn: Connection) -> None:
+        conn.fire(Event.THROTTLED)
+        now = self._clock()
+        stats = self.stats
+        self._rate.on_throttled(now, conn.connection_id)
+        stats.rate_limit_per_s, stats.rate_cuts = self._rate.rate, self._rate.cuts
+        stats.throttled += 1
+        conn.stats.throttled += 1
+        self._backoff(conn, now)
+
+    def _failed(self, conn: Connection, error: PostError) -> None:
+        """403, 413, unknown outcome: we no longer know what the client holds."""
+        log.warning("post to %s failed: %s", conn.connection_id, error)
+        conn.lost(Event.FAILED)
+        self.stats.errors += 1
+        conn.stats.errors += 1
+        self._backoff(conn, self._clock())
+
+    def _backoff(self, conn: Connection, now: float) -> None:
+        s = self.settings
+        retry = Backoff(s.backoff_base_s, s.backoff_max_s, max_attempts=None)  # the one policy
+        conn.backoff_until = now + retry.delay(conn.attempts, self._rng)
+        conn.attempts += 1
+
+    def _next(self, conn: Connection) -> None:
+        """After a post: the ended match's last message, or forget a closed connection."""
+        if conn.final is not None:
+            self._send_final(conn, conn.backoff_until - self._clock())
+        elif conn.phase is Phase.LEAVING:
+            self._forget(conn)
+
+    def _gone_away(self, conn: Connection) -> None:
+        conn.fire(Event.GONE)
         self.stats.gone += 1
         self._forget(conn)
         conn.final = None

@@ -1,13 +1,18 @@
-"""What each player sees: the match as a sorted, quantised table, and one player's slice.
+"""What each player sees, one match at a time: the per-player reference model.
 
-Per send tick the broadcaster builds one :class:`MatchTable` per match (ids sorted once,
-positions quantised once, all integer columns stacked into one int64 matrix) and then one
-:class:`Snapshot` per player: the rows :meth:`MatchFrame.visible` allows (the interest
-radius, and the player's own entity always). A snapshot is also what the broadcaster keeps
-as a connection's baseline: the values that connection was last sent.
+:class:`MatchTable` is one match as a sorted, quantised table (ids sorted once, positions
+quantised once, all integer columns stacked into one int64 matrix) and :meth:`MatchTable.view`
+one player's :class:`Snapshot` of it: the rows :meth:`MatchFrame.visible` allows (the
+interest radius, and the player's own entity always). Together with
+:func:`broadcaster.delta.diff` it is the specification of a player's message, written
+player by player for clarity: the broadcaster itself computes every player of a send tick
+at once (:mod:`broadcaster.tick`, :mod:`broadcaster.batch`), and the tests check that it
+gives exactly these views, bytes and baselines. A :class:`Snapshot` is also the form a
+connection's baseline takes when a batch gathers it (the values that connection was last
+sent).
 
 Quantisation: positions travel as ``round(world_units * scale)`` integers; ``scale`` is
-quanta per world unit (``BroadcastSettings.position_scale``, default 16, so 1/16 of a
+quanta per world unit (``BroadcastSettings.position_scale``, default 4, so 1/4 of a
 world unit), and every message header carries it.
 """
 

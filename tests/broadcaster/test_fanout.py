@@ -374,11 +374,12 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
         (1, dataclasses.replace(build.player("q", "d", ack=2**32 + 9), dropped=7, dropped_seq=11)),
     ]
     base_ticks = [6, 2**32 + 1]
-    got = _headers(frames, listed, base_ticks, 4)
+    full = [True, False]
+    got = _headers(frames, listed, base_ticks, 4, full)
     for k, ((fi, slot), base_tick) in enumerate(zip(listed, base_ticks, strict=True)):
         want = _ONE_PART + HEADER_STRUCT.pack(
             PROTOCOL_VERSION,
-            2 if frames[fi].ended else 0,
+            (2 if frames[fi].ended else 0) | (1 if full[k] else 0),
             0,
             1,
             4,
@@ -450,9 +451,9 @@ async def test_a_batch_that_fails_resyncs_its_players(
             assert await bc.drain(30)
         await client.wait_tick(8)
         await bc.stop()
-        # tick 1 full; ticks 2-3 deltas; tick 4's batch failed; tick 5 full again
-        assert [h.tick for h in client.headers] == [1, 2, 3, 5, 6, 7, 8]
-        assert [h.full for h in client.headers] == [True, False, False, True, False, False, False]
+        # tick 1 full; tick 2 a delta; tick 3's batch failed; tick 4 full again
+        assert [h.tick for h in client.headers] == [1, 2, 4, 5, 6, 7, 8]
+        assert [h.full for h in client.headers] == [True, False, True, False, False, False, False]
         assert not client.errors and bc.stats.errors == 1
         await client.close()
 
