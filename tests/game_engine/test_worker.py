@@ -109,6 +109,21 @@ def acked(w: Worker[Any]) -> dict[tuple[str, str], int]:
     return dict(w.engine.last_seqs())
 
 
+async def a_plays_b_waits(
+    stream: EmbeddedStream, tables: EmbeddedTables
+) -> tuple[Worker[Any], Worker[Any], Players]:
+    """Workers A and B started in that order (A takes the shard), players joined and ten
+    rounds of inputs applied by A."""
+    a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
+    await a.start()
+    await b.start()
+    players = Players(stream)
+    await players.join()
+    await players.inputs(10)
+    await until(lambda: acked(a) == players.seq)
+    return a, b, players
+
+
 @pytest.fixture
 def stream() -> EmbeddedStream:
     return EmbeddedKinesis().create_stream("actions", 1)
@@ -143,13 +158,7 @@ async def test_graceful_stop_hands_the_matches_over_with_their_state(
     stream: EmbeddedStream,
 ) -> None:
     tables = EmbeddedTables()
-    a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
-    await a.start()
-    await b.start()
-    players = Players(stream)
-    await players.join()
-    await players.inputs(10)
-    await until(lambda: acked(a) == players.seq)
+    a, b, players = await a_plays_b_waits(stream, tables)
     assert b.shards == []
     await a.stop()
     # A's last snapshots are exactly its final state.
@@ -175,13 +184,8 @@ async def test_a_crashed_worker_is_replaced_and_nothing_is_lost_or_applied_twice
     stream: EmbeddedStream,
 ) -> None:
     tables = EmbeddedTables()
-    a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
-    await a.start()
-    await b.start()
-    players = Players(stream)
-    await players.join()
-    await players.inputs(10)
-    await until(lambda: acked(a) == players.seq and checkpointed(a))
+    a, b, players = await a_plays_b_waits(stream, tables)
+    await until(lambda: checkpointed(a))
     await players.inputs(3)  # some of these land after the last checkpoint
     await a.abandon()
     await players.inputs(3)

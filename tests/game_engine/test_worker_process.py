@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from infra.aws.kinesis import KinesisStream
 from ingest.records import InputRecord, JoinRecord, encode
 
 ROOT = Path(__file__).parents[2]
+SHARD = "shardId-000000000000"
 
 
 def spawn(endpoint: str, name: str) -> subprocess.Popen[bytes]:
@@ -64,6 +67,36 @@ async def acked_in_snapshots(
     return dict(eng.last_seqs())
 
 
+@asynccontextmanager
+async def stream_and_tables(endpoint: str) -> AsyncIterator[tuple[KinesisStream, DynamoTables]]:
+    """The one-shard stream and the tables on the endpoint, closed on the way out."""
+    stream = await KinesisStream.open(
+        "actions", endpoint_url=endpoint, region="us-east-1", create_shards=1
+    )
+    tables = DynamoTables(endpoint_url=endpoint, region_name="us-east-1")
+    await tables.start()
+    await tables.ensure_tables()
+    try:
+        yield stream, tables
+    finally:
+        await tables.close()
+        await stream.close()
+
+
+def kill(*procs: subprocess.Popen[bytes] | None) -> None:
+    """Kill the processes still running (a stopped one is woken first)."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(10)
+
+
+async def shard_owner(tables: DynamoTables) -> str | None:
+    lease = await tables.leases.get(SHARD)
+    return lease.owner if lease else None
+
+
 async def wait_for(check: Any, within: float = 60.0) -> Any:
     async with asyncio.timeout(within):
         while True:
@@ -74,13 +107,12 @@ async def wait_for(check: Any, within: float = 60.0) -> Any:
 
 
 async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) -> None:
-    stream = await KinesisStream.open(
-        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
-    )
-    tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
-    await tables.start()
-    await tables.ensure_tables()
-    a = spawn(moto_reset, "proc-a")
+    async with stream_and_tables(moto_reset) as (stream, tables):
+        await _kill_the_owner(moto_reset, stream, tables)
+
+
+async def _kill_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTables) -> None:
+    a = spawn(endpoint, "proc-a")
     b: subprocess.Popen[bytes] | None = None
     players = [("m1", "alice"), ("m1", "bob"), ("m2", "carol")]
     seq = dict.fromkeys(players, 0)
@@ -95,13 +127,9 @@ async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) 
                     match, encode(InputRecord(match, player, f"c-{player}", 0, s, body))
                 )
 
-    async def owner() -> str | None:
-        lease = await tables.leases.get("shardId-000000000000")
-        return lease.owner if lease else None
-
     try:
-        assert await wait_for(lambda: _is(owner, "proc-a"))
-        b = spawn(moto_reset, "proc-b")
+        assert await wait_for(lambda: _is(shard_owner(tables), "proc-a"))
+        b = spawn(endpoint, "proc-b")
         for match, player in players:
             await stream.put_record(match, encode(JoinRecord(match, player, f"c-{player}", 0)))
         await send(5)
@@ -110,30 +138,24 @@ async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) 
         a.send_signal(signal.SIGKILL)
         a.wait(10)
         await send(5)
-        assert await wait_for(lambda: _is(owner, "proc-b"))
+        assert await wait_for(lambda: _is(shard_owner(tables), "proc-b"))
         want = dict(seq)
         assert await wait_for(lambda: _equal(acked_in_snapshots(tables, ["m1", "m2"]), want))
         b.send_signal(signal.SIGTERM)
         assert b.wait(30) == 0, b.stderr.read().decode() if b.stderr else ""
-        lease = await tables.leases.get("shardId-000000000000")
+        lease = await tables.leases.get(SHARD)
         assert lease is not None and lease.owner is None and set(lease.matches) == {"m1", "m2"}
     finally:
-        for proc in (a, b):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        await tables.close()
-        await stream.close()
+        kill(a, b)
 
 
 async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: str) -> None:
-    stream = await KinesisStream.open(
-        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
-    )
-    tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
-    await tables.start()
-    await tables.ensure_tables()
-    a = spawn(moto_reset, "zombie")
+    async with stream_and_tables(moto_reset) as (stream, tables):
+        await _pause_the_owner(moto_reset, stream, tables)
+
+
+async def _pause_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTables) -> None:
+    a = spawn(endpoint, "zombie")
     b: subprocess.Popen[bytes] | None = None
     seq = 0
 
@@ -144,20 +166,16 @@ async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: st
             body = {"action": "input", "seq": seq, "move": [0, 1]}
             await stream.put_record("m1", encode(InputRecord("m1", "dana", "c-dana", 0, seq, body)))
 
-    async def owner() -> str | None:
-        lease = await tables.leases.get("shardId-000000000000")
-        return lease.owner if lease else None
-
     try:
-        assert await wait_for(lambda: _is(owner, "zombie"))
-        b = spawn(moto_reset, "healthy")
+        assert await wait_for(lambda: _is(shard_owner(tables), "zombie"))
+        b = spawn(endpoint, "healthy")
         await stream.put_record("m1", encode(JoinRecord("m1", "dana", "c-dana", 0)))
         await send(3)
         assert await wait_for(
             lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 3})
         )
         a.send_signal(signal.SIGSTOP)  # past its 2 s lease
-        assert await wait_for(lambda: _is(owner, "healthy"))
+        assert await wait_for(lambda: _is(shard_owner(tables), "healthy"))
         await send(3)
         assert await wait_for(
             lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 6})
@@ -168,7 +186,7 @@ async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: st
         assert await wait_for(
             lambda: _equal(acked_in_snapshots(tables, ["m1"]), {("m1", "dana"): 9})
         )
-        assert await owner() == "healthy"
+        assert await shard_owner(tables) == "healthy"
         a.send_signal(signal.SIGTERM)
         assert a.wait(30) == 0
         log = a.stderr.read().decode() if a.stderr else ""
@@ -178,17 +196,11 @@ async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: st
         b.send_signal(signal.SIGTERM)
         assert b.wait(30) == 0
     finally:
-        for proc in (a, b):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
-                proc.wait(10)
-        await tables.close()
-        await stream.close()
+        kill(a, b)
 
 
-async def _is(get: Any, value: str) -> bool:
-    return bool(await get() == value)
+async def _is(coro: Any, value: str) -> bool:
+    return bool(await coro == value)
 
 
 async def _equal(coro: Any, want: dict[tuple[str, str], int]) -> bool:
