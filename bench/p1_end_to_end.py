@@ -145,7 +145,7 @@ def precompute(frames: list[list[Any]], settings: Any) -> list[list[tuple[int, b
     """Per send tick: (client index, message) in the broadcaster's order."""
     from broadcaster.codec import Header
     from broadcaster.delta import diff
-    from broadcaster.framing import frame_update
+    from broadcaster.parts import split_update
     from broadcaster.views import MatchTable
 
     base: dict[str, Any] = {}
@@ -171,7 +171,7 @@ def precompute(frames: list[list[Any]], settings: Any) -> list[list[tuple[int, b
                     prev, table.view(p, i), table, settings.position_tolerance
                 )
                 idx = int(p.connection_id[1:])
-                msgs.extend((idx, m) for m in frame_update(header, update))
+                msgs.extend((idx, m) for m in split_update(header, update))
         out.append(msgs)
     return out
 

@@ -3,7 +3,7 @@
 The reference game (game_engine.arena) runs on the real engine: matches of 16, 30 Hz
 simulation, 20 Hz sends, every player holding a random movement direction that changes at
 10 Hz (P7's load profile; ``--fire`` adds aiming and firing, so projectiles fly too). For
-every send tick and every player the broadcaster's own view, delta and framing code
+every send tick and every player the broadcaster's own view, delta and parts code
 produce the messages that player would get (each delivered, as on an ordered WebSocket).
 After a warm-up, the figure is
 
@@ -28,7 +28,7 @@ import sys
 from broadcaster.codec import HEADER_SIZE, Header
 from broadcaster.delta import diff
 from broadcaster.fanout import BroadcastSettings
-from broadcaster.framing import frame_update
+from broadcaster.parts import split_update
 from broadcaster.views import MatchTable, Snapshot
 from game_engine.arena import Arena
 from game_engine.engine import Engine
@@ -85,13 +85,13 @@ def run(
                     scale,
                 )
                 update, base[cid] = diff(prev, cur, table, tolerance)
-                msgs = frame_update(header, update)
+                msgs = split_update(header, update)
                 # the same delta without motion prediction (the baseline's velocities zero)
                 plain_prev = base_plain.get(cid)
                 if plain_prev is not None:
                     plain_prev = plain_prev._replace(vel=None)
                 plain_update, base_plain[cid] = diff(plain_prev, cur, table, 0)
-                plain = frame_update(header, plain_update)
+                plain = split_update(header, plain_update)
                 if not counting or prev is None:
                     continue
                 # visible entity updates whose quantised position moved since the last send

@@ -1,1 +1,1 @@
-"""Per-player views and deltas, msgpack framing under 32 KB, and the @connections fan-out."""
+"""Per-player views and deltas, msgpack messages under 32 KB, and the @connections fan-out."""

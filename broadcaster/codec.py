@@ -21,7 +21,7 @@ decoders still read version 1 (no refusals known). Then, for a message in one pa
   interleaved, two values per row), other columns the new absolute values.
 - ``meta``: the match description (full states only), else nil.
 
-An update larger than the frame limit is split by :mod:`broadcaster.framing` into parts
+An update larger than the WebSocket frame limit is split by :mod:`broadcaster.parts` into parts
 ``[header, chunk]``: the ``chunk`` bins of parts ``0..n-1`` concatenated are the msgpack
 encoding of ``[adds, removed, changes, meta]``.
 
@@ -137,7 +137,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """Everything one message says about the world, before framing."""
+    """Everything one message says about the world, before it is split into parts."""
 
     adds: Block | None = None
     removed: npt.NDArray[np.uint32] | None = None

@@ -21,7 +21,7 @@ every visible entity as adds, plus the match meta. Otherwise:
 - ``adds``: ids visible now and absent from the baseline, with every column (their
   displacement starts at zero).
 
-Applying the update to the baseline with :class:`broadcaster.world.WorldView` gives the
+Applying the update to the baseline with :class:`broadcaster.client_state.WorldView` gives the
 returned baseline exactly, which is ``cur`` with positions within ``tolerance`` (exactly
 ``cur`` at tolerance 0); tests check both with Hypothesis.
 """

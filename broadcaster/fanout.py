@@ -59,7 +59,7 @@ from broadcaster.columns import NIL, pack
 from broadcaster.connection import Connection
 from broadcaster.connections import Connections
 from broadcaster.errors import PostError
-from broadcaster.framing import split_body
+from broadcaster.parts import split_body
 from broadcaster.posting import Poster, Tally
 from broadcaster.rate import SendRate
 from broadcaster.settings import BroadcastSettings

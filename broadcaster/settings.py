@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broadcaster.framing import FRAME_LIMIT
+from broadcaster.parts import FRAME_LIMIT
 from broadcaster.rate import RateSettings
 
 __all__ = ["BroadcastSettings"]

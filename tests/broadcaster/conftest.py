@@ -13,8 +13,8 @@ import aiohttp
 import numpy as np
 import pytest
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import Header, peek_header
-from broadcaster.world import WorldView
 from game_engine.frame import MatchFrame, PlayerSlot
 from infra.local.gateway import Gateway, GatewaySettings
 from infra.local.gateway.model import Stage, WebSocketApi

@@ -1,5 +1,5 @@
 // Replays messages made by the Python encoder through tickwire/web/protocol.js and checks
-// the world after each against what broadcaster.world.WorldView holds (driven by
+// the world after each against what broadcaster.client_state.WorldView holds (driven by
 // test_protocol_js.py, which writes the cases file named by TICKWIRE_PROTOCOL_CASES).
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import (
     HEADER_SIZE,
     Block,
@@ -21,7 +22,6 @@ from broadcaster.codec import (
     peek_header,
 )
 from broadcaster.errors import ProtocolError
-from broadcaster.world import WorldView
 
 
 def _header(**kw: object) -> Header:

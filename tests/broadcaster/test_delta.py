@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import Header
 from broadcaster.delta import diff, smallest_signed
 from broadcaster.errors import ProtocolError
-from broadcaster.framing import frame_update
+from broadcaster.parts import split_update
 from broadcaster.views import MatchTable, Snapshot
-from broadcaster.world import WorldView
 
 
 @st.composite
@@ -52,7 +52,7 @@ def _send(
         table.scale,
     )
     update, baseline = diff(base, cur, table, tolerance)
-    msgs = frame_update(header, update, limit)
+    msgs = split_update(header, update, limit)
     for m in msgs:
         world.apply(m)
     # the client holds exactly the baseline the server keeps for it ...
@@ -163,7 +163,7 @@ def test_steady_state_moving_entities_cost_about_two_bytes_each(build: Any) -> N
     upd, _ = diff(t1.view(who), t2.view(who), t2)
     assert set(upd.changes) == {"xy"} and upd.adds is None and upd.removed is None
     assert upd.changes["xy"].values.dtype == np.int8
-    msg = frame_update(Header(2, 0, 0, 1, False, False, 1, -1, 16), upd)[0]
+    msg = split_update(Header(2, 0, 0, 1, False, False, 1, -1, 16), upd)[0]
     assert len(msg) - 35 <= 2.1 * n  # 35: the fixed header
 
 
@@ -178,7 +178,7 @@ def test_world_rejects_delta_against_another_tick_and_delta_before_full(build: A
     frame1 = build.frame(1, [1], [1.0], [1.0])
     t1 = MatchTable.from_frame(frame1, 16)
     t2 = MatchTable.from_frame(build.frame(2, [1], [2.0], [1.0]), 16)
-    delta = frame_update(
+    delta = split_update(
         Header(2, 0, 0, 1, False, False, 1, -1, 16),
         diff(t1.view(build.player()), t2.view(build.player()), t2)[0],
     )[0]
@@ -186,7 +186,7 @@ def test_world_rejects_delta_against_another_tick_and_delta_before_full(build: A
         WorldView().apply(delta)
     world = WorldView()
     world.apply(
-        frame_update(
+        split_update(
             Header(5, 0, 0, 1, True, False, 0, -1, 16), diff(None, t1.view(build.player()), t1)[0]
         )[0]
     )

@@ -394,7 +394,7 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
 
 
 async def test_batched_deltas_over_the_limit_are_split_and_applied(build: Any, live: Any) -> None:
-    """A small frame limit: deltas of the per-tick batch go out in parts (framing's
+    """A small frame limit: deltas of the per-tick batch go out in parts (parts'
     split), the clients join them, and every world stays exact."""
     async with live.gateway() as gw, aiohttp.ClientSession() as session:
         clients = [await live.connect(session, gw) for _ in range(2)]

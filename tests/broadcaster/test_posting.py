@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import Header, peek_header
 from broadcaster.connection import Phase
 from broadcaster.errors import (
@@ -23,7 +24,6 @@ from broadcaster.errors import (
 )
 from broadcaster.fanout import Broadcaster, BroadcastSettings
 from broadcaster.views import MatchTable
-from broadcaster.world import WorldView
 
 
 class Wire:

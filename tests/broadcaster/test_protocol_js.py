@@ -13,11 +13,11 @@ import msgpack
 import numpy as np
 import pytest
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import Header, Update, encode, peek_header
 from broadcaster.delta import diff
-from broadcaster.framing import frame_update
+from broadcaster.parts import split_update
 from broadcaster.views import MatchTable
-from broadcaster.world import WorldView
 
 HERE = Path(__file__).parent
 NODE = shutil.which("node")
@@ -77,7 +77,7 @@ def _sequence(
             dropped_seq=step * 2,
         )
         update, base = diff(base, cur, table, tolerance)
-        for m in frame_update(header, update, limit):
+        for m in split_update(header, update, limit):
             changed = world.apply(m)
             state: dict[str, Any] = {"changed": changed, "header_tick": peek_header(m).tick}
             if changed:

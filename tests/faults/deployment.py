@@ -27,9 +27,9 @@ from typing import Any
 import aiohttp
 import boto3
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import peek_header
 from broadcaster.errors import ProtocolError
-from broadcaster.world import WorldView
 from infra.aws.stack import dump_stack, render_stack
 from ingest.tokens import mint
 

@@ -46,9 +46,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import peek_header
 from broadcaster.errors import ProtocolError
-from broadcaster.world import WorldView
 from infra.backoff import Backoff
 from infra.lifecycle import Lifecycle
 from tickwire.client.errors import ClientClosed, ConnectFailed, NotConnected

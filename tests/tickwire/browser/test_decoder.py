@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from broadcaster.world import WorldView
+from broadcaster.client_state import WorldView
 from tickwire.client import GameClient
 
 pytestmark = pytest.mark.browser

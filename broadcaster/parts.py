@@ -1,11 +1,11 @@
-"""Framing: every message within the frame limit, nothing dropped.
+"""Parts: every message within the WebSocket frame limit, nothing dropped.
 
 An update that encodes within ``limit`` bytes is one message. A larger one is split at the
 byte level: its body (the msgpack of ``[adds, removed, changes, meta]``) is cut into
 chunks, and each chunk travels as a part ``[header, chunk]`` whose header repeats the tick
 and carries ``part_index``/``part_count``. The client joins the chunks of parts
-``0..n-1`` and decodes them as one body (:class:`broadcaster.world.WorldView` does it), so
-a split update applies exactly like the unsplit one, at one tick.
+``0..n-1`` and decodes them as one body (:class:`broadcaster.client_state.WorldView` does
+it), so a split update applies exactly like the unsplit one, at one tick.
 
 Why split rather than defer: deferral would need a priority order the rules do not give
 and would leave far entities stale for a send; a split costs ``PART_OVERHEAD`` bytes per
@@ -34,9 +34,9 @@ __all__ = [
     "FRAME_LIMIT",
     "MAX_PARTS",
     "PART_OVERHEAD",
-    "frame_update",
     "reassemble",
     "split_body",
+    "split_update",
 ]
 
 # API Gateway WebSocket frame size quota: 32 KB (aws-websocket-api.md, Quotas), which is
@@ -48,7 +48,7 @@ PART_OVERHEAD = 1 + 2 + HEADER_SIZE + 5
 MAX_PARTS = 0xFFFF
 
 
-def frame_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> list[bytes]:
+def split_update(header: Header, update: Update, limit: int = FRAME_LIMIT) -> list[bytes]:
     """The messages that carry ``update`` at ``header.tick``, each at most ``limit`` bytes."""
     if limit <= PART_OVERHEAD:
         raise ValueError(

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broadcaster.client_state import WorldView
 from broadcaster.codec import Block, Header, Update, encode_update_body, peek_header
 from broadcaster.errors import ProtocolError
-from broadcaster.framing import PART_OVERHEAD, frame_update, reassemble
-from broadcaster.world import WorldView
+from broadcaster.parts import PART_OVERHEAD, reassemble, split_update
 
 
 def _update(n: int, seed: int) -> Update:
@@ -36,7 +36,7 @@ def _update(n: int, seed: int) -> Update:
 def test_every_frame_fits_and_parts_reassemble(n: int, seed: int, limit: int) -> None:
     update = _update(n, seed)
     header = Header(9, 4, 0, 1, True, False, 0, 3, 16)
-    msgs = frame_update(header, update, limit)
+    msgs = split_update(header, update, limit)
     assert all(len(m) <= limit for m in msgs)
     heads = [peek_header(m) for m in msgs]
     assert [h.part_index for h in heads] == list(range(len(msgs)))
@@ -48,7 +48,7 @@ def test_every_frame_fits_and_parts_reassemble(n: int, seed: int, limit: int) ->
 
 def test_world_applies_parts_only_when_complete_and_drops_abandoned_parts() -> None:
     update = _update(2000, 1)
-    msgs = frame_update(Header(3, 0, 0, 1, True, False, 0, -1, 16), update, 4096)
+    msgs = split_update(Header(3, 0, 0, 1, True, False, 0, -1, 16), update, 4096)
     assert len(msgs) > 3
     world = WorldView()
     assert world.apply(msgs[0]) is False and world.tick == -1
@@ -64,8 +64,8 @@ def test_world_applies_parts_only_when_complete_and_drops_abandoned_parts() -> N
 
 def test_limit_too_small_is_a_clear_error_and_bad_parts_are_rejected() -> None:
     with pytest.raises(ValueError, match="overhead"):
-        frame_update(Header(1, 0, 0, 1, True, False, 0, -1, 16), Update(), PART_OVERHEAD)
-    msgs = frame_update(Header(1, 0, 0, 1, True, False, 0, -1, 16), _update(500, 2), 1000)
+        split_update(Header(1, 0, 0, 1, True, False, 0, -1, 16), Update(), PART_OVERHEAD)
+    msgs = split_update(Header(1, 0, 0, 1, True, False, 0, -1, 16), _update(500, 2), 1000)
     with pytest.raises(ProtocolError):
         reassemble(msgs[1:])
     with pytest.raises(ProtocolError):
