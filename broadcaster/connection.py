@@ -2,23 +2,28 @@
 
 Theory of operation. The broadcaster keeps one :class:`Connection` per connection id it
 posts to. Its :class:`Phase` says what the broadcaster knows the client holds, and so what
-its next message must be:
+its next message must be::
 
-- ``NEW``: nothing delivered yet: the next message is a full state;
-- ``LIVE``: the last delivered state is known (the baseline): the next message is a delta
-  against it;
-- ``RESYNC``: a post's outcome is unknown, or the baseline was lost (a send tick that
-  failed, the rules changed the columns): the next message is a full state;
-- ``LEAVING``: the connection is no longer in its match; it is forgotten once its post in
-  flight completes (an ended match's last message is still sent);
-- ``GONE``: ``@connections`` answered 410: never posted to again;
-- ``CLOSED``: forgotten.
+    NEW ──DELIVERED──▶ LIVE          first message (a full state) delivered
+    LIVE ──FAILED, LOST──▶ RESYNC    outcome unknown (403, 413, 5xx, timeout, a broken
+                                     Connections), or the baseline unusable (a send tick
+                                     that failed, the rules changed the columns)
+    NEW ──FAILED──▶ RESYNC
+    RESYNC ──DELIVERED──▶ LIVE       a full state delivered
+    NEW, LIVE, RESYNC ──THROTTLED──▶ (same)   429: not delivered, the next delta covers it
+    NEW, LIVE, RESYNC, LEAVING ──LEFT──▶ LEAVING   no longer in its match (left,
+                                     replaced, the match ended)
+    LEAVING ──DELIVERED, THROTTLED, FAILED, LOST──▶ LEAVING   the post in flight when it
+                                     left (or an ended match's last message) completes
+    LEAVING ──FORGOTTEN──▶ CLOSED    dropped from the broadcaster's table
+    NEW, LIVE, RESYNC, LEAVING ──GONE──▶ GONE   410: never posted to again
+    GONE ──FORGOTTEN──▶ GONE
 
-Every change of phase is an :class:`Event` looked up in :data:`TRANSITIONS`, the one
-place the lifecycle is written down; an event the table does not allow in the current
-phase raises :class:`~broadcaster.errors.ConnectionStateError` (a bug in the broadcaster,
-never a client's doing). A 429 (``THROTTLED``) changes nothing: the update is not counted
-as delivered and the next delta covers it.
+A connection in ``NEW`` or ``RESYNC`` gets a full state, one in ``LIVE`` a delta against
+its baseline. Code reports events to :meth:`Connection.fire` and never assigns a phase;
+an event :data:`CONNECTION` does not list raises
+:class:`infra.lifecycle.IllegalTransition` (a bug in the broadcaster, never a client's
+doing), as every lifecycle table in tickwire does.
 
 Separately from the phase, ``in_flight`` is the per-connection backpressure bound: at most
 one post in flight; a connection in flight at a send tick is skipped (merged).
@@ -30,15 +35,15 @@ import math
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from broadcaster.errors import ConnectionStateError
 from broadcaster.stats import PlayerStats
+from infra.lifecycle import TransitionTable
 
 if TYPE_CHECKING:
     from broadcaster.batch import BatchRows
     from broadcaster.views import Snapshot
     from game_engine.frame import MatchFrame, PlayerSlot
 
-__all__ = ["TRANSITIONS", "Connection", "Event", "Phase"]
+__all__ = ["CONNECTION", "Connection", "Event", "Phase"]
 
 
 class Phase(StrEnum):
@@ -60,29 +65,37 @@ class Event(StrEnum):
     FORGOTTEN = "forgotten"  # dropped from the broadcaster's table
 
 
-_POSTABLE = (Phase.NEW, Phase.LIVE, Phase.RESYNC)
-
-TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
-    **{(p, Event.DELIVERED): Phase.LIVE for p in _POSTABLE},
-    (Phase.NEW, Event.THROTTLED): Phase.NEW,
-    (Phase.LIVE, Event.THROTTLED): Phase.LIVE,
-    (Phase.RESYNC, Event.THROTTLED): Phase.RESYNC,
-    **{(p, Event.FAILED): Phase.RESYNC for p in _POSTABLE},
-    (Phase.NEW, Event.LOST): Phase.NEW,
-    (Phase.LIVE, Event.LOST): Phase.RESYNC,
-    (Phase.RESYNC, Event.LOST): Phase.RESYNC,
-    **{(p, Event.GONE): Phase.GONE for p in (*_POSTABLE, Phase.LEAVING)},
-    **{(p, Event.LEFT): Phase.LEAVING for p in (*_POSTABLE, Phase.LEAVING)},
-    # the post in flight when it left (or an ended match's last message) completes
-    **{
-        (Phase.LEAVING, e): Phase.LEAVING
-        for e in (Event.DELIVERED, Event.THROTTLED, Event.FAILED, Event.LOST)
+CONNECTION: TransitionTable[Phase, Event] = TransitionTable(
+    "connection",
+    {
+        (Phase.NEW, Event.DELIVERED): Phase.LIVE,
+        (Phase.NEW, Event.THROTTLED): Phase.NEW,
+        (Phase.NEW, Event.FAILED): Phase.RESYNC,
+        (Phase.NEW, Event.LOST): Phase.NEW,
+        (Phase.NEW, Event.GONE): Phase.GONE,
+        (Phase.NEW, Event.LEFT): Phase.LEAVING,
+        (Phase.LIVE, Event.DELIVERED): Phase.LIVE,
+        (Phase.LIVE, Event.THROTTLED): Phase.LIVE,
+        (Phase.LIVE, Event.FAILED): Phase.RESYNC,
+        (Phase.LIVE, Event.LOST): Phase.RESYNC,
+        (Phase.LIVE, Event.GONE): Phase.GONE,
+        (Phase.LIVE, Event.LEFT): Phase.LEAVING,
+        (Phase.RESYNC, Event.DELIVERED): Phase.LIVE,
+        (Phase.RESYNC, Event.THROTTLED): Phase.RESYNC,
+        (Phase.RESYNC, Event.FAILED): Phase.RESYNC,
+        (Phase.RESYNC, Event.LOST): Phase.RESYNC,
+        (Phase.RESYNC, Event.GONE): Phase.GONE,
+        (Phase.RESYNC, Event.LEFT): Phase.LEAVING,
+        (Phase.LEAVING, Event.DELIVERED): Phase.LEAVING,
+        (Phase.LEAVING, Event.THROTTLED): Phase.LEAVING,
+        (Phase.LEAVING, Event.FAILED): Phase.LEAVING,
+        (Phase.LEAVING, Event.LOST): Phase.LEAVING,
+        (Phase.LEAVING, Event.GONE): Phase.GONE,
+        (Phase.LEAVING, Event.LEFT): Phase.LEAVING,
+        (Phase.LEAVING, Event.FORGOTTEN): Phase.CLOSED,
+        (Phase.GONE, Event.FORGOTTEN): Phase.GONE,
     },
-    (Phase.LEAVING, Event.FORGOTTEN): Phase.CLOSED,
-    (Phase.GONE, Event.FORGOTTEN): Phase.GONE,
-}
-
-
+)
 _DELIVERED = Event.DELIVERED
 
 
@@ -126,16 +139,13 @@ class Connection:
         self.valid_until = math.inf
 
     def fire(self, event: Event) -> Phase:
-        """Move to the phase :data:`TRANSITIONS` gives; raise if it gives none."""
-        try:
-            self.phase = TRANSITIONS[self.phase, event]
-        except KeyError:
-            raise ConnectionStateError(self.connection_id, self.phase, event) from None
+        """Move to the phase :data:`CONNECTION` gives; raise if it gives none."""
+        self.phase = CONNECTION.next(self.phase, event, self.connection_id)
         return self.phase
 
     def delivered(self, rows: BatchRows, row: int) -> None:
         """Its post succeeded: the client now holds row ``row`` of ``rows``."""
-        self.fire(_DELIVERED)
+        self.phase = CONNECTION.next(self.phase, _DELIVERED, self.connection_id)
         self.rows, self.row = rows, row
         self.attempts = 0
 

@@ -4,8 +4,6 @@ Tree::
 
     BroadcastError                  root of everything this package raises
     ├── ProtocolError               bytes that are not a valid state message (decoders)
-    ├── ConnectionStateError        an event the connection lifecycle does not allow in
-    │                               its phase (broadcaster.connection): a local bug
     └── PostError                   a post to @connections failed (has ``status``,
         │                           ``error_type``, ``connection_id``)
         ├── ConnectionGone          410 GoneException: the connection is closed or unknown
@@ -24,7 +22,6 @@ from __future__ import annotations
 __all__ = [
     "BroadcastError",
     "ConnectionGone",
-    "ConnectionStateError",
     "Forbidden",
     "PayloadTooLarge",
     "PostError",
@@ -45,17 +42,6 @@ class ProtocolError(BroadcastError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class ConnectionStateError(BroadcastError):
-    """An event :data:`broadcaster.connection.TRANSITIONS` does not allow in the
-    connection's phase: the broadcaster misused its own state, no client did."""
-
-    def __init__(self, connection_id: str, phase: str, event: str) -> None:
-        super().__init__(f"connection {connection_id}: no transition for {event!s} in {phase!s}")
-        self.connection_id = connection_id
-        self.phase = phase
-        self.event = event
 
 
 class PostError(BroadcastError):
