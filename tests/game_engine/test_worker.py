@@ -109,19 +109,18 @@ def acked(w: Worker[Any]) -> dict[tuple[str, str], int]:
     return dict(w.engine.last_seqs())
 
 
-async def a_plays_b_waits(
-    stream: EmbeddedStream, tables: EmbeddedTables
-) -> tuple[Worker[Any], Worker[Any], Players]:
-    """Workers A and B started in that order (A takes the shard), players joined and ten
-    rounds of inputs applied by A."""
-    a, b = worker(stream, tables, "a"), worker(stream, tables, "b")
-    await a.start()
-    await b.start()
-    players = Players(stream)
+async def playing(
+    stream: EmbeddedStream, tables: EmbeddedTables, players: Players, rounds: int, *names: str
+) -> list[Worker[Any]]:
+    """Workers started in the order named (the first takes the shards), the players joined
+    and ``rounds`` of their inputs applied by the first."""
+    workers = [worker(stream, tables, name) for name in names]
+    for w in workers:
+        await w.start()
     await players.join()
-    await players.inputs(10)
-    await until(lambda: acked(a) == players.seq)
-    return a, b, players
+    await players.inputs(rounds)
+    await until(lambda: acked(workers[0]) == players.seq)
+    return workers
 
 
 @pytest.fixture
@@ -157,8 +156,8 @@ async def test_a_worker_applies_the_stream_publishes_frames_and_sets_poison_asid
 async def test_graceful_stop_hands_the_matches_over_with_their_state(
     stream: EmbeddedStream,
 ) -> None:
-    tables = EmbeddedTables()
-    a, b, players = await a_plays_b_waits(stream, tables)
+    tables, players = EmbeddedTables(), Players(stream)
+    a, b = await playing(stream, tables, players, 10, "a", "b")
     assert b.shards == []
     await a.stop()
     # A's last snapshots are exactly its final state.
@@ -183,8 +182,8 @@ async def test_graceful_stop_hands_the_matches_over_with_their_state(
 async def test_a_crashed_worker_is_replaced_and_nothing_is_lost_or_applied_twice(
     stream: EmbeddedStream,
 ) -> None:
-    tables = EmbeddedTables()
-    a, b, players = await a_plays_b_waits(stream, tables)
+    tables, players = EmbeddedTables(), Players(stream)
+    a, b = await playing(stream, tables, players, 10, "a", "b")
     await until(lambda: checkpointed(a))
     await players.inputs(3)  # some of these land after the last checkpoint
     await a.abandon()
@@ -201,13 +200,9 @@ async def test_a_crashed_worker_is_replaced_and_nothing_is_lost_or_applied_twice
 
 
 async def test_a_zombie_that_lost_its_lease_stops_writing(stream: EmbeddedStream) -> None:
-    tables = EmbeddedTables()
-    a = worker(stream, tables, "a")
-    await a.start()
-    players = Players(stream)
-    await players.join()
-    await players.inputs(3)
-    await until(lambda: acked(a) == players.seq and checkpointed(a))
+    tables, players = EmbeddedTables(), Players(stream)
+    (a,) = await playing(stream, tables, players, 3, "a")
+    await until(lambda: checkpointed(a))
     # Someone else takes the lease (A was paused past its lease, say).
     lease = await tables.leases.get("shardId-000000000000")
     stolen = await tables.leases.take(lease, "intruder")
@@ -240,13 +235,8 @@ async def test_two_workers_share_two_shards() -> None:
 async def test_after_a_split_parents_finish_before_children_and_matches_carry_on(
     stream: EmbeddedStream,
 ) -> None:
-    tables = EmbeddedTables()
-    a = worker(stream, tables, "a")
-    await a.start()
-    players = Players(stream, matches=4, per_match=2)
-    await players.join()
-    await players.inputs(5)
-    await until(lambda: acked(a) == players.seq)
+    tables, players = EmbeddedTables(), Players(stream, matches=4, per_match=2)
+    (a,) = await playing(stream, tables, players, 5, "a")
     stream.split_shard("shardId-000000000000", 2**127)
     await players.inputs(5)
     await until(lambda: a.counters["shard.finished"] == 1 and len(a.shards) == 2)
@@ -259,13 +249,9 @@ async def test_after_a_split_parents_finish_before_children_and_matches_carry_on
 
 async def test_after_a_merge_the_child_waits_for_both_parents() -> None:
     stream = EmbeddedKinesis().create_stream("actions", 2)
-    tables = EmbeddedTables()
-    a = worker(stream, tables, "a")
-    await a.start()
-    players = Players(stream, matches=6, per_match=2)
-    await players.join()
-    await players.inputs(4)
-    await until(lambda: acked(a) == players.seq and len(a.shards) == 2)
+    tables, players = EmbeddedTables(), Players(stream, matches=6, per_match=2)
+    (a,) = await playing(stream, tables, players, 4, "a")
+    await until(lambda: len(a.shards) == 2)
     child = stream.merge_shards("shardId-000000000000", "shardId-000000000001")
     await players.inputs(4)
     await until(lambda: a.counters["shard.finished"] == 2 and a.shards == [child])

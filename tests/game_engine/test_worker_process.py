@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from game_engine.arena import Arena
 from game_engine.engine import Engine
@@ -22,6 +23,7 @@ from ingest.records import InputRecord, JoinRecord, encode
 
 ROOT = Path(__file__).parents[2]
 SHARD = "shardId-000000000000"
+Aws = tuple[KinesisStream, DynamoTables]
 
 
 def spawn(endpoint: str, name: str) -> subprocess.Popen[bytes]:
@@ -67,13 +69,13 @@ async def acked_in_snapshots(
     return dict(eng.last_seqs())
 
 
-@asynccontextmanager
-async def stream_and_tables(endpoint: str) -> AsyncIterator[tuple[KinesisStream, DynamoTables]]:
-    """The one-shard stream and the tables on the endpoint, closed on the way out."""
+@pytest.fixture
+async def aws(moto_reset: str) -> AsyncIterator[Aws]:
+    """The one-shard stream and the tables on a clean moto_server, closed after the test."""
     stream = await KinesisStream.open(
-        "actions", endpoint_url=endpoint, region="us-east-1", create_shards=1
+        "actions", endpoint_url=moto_reset, region="us-east-1", create_shards=1
     )
-    tables = DynamoTables(endpoint_url=endpoint, region_name="us-east-1")
+    tables = DynamoTables(endpoint_url=moto_reset, region_name="us-east-1")
     await tables.start()
     await tables.ensure_tables()
     try:
@@ -106,13 +108,9 @@ async def wait_for(check: Any, within: float = 60.0) -> Any:
             await asyncio.sleep(0.2)
 
 
-async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str) -> None:
-    async with stream_and_tables(moto_reset) as (stream, tables):
-        await _kill_the_owner(moto_reset, stream, tables)
-
-
-async def _kill_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTables) -> None:
-    a = spawn(endpoint, "proc-a")
+async def test_kill_the_owner_and_the_other_process_takes_over(moto_reset: str, aws: Aws) -> None:
+    stream, tables = aws
+    a = spawn(moto_reset, "proc-a")
     b: subprocess.Popen[bytes] | None = None
     players = [("m1", "alice"), ("m1", "bob"), ("m2", "carol")]
     seq = dict.fromkeys(players, 0)
@@ -129,7 +127,7 @@ async def _kill_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTa
 
     try:
         assert await wait_for(lambda: _is(shard_owner(tables), "proc-a"))
-        b = spawn(endpoint, "proc-b")
+        b = spawn(moto_reset, "proc-b")
         for match, player in players:
             await stream.put_record(match, encode(JoinRecord(match, player, f"c-{player}", 0)))
         await send(5)
@@ -149,13 +147,11 @@ async def _kill_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTa
         kill(a, b)
 
 
-async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(moto_reset: str) -> None:
-    async with stream_and_tables(moto_reset) as (stream, tables):
-        await _pause_the_owner(moto_reset, stream, tables)
-
-
-async def _pause_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoTables) -> None:
-    a = spawn(endpoint, "zombie")
+async def test_a_paused_zombie_loses_its_lease_and_writes_nothing(
+    moto_reset: str, aws: Aws
+) -> None:
+    stream, tables = aws
+    a = spawn(moto_reset, "zombie")
     b: subprocess.Popen[bytes] | None = None
     seq = 0
 
@@ -168,7 +164,7 @@ async def _pause_the_owner(endpoint: str, stream: KinesisStream, tables: DynamoT
 
     try:
         assert await wait_for(lambda: _is(shard_owner(tables), "zombie"))
-        b = spawn(endpoint, "healthy")
+        b = spawn(moto_reset, "healthy")
         await stream.put_record("m1", encode(JoinRecord("m1", "dana", "c-dana", 0)))
         await send(3)
         assert await wait_for(
