@@ -8,8 +8,9 @@ to the class it governs. Code never assigns a state: it reports an event to
 event cannot happen in that state). A pair that should change nothing is written into the
 table as a step to the same state, so "harmless twice" is visible in the table too.
 
-Users: the engine's matches (``game_engine.engine``), the worker and its leases
-(``game_engine.worker``) and the Python client (``tickwire.client``).
+Users: the engine's matches, the worker and its leases (``game_engine.lifecycles``), the
+broadcaster's connections (``broadcaster.connection``) and the Python client
+(``tickwire.client.lifecycle``).
 """
 
 from __future__ import annotations

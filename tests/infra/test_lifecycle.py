@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from broadcaster.connection import CONNECTION, Phase
 from game_engine.lifecycles import LEASE, MATCH, WORKER, LeaseState, MatchState, WorkerState
 from infra.lifecycle import IllegalTransition, Lifecycle, TransitionTable
 from tickwire.client.lifecycle import CLIENT, FINAL, ClientState
@@ -59,6 +60,7 @@ TABLES: list[tuple[TransitionTable[Any, Any], enum.Enum, frozenset[Any]]] = [
     ),
     (WORKER, WorkerState.NEW, frozenset({WorkerState.STOPPED})),
     (CLIENT, ClientState.CONNECTING, FINAL - {ClientState.FAILED}),
+    (CONNECTION, Phase.NEW, frozenset({Phase.GONE, Phase.CLOSED})),
 ]
 
 

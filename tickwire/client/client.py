@@ -13,7 +13,7 @@ Lifecycle (the table :data:`tickwire.client.lifecycle.CLIENT`; :attr:`GameClient
 The receive loop reads every frame: binary frames are state messages (``docs/protocol.md``);
 their header's ``ack_seq`` is applied to the :class:`InputLog` (latency samples) and, unless
 the client was made with ``decode=False`` (bots that only need acks), the message is decoded
-into a :class:`broadcaster.world.WorldView`. Text frames are the gateway's answers
+into a :class:`broadcaster.client_state.WorldView`. Text frames are the gateway's answers
 (``{"message": "Forbidden", ...}``) and are counted, kept last-one-only.
 
 Reconnects use :class:`Backoff` (exponential, full jitter); the token provider is called
