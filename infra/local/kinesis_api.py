@@ -60,13 +60,16 @@ Json = dict[str, Any]
 # '\\' and control characters, so JSON would read them verbatim (no escapes to undo).
 _CANONICAL_PUT_RECORD: Final = re.compile(
     rb'\{"StreamName":"([^"\\\x00-\x1f]+)",'
-    # canonical base64 only: whole quads, and the unused bits before padding zero (what
-    # Kinesis accepts; a2b_base64 would take "AB==" too)
-    rb'"Data":"((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?)",'
+    # Data is checked by decoding it: a2b_base64(strict_mode) refuses what is not base64,
+    # and encoding the result again must give Data back (canonical: whole quads, the
+    # unused bits before padding zero, which is what Kinesis accepts). A regex of quads
+    # did the same in 3.5 us a request; this split and the two calls take ~1.9 us.
+    rb'"Data":"([^"]*)",'
     rb'"PartitionKey":"([^"\\\x00-\x1f]+)"\}'
 ).fullmatch
 # What base64.b64decode(validate=True) runs for ASCII input.
 _a2b_base64: Final = binascii.a2b_base64
+_b2a_base64: Final = binascii.b2a_base64
 
 
 def kinesis_error(error_type: str, message: str, status: int = 400) -> tuple[int, bytes]:
@@ -206,11 +209,13 @@ class EmbeddedKinesisService:
         m = _CANONICAL_PUT_RECORD(body)
         if m is None:
             return self._put_record_general(body)
+        encoded = m[2]
         try:
+            data = _a2b_base64(encoded, strict_mode=True)
+            if _b2a_base64(data, newline=False) != encoded:
+                return self._put_record_general(body)  # not canonical base64
             stream = self.kinesis.get(m[1].decode())
-            shard_id, sequence_number = stream.append_raw(
-                m[3].decode(), _a2b_base64(m[2], strict_mode=True)
-            )
+            shard_id, sequence_number = stream.append_raw(m[3].decode(), data)
         except (ValueError, InvalidArgument, StreamNotFound):
             # UnicodeDecodeError, binascii.Error, a key or record too long, no stream:
             # nothing was appended; the general path answers Kinesis's error
