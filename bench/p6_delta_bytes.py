@@ -9,9 +9,10 @@ After a warm-up, the figure is
 
     bytes of all delta messages / visible entity updates whose position moved
 
-counted two ways: the whole message (including the fixed 27-byte header every message
-carries, however little changed), and the entity payload (the message minus that
-header), which is what Colyseus's published 6.7 B per x/y entity update measures.
+counted two ways: the whole message (including the fixed 35 bytes every message carries,
+however little changed: the array marker and the 32-byte version 2 header), and the
+entity payload (the message minus that header), which is what Colyseus's published 6.7 B
+per x/y entity update measures.
 Baselines: that published figure, and in the same run the same deltas with motion
 prediction turned off (plain quantised differences), to show what prediction buys.
 

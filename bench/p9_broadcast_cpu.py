@@ -34,6 +34,7 @@ import time
 
 import msgpack
 
+from broadcaster.codec import HEADER_SIZE
 from broadcaster.fanout import Broadcaster, BroadcastSettings
 from game_engine.arena import Arena
 from game_engine.engine import Engine
@@ -117,9 +118,11 @@ async def broadcast(ticks: list[list[MatchFrame]], warmup: int) -> tuple[float, 
 def baseline(ticks: list[list[MatchFrame]], messages: int, nbytes: int) -> float:
     """Seconds to msgpack-encode ``messages`` payloads of the average message's size once
     each: a header bin and an xy correction bin per player, as the steady state carries."""
-    avg = max(nbytes // max(messages, 1), 32)
-    header = bytes(24)
-    body = bytes(max(avg - 40, 1))
+    avg = nbytes // max(messages, 1)
+    header = bytes(HEADER_SIZE)  # the protocol's header (version 2: 32 bytes)
+    shape = [header, None, None, {"xy": [None, "i1", b""]}, None]
+    overhead = len(msgpack.packb(shape, use_bin_type=True))
+    body = bytes(max(avg - overhead, 1))  # so that each payload is the average message size
     rows = [[header, None, None, {"xy": [None, "i1", body]}, None] for _ in range(messages)]
     t0 = time.process_time()
     for r in rows:
