@@ -38,7 +38,6 @@ from broadcaster.columns import (
     SIGNED_KEYS,
     UNSIGNED_DTYPES,
     UNSIGNED_KEYS,
-    bin_of,
     encode_levels,
     map_head,
     masks,
@@ -46,16 +45,16 @@ from broadcaster.columns import (
     signed_levels,
     unsigned_levels,
     wire_code,
-    xy_bodies,
 )
+from broadcaster.pieces import Pieces
 from broadcaster.views import MatchTable, Snapshot
 
 __all__ = ["BatchRows", "diff_match", "diff_rows"]
 
-_QUIET = NIL * 4  # no adds, removals, changes or meta
 _ZERO_VEL = np.zeros((0, 2), np.int64)
 
 IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def _zero_vel(n: int) -> npt.NDArray[np.int64]:
@@ -63,11 +62,6 @@ def _zero_vel(n: int) -> npt.NDArray[np.int64]:
     if _ZERO_VEL.shape[0] < n:
         _ZERO_VEL = np.zeros((max(n, 2 * _ZERO_VEL.shape[0], 64), 2), np.int64)
     return _ZERO_VEL[:n]
-
-
-def _starts(counts: npt.NDArray[np.intp]) -> list[int]:
-    """The first index of each player's run, given the run lengths."""
-    return (np.cumsum(counts) - counts).tolist()  # type: ignore[no-any-return]
 
 
 class BatchRows(NamedTuple):
@@ -160,19 +154,25 @@ class _Matched(NamedTuple):
 
 
 def _match(ckey: npt.NDArray[np.int64], bkey: npt.NDArray[np.int64], owner: IntArray) -> _Matched:
-    nb = bkey.shape[0]
-    if nb:
-        pos = np.searchsorted(bkey, ckey)
-        np.minimum(pos, nb - 1, out=pos)
-        found = bkey[pos] == ckey
-    else:
-        pos = np.zeros(ckey.shape[0], np.intp)
-        found = np.zeros(ckey.shape[0], np.bool_)
-    kept = np.flatnonzero(found)
-    base_rows = pos[kept]
+    """Both key arrays are ascending and unique: one stable sort of the two together (a
+    merge of two sorted runs) puts each current row found right after its baseline row."""
+    nb, nc = bkey.shape[0], ckey.shape[0]
+    both = np.concatenate([bkey, ckey])
+    order = np.argsort(both, kind="stable")
+    pair = both[order[1:]] == both[order[:-1]]  # (baseline row, current row) pairs
+    base_rows = order[:-1][pair]
+    kept = order[1:][pair] - nb  # ascending, as the keys are
+    found = np.zeros(nc, np.bool_)
+    found[kept] = True
     gone = np.ones(nb, np.bool_)
     gone[base_rows] = False
     return _Matched(found, kept, base_rows, owner[kept], owner[~found], gone)
+
+
+def _rows(a: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
+    """An int64 rows x 2 array (C-contiguous) as one 16-byte item per row: indexing rows
+    of it is several times faster than indexing rows of the 2-D array."""
+    return a.view(np.dtype((np.void, 16))).reshape(-1)
 
 
 # -- 3. motion prediction ----------------------------------------------------------------
@@ -193,9 +193,9 @@ def _predict(
     rows off by more than ``tolerance`` are corrected (docs/protocol.md)."""
     # positions as contiguous rows x 2; the other columns are exact, no prediction
     cur_xy = np.ascontiguousarray(cur_vals[:, :2])
-    old_xy = base.xy[m.base_rows]
-    new_xy = cur_xy[m.kept]
-    vel = base.vel[m.base_rows]
+    old_xy = np.take(base.xy, m.base_rows, axis=0)
+    new_xy = np.take(cur_xy, m.kept, axis=0)
+    vel = np.take(base.vel, m.base_rows, axis=0)
     if base.gaps == base.last_gaps:
         # the common case: every player's gap is the one its displacements were taken
         # over, so the prediction is the displacement itself (floor(d * g / g) = d)
@@ -207,11 +207,12 @@ def _predict(
     err_xy = new_xy - pred_xy
     flags = np.abs(err_xy) > tolerance
     off = flags[:, 0] | flags[:, 1]
-    landed = np.where(off[:, None], new_xy, pred_xy)
+    landed = pred_xy  # the prediction, but where it is off: the true position
+    _rows(landed)[off] = _rows(new_xy)[off]
     moved = landed - old_xy
-    cur_xy[m.kept] = landed
+    _rows(cur_xy)[m.kept] = _rows(landed)
     new_vel = np.zeros((cur_vals.shape[0], 2), np.int64)
-    new_vel[m.kept] = moved
+    _rows(new_vel)[m.kept] = _rows(moved)
     moving = (moved[:, 0] != 0) | (moved[:, 1] != 0)
     return _Motion(err_xy, off, cur_xy, new_vel, moving)
 
@@ -221,66 +222,91 @@ def _predict(
 
 class _Counts(NamedTuple):
     kept: IntArray  # per player: rows kept from its baseline
-    kept_list: list[int]
     off: IntArray  # per player: rows corrected
-    off_list: list[int]
     moving: list[int]  # per player: rows with a displacement
-    gone: list[int]  # per player: rows removed
-    added: list[int]  # per player: rows added
+    gone: IntArray  # per player: rows removed
+    added: IntArray  # per player: rows added
     bit: IntArray  # per kept row: its index among its player's kept rows (mask bit)
     width: int  # the most rows any player kept (mask width)
 
 
 def _count(m: _Matched, motion: _Motion, base: _Baselines, n: int) -> _Counts:
     kept = np.bincount(m.kept_owner, minlength=n)
-    off = np.bincount(m.kept_owner[motion.off], minlength=n)
     kept_start = np.zeros(n, np.intp)
     np.cumsum(kept[:-1], out=kept_start[1:])
     bit = np.arange(m.kept_owner.shape[0], dtype=np.intp) - kept_start[m.kept_owner]
-    kept_list = kept.tolist()
     return _Counts(
         kept,
-        kept_list,
-        off,
-        off.tolist(),
+        np.bincount(m.kept_owner[motion.off], minlength=n),
         np.bincount(m.kept_owner[motion.moving], minlength=n).tolist(),
-        np.bincount(base.owner[m.gone], minlength=n).tolist(),
-        np.bincount(m.added_owner, minlength=n).tolist(),
+        np.bincount(base.owner[m.gone], minlength=n),
+        np.bincount(m.added_owner, minlength=n),
         bit,
-        max(kept_list) if kept_list else 0,
+        int(kept.max()) if n else 0,
     )
+
+
+def _starts(counts: IntArray) -> IntArray:
+    """The first index of each player's run, given the run lengths."""
+    return np.cumsum(counts) - counts
 
 
 # -- 4. the wire bytes of each part of the bodies ----------------------------------------
 
 
-class _Corrections(NamedTuple):
-    """The ``xy`` changes: every corrected row's error, in each dtype some player needs."""
+class _Levelled(NamedTuple):
+    """Values of every player's rows, each player's in the narrowest dtype its values
+    need: the bytes in every dtype some player needs, joined."""
 
-    levels: list[int]  # per player: index into SIGNED_DTYPES
-    data: list[bytes]  # by level: the errors of every corrected row, x and y interleaved
-    start: list[int]  # per player: its first corrected row
+    data: bytes
+    at: IntArray  # per player: where its values start in ``data``
+    itemsize: IntArray  # per player: bytes per value
+
+
+def _levelled(
+    values: npt.NDArray[np.int64],
+    owner: IntArray,
+    start: IntArray,
+    dtypes: tuple[np.dtype[Any], ...],
+    signed: bool,
+) -> tuple[_Levelled, IntArray]:
+    """``values`` (rows grouped by player, ``start[j]`` the first row of player ``j``;
+    1-D, or rows x 2 for positions) and the level (index into ``dtypes``) of each player."""
+    n = start.shape[0]
+    levels = (signed_levels if signed else unsigned_levels)(values, owner, n)
+    data = encode_levels(values.reshape(-1), levels, dtypes)
+    base = np.cumsum([0] + [len(d) for d in data])[:-1]
+    level = np.asarray(levels, np.intp)
+    itemsize = np.left_shift(1, level)
+    per_row = itemsize * (values.shape[1] if values.ndim == 2 else 1)
+    return _Levelled(b"".join(data), base[level] + start * per_row, itemsize), level
+
+
+class _Corrections(NamedTuple):
+    """The ``xy`` changes: every corrected row's error (x and y)."""
+
+    values: _Levelled
+    level: IntArray  # per player: index into SIGNED_DTYPES
     masks: bytes  # per player, ``stride`` bytes (only when some player has a partial mask)
     stride: int
 
 
 def _corrections(m: _Matched, motion: _Motion, c: _Counts, n: int) -> _Corrections | None:
-    if not any(c.off_list):
+    if not c.off.any():
         return None
-    sent = motion.err_xy[motion.off]
-    levels = signed_levels(sent, m.kept_owner[motion.off], n)
-    data = encode_levels(sent.reshape(-1), levels, SIGNED_DTYPES)
+    sent = _rows(motion.err_xy)[motion.off].view(np.int64).reshape(-1, 2)
+    values, level = _levelled(sent, m.kept_owner[motion.off], _starts(c.off), SIGNED_DTYPES, True)
     partial = bool(np.any((c.off > 0) & (c.off < c.kept)))
     mask_bytes, stride = masks(motion.off, c.bit, m.kept_owner, n, c.width) if partial else (b"", 0)
-    return _Corrections(levels, data, _starts(c.off), mask_bytes, stride)
+    return _Corrections(values, level, mask_bytes, stride)
 
 
 class _ColumnChange(NamedTuple):
     """New values of one other column, for the kept rows where it changed."""
 
     key: bytes  # msgpack of the name, then the array marker of [mask, dtype, values]
-    counts: list[int]  # per player: rows changed
-    start: list[int]  # per player: its first changed row in ``raw``
+    counts: IntArray  # per player: rows changed
+    start: IntArray  # per player: its first changed row in ``raw``
     code: bytes  # msgpack of the dtype code
     raw: bytes
     itemsize: int
@@ -297,7 +323,7 @@ def _column_changes(
     dtypes: tuple[np.dtype[Any], ...],
 ) -> list[_ColumnChange]:
     """``other``: kept rows x the columns after the positions, True where changed."""
-    n = len(c.kept_list)
+    n = c.kept.shape[0]
     out: list[_ColumnChange] = []
     for col in np.flatnonzero(other.any(axis=0)).tolist():
         k = col + 2
@@ -307,17 +333,9 @@ def _column_changes(
         raw = new_rest[sel, col].astype(dt.newbyteorder("<")).tobytes()
         mask_bytes, stride = masks(sel, c.bit, m.kept_owner, n, c.width)
         key = pack(names[k]) + b"\x93"
+        code = pack(wire_code(dt))
         out.append(
-            _ColumnChange(
-                key,
-                counts.tolist(),
-                _starts(counts),
-                pack(wire_code(dt)),
-                raw,
-                dt.itemsize,
-                mask_bytes,
-                stride,
-            )
+            _ColumnChange(key, counts, _starts(counts), code, raw, dt.itemsize, mask_bytes, stride)
         )
     return out
 
@@ -326,11 +344,11 @@ class _Adds(NamedTuple):
     """Every column of the rows new to a player's view."""
 
     head: bytes  # the map header: id and every column
-    start: list[int]  # per player: its first added row
-    id_levels: list[int]  # per player: index into UNSIGNED_DTYPES
-    id_data: list[bytes]  # by level
-    positions: list[tuple[bytes, list[int], list[bytes]]]  # x, y: key, levels, data
+    ids: _Levelled
+    id_level: IntArray  # per player: index into UNSIGNED_DTYPES
+    positions: list[tuple[bytes, _Levelled, IntArray]]  # x, y: key, values, level
     rest: list[tuple[bytes, bytes, int, bytes]]  # the others: key, code, itemsize, raw
+    start: IntArray  # per player: its first added row
 
 
 def _adds(
@@ -341,166 +359,120 @@ def _adds(
     layout: tuple[tuple[str, ...], tuple[np.dtype[Any], ...]],
 ) -> _Adds | None:
     """``layout``: the column names and their wire dtypes."""
-    if not any(c.added):
+    if not c.added.any():
         return None
     names, dtypes = layout
-    n = len(c.added)
     new = ~m.found
-    add_owner = m.added_owner
-    ids = cur_ids[new].astype(np.int64)
-    vals = cur_vals[new]
-    id_levels = unsigned_levels(ids, add_owner, n)
+    owner = m.added_owner
+    start = _starts(c.added)
+    ids, id_level = _levelled(cur_ids[new].astype(np.int64), owner, start, UNSIGNED_DTYPES, False)
+    vals = np.take(cur_vals, np.flatnonzero(new), axis=0)
     # positions: per player the narrowest signed dtype; the rest: the frame's dtype
     positions = []
     for k in (0, 1):
-        levels = signed_levels(vals[:, k], add_owner, n)
-        positions.append(
-            (pack(names[k]) + b"\x92", levels, encode_levels(vals[:, k], levels, SIGNED_DTYPES))
-        )
+        col, level = _levelled(vals[:, k], owner, start, SIGNED_DTYPES, True)
+        positions.append((pack(names[k]) + b"\x92", col, level))
     rest = []
     for k in range(2, vals.shape[1]):
         dt = dtypes[k]
         raw = vals[:, k].astype(dt.newbyteorder("<")).tobytes()
         rest.append((pack(names[k]) + b"\x92", pack(wire_code(dt)), dt.itemsize, raw))
-    return _Adds(
-        map_head(1 + vals.shape[1]),
-        _starts(np.asarray(c.added, np.intp)),
-        id_levels,
-        encode_levels(ids, id_levels, UNSIGNED_DTYPES),
-        positions,
-        rest,
-    )
+    return _Adds(map_head(1 + vals.shape[1]), ids, id_level, positions, rest, start)
 
 
-# -- 5. per player: the body from slices of those bytes ----------------------------------
-
-
-def _xy_change(j: int, xy: _Corrections, off: int, kept: int) -> bytes:
-    """``"xy": [mask, dtype, corrections]`` of player ``j`` (``off`` rows corrected)."""
-    lv = xy.levels[j]
-    size = 2 << lv
-    at = xy.start[j]
-    data = xy.data[lv][at * size : (at + off) * size]
-    if off == kept:
-        mask = NIL
-    else:
-        mask = bin_of(xy.masks[j * xy.stride : j * xy.stride + (kept + 7) // 8])
-    return KEY_XY + mask + SIGNED_KEYS[lv] + bin_of(data)
-
-
-def _column_change(j: int, ch: _ColumnChange, kept: int) -> bytes:
-    """``name: [mask, dtype, values]`` of player ``j`` (some of its rows changed)."""
-    rows = ch.counts[j]
-    at, isz = ch.start[j], ch.itemsize
-    if rows == kept:
-        mask = NIL
-    else:
-        mask = bin_of(ch.masks[j * ch.stride : j * ch.stride + (kept + 7) // 8])
-    return ch.key + mask + ch.code + bin_of(ch.raw[at * isz : (at + rows) * isz])
-
-
-def _added(j: int, adds: _Adds, rows: int) -> bytes:
-    """The column block of player ``j``'s ``rows`` added rows."""
-    at = adds.start[j]
-    il = adds.id_levels[j]
-    isz = 1 << il
-    cols = [
-        adds.head,
-        KEY_ID,
-        UNSIGNED_KEYS[il],
-        bin_of(adds.id_data[il][at * isz : (at + rows) * isz]),
-    ]
-    for key, levels, data in adds.positions:
-        lv = levels[j]
-        isz = 1 << lv
-        cols += (key, SIGNED_KEYS[lv], bin_of(data[lv][at * isz : (at + rows) * isz]))
-    for key, code, isz, raw in adds.rest:
-        cols += (key, code, bin_of(raw[at * isz : (at + rows) * isz]))
-    return b"".join(cols)
+# -- 5. the bodies: pieces of those bytes, for every player at once ----------------------
 
 
 class _Parts(NamedTuple):
-    """Everything :func:`_bodies` slices, per batch."""
+    """Everything :func:`_bodies` takes its pieces from, per batch."""
 
     counts: _Counts
     xy: _Corrections | None
     columns: list[_ColumnChange]
-    column_rows: list[int]  # per player: kept rows with some other column changed
     removed: bytes  # the ids removed, every player's, as little-endian u32
-    removed_start: list[int]
     adds: _Adds | None
     metas: Sequence[bytes] | None  # per player: its meta (NIL in a delta), or None: all NIL
 
 
-def _busy(p: _Parts, n: int) -> list[bool]:
-    """Per player: has it more to say than position corrections?"""
+def _put_levelled(out: Pieces, values: _Levelled, rows: IntArray, where: BoolArray) -> None:
+    out.bin(values.data, values.at, rows * values.itemsize, where)
+
+
+def _put_adds(out: Pieces, adds: _Adds | None, c: _Counts) -> None:
+    """``adds``: ``{id: [dtype, bin], x: ..., ...}`` or nil."""
+    has = c.added > 0
+    if adds is not None:
+        out.constant(adds.head + KEY_ID, has)
+        out.choice(UNSIGNED_KEYS, adds.id_level, has)
+        _put_levelled(out, adds.ids, c.added, has)
+        for key, values, level in adds.positions:
+            out.constant(key, has)
+            out.choice(SIGNED_KEYS, level, has)
+            _put_levelled(out, values, c.added, has)
+        for key, code, isz, raw in adds.rest:
+            out.constant(key + code, has)
+            out.bin(raw, adds.start * isz, c.added * isz, has)
+    out.constant(NIL, ~has)
+
+
+def _put_mask(out: Pieces, masks: bytes, stride: int, rows: IntArray, kept: IntArray) -> None:
+    """A change's mask over the kept rows: nil when every kept row is in it."""
+    has = rows > 0
+    partial = has & (rows < kept)
+    out.bin(masks, np.arange(rows.shape[0], dtype=np.intp) * stride, (kept + 7) // 8, partial)
+    out.constant(NIL, has & ~partial)
+
+
+def _put_changes(out: Pieces, p: _Parts) -> None:
+    """``changes``: ``{"xy": [mask, dtype, bin], name: [mask, dtype, bin], ...}`` or nil."""
     c = p.counts
-    busy = np.asarray(c.added, np.intp) + np.asarray(c.gone, np.intp)
-    if p.columns:
-        busy += np.asarray(p.column_rows, np.intp)
-    if p.metas is not None:
-        busy += np.fromiter((meta != NIL for meta in p.metas), np.intp, n)
-    return (busy > 0).tolist()  # type: ignore[no-any-return]
-
-
-def _busy_body(j: int, p: _Parts) -> bytes:
-    """``adds, removed, changes, meta`` of player ``j``."""
-    c = p.counts
-    kept = c.kept_list[j]
-    parts = []
-    off = c.off_list[j]
-    if off:
-        assert p.xy is not None
-        parts.append(_xy_change(j, p.xy, off, kept))
-    if p.column_rows[j]:
-        for ch in p.columns:
-            if ch.counts[j]:
-                parts.append(_column_change(j, ch, kept))
-    changes = map_head(len(parts)) + b"".join(parts) if parts else NIL
-    removed = NIL
-    if c.gone[j]:
-        at = p.removed_start[j]
-        removed = bin_of(p.removed[at * 4 : (at + c.gone[j]) * 4])
-    adds = NIL
-    if c.added[j]:
-        assert p.adds is not None
-        adds = _added(j, p.adds, c.added[j])
-    meta = NIL if p.metas is None else p.metas[j]
-    return adds + removed + changes + meta
-
-
-def _bodies(p: _Parts, n: int) -> list[bytes]:
-    """Every player's body; the ones with nothing but corrections assembled at once."""
-    c = p.counts
-    busy = _busy(p, n)
-    quiet_start = quiet_end = [0] * n
-    quiet = b""
+    entries = (c.off > 0).astype(np.intp)
+    for ch in p.columns:
+        entries += ch.counts > 0
+    has = entries > 0
+    out.choice([map_head(k) for k in range(int(entries.max()) + 1)], entries, has)
     xy = p.xy
     if xy is not None:
-        simple = np.flatnonzero(~np.asarray(busy, np.bool_) & (c.off > 0))
-        if simple.shape[0]:
-            quiet, qs, qe = xy_bodies(
-                simple,
-                c.off,
-                c.kept,
-                np.asarray(xy.levels, np.intp),
-                np.asarray(xy.start, np.intp),
-                xy.data,
-                xy.masks,
-                xy.stride,
-            )
-            starts_arr = np.zeros(n, np.intp)
-            ends_arr = np.zeros(n, np.intp)
-            starts_arr[simple] = qs
-            ends_arr[simple] = qe
-            quiet_start, quiet_end = starts_arr.tolist(), ends_arr.tolist()
-    off_list = c.off_list
-    return [
-        _busy_body(j, p)
-        if busy[j]
-        else (quiet[quiet_start[j] : quiet_end[j]] if off_list[j] else _QUIET)
-        for j in range(n)
-    ]
+        corrected = c.off > 0
+        out.constant(KEY_XY, corrected)
+        _put_mask(out, xy.masks, xy.stride, c.off, c.kept)
+        out.choice(SIGNED_KEYS, xy.level, corrected)
+        _put_levelled(out, xy.values, 2 * c.off, corrected)
+    for ch in p.columns:
+        changed = ch.counts > 0
+        out.constant(ch.key, changed)
+        _put_mask(out, ch.masks, ch.stride, ch.counts, c.kept)
+        out.constant(ch.code, changed)
+        out.bin(ch.raw, ch.start * ch.itemsize, ch.counts * ch.itemsize, changed)
+    out.constant(NIL, ~has)
+
+
+def _put_meta(out: Pieces, metas: Sequence[bytes] | None) -> None:
+    if metas is None:
+        out.constant(NIL)
+        return
+    distinct = list(dict.fromkeys(metas))
+    index = {meta: i for i, meta in enumerate(distinct)}
+    which = np.fromiter((index[meta] for meta in metas), np.intp, len(metas))
+    out.choice(distinct, which, np.ones(len(metas), np.bool_))
+
+
+def _bodies(p: _Parts, n: int, prefix: bytes = b"") -> list[bytes]:
+    """Every player's body ``adds, removed, changes, meta`` after its ``prefix`` (``n``
+    strings of one size, joined)."""
+    out = Pieces(n)
+    if prefix:
+        size = len(prefix) // n
+        out.slices(prefix, np.arange(n, dtype=np.intp) * size, np.full(n, size, np.intp))
+    c = p.counts
+    _put_adds(out, p.adds, c)
+    removing = c.gone > 0
+    out.bin(p.removed, 4 * _starts(c.gone), 4 * c.gone, removing)
+    out.constant(NIL, ~removing)
+    _put_changes(out, p)
+    _put_meta(out, p.metas)
+    buf, starts, ends = out.build()
+    return [buf[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 # -- the batch ---------------------------------------------------------------------------
@@ -561,6 +533,7 @@ def diff_rows(
     tolerance: int,
     prev: BatchRows | None = None,
     metas: Sequence[bytes] | None = None,
+    prefix: bytes = b"",
 ) -> tuple[list[bytes], BatchRows]:
     """The bodies of players of any matches: player ``j``'s current view is the
     ``cur_list[j]`` rows of ``cur_ids``/``cur_vals`` owned by ``j`` (rows grouped by
@@ -571,7 +544,8 @@ def diff_rows(
     body then ends with ``metas[j]`` (the packed match meta; ``metas`` None: every meta
     is nil). ``bases`` None: the baselines are exactly ``prev``'s, player ``j`` holding
     ``prev.baseline(j)`` (every player of the last batch delivered, none added: the steady
-    state); they are then not gathered again.
+    state); they are then not gathered again. ``prefix``: ``len(ticks)`` byte strings of
+    one size, joined; each body then starts with its player's (a message header).
 
     Returns the bodies and the new baselines (:class:`BatchRows`)."""
     count = len(ticks)
@@ -590,24 +564,17 @@ def diff_rows(
     m = _match(ckey, base.keys, owner)
     motion = _predict(cur_vals, base, m, tolerance)
     c = _count(m, motion, base, count)
-    new_rest = cur_vals[m.kept, 2:]
-    other = new_rest != base.values[m.base_rows, 2:]
-    columns = _column_changes(other, new_rest, m, c, names, dtypes) if other.shape[0] else []
-    column_rows = [0] * count
-    if columns:
-        column_rows = np.bincount(m.kept_owner[other.any(axis=1)], minlength=count).tolist()
-    removed = base.ids[m.gone].astype("<u4").tobytes() if any(c.gone) else b""
+    new_rest = np.take(cur_vals, m.kept, axis=0)[:, 2:]
+    other = new_rest != np.take(base.values, m.base_rows, axis=0)[:, 2:]
     parts = _Parts(
         c,
         _corrections(m, motion, c, count),
-        columns,
-        column_rows,
-        removed,
-        _starts(np.asarray(c.gone, np.intp)),
+        _column_changes(other, new_rest, m, c, names, dtypes) if other.shape[0] else [],
+        base.ids[m.gone].astype("<u4").tobytes(),
         _adds(cur_ids, cur_vals, m, c, (names, dtypes)),
         metas,
     )
-    bodies = _bodies(parts, count)
+    bodies = _bodies(parts, count, prefix)
     ends = list(itertools.accumulate(cur_list))
     rows = BatchRows(
         ckey,

@@ -127,14 +127,12 @@ def _headers(
 
 
 class _Batch(NamedTuple):
-    """The messages of one batch, ready to post: message ``k`` is ``_HEAD`` bytes of
-    ``headers`` from ``k * _HEAD``, then ``bodies[k]``; once delivered, its connection
-    holds row ``k`` of ``rows``."""
+    """The messages of one batch, ready to post (each as one part: header, then body);
+    once message ``k`` is delivered, its connection holds row ``k`` of ``rows``."""
 
     frames: Sequence[MatchFrame]
     listed: Sequence[tuple[int, PlayerSlot]]
-    headers: bytes
-    bodies: list[bytes]
+    messages: list[bytes]
     rows: BatchRows
 
 
@@ -312,7 +310,8 @@ class Broadcaster(Poster):
             prev = None
         try:
             views = tick_views(frames, listed, s.position_scale)
-            bodies, rows = diff_rows(
+            headers = _headers(frames, listed, base_ticks, s.position_scale, full)
+            messages, rows = diff_rows(
                 views.owner,
                 views.counts,
                 views.ids,
@@ -324,6 +323,7 @@ class Broadcaster(Poster):
                 s.position_tolerance,
                 prev,
                 metas,
+                headers,
             )
         except Exception:
             log.exception("send tick of %d matches cannot be sent", len(frames))
@@ -333,8 +333,7 @@ class Broadcaster(Poster):
             return None
         if key is not None:
             self._rows[key] = rows
-        headers = _headers(frames, listed, base_ticks, s.position_scale, full)
-        return _Batch(frames, listed, headers, bodies, rows)
+        return _Batch(frames, listed, messages, rows)
 
     @staticmethod
     def _metas(
@@ -365,19 +364,19 @@ class Broadcaster(Poster):
     ) -> None:
         """Post messages ``start`` to ``stop`` of ``batch`` (message ``k`` to
         ``targets[k]``), each in parts when it is over the limit."""
-        limit = self.settings.max_message_bytes - _HEAD
-        headers, bodies, listed, frames = batch.headers, batch.bodies, batch.listed, batch.frames
+        limit = self.settings.max_message_bytes
+        messages, listed, frames, rows = batch.messages, batch.listed, batch.frames, batch.rows
         post = self._post_message
         for k in range(start, stop):
             conn, published = targets[k]
-            header = headers[k * _HEAD : k * _HEAD + _HEAD]
-            body = bodies[k]
+            message = messages[k]
             frame = frames[listed[k][0]]
-            if len(body) <= limit:
-                post(conn, frame, header + body, batch.rows, k, published, delay)
+            if len(message) <= limit:
+                post(conn, frame, message, rows, k, published, delay)
             else:
-                parts = split_body(peek_header(header), b"\x94" + body, limit + _HEAD)
-                self._post_parts(conn, frame, parts, batch.rows, k, published, delay)
+                header, body = peek_header(message), b"\x94" + message[_HEAD:]
+                parts = split_body(header, body, limit)
+                self._post_parts(conn, frame, parts, rows, k, published, delay)
 
     async def _post_batch(self, batch: _Batch, targets: list[tuple[Connection, float]]) -> None:
         """Post every message of ``batch``, yielding to the event loop every

@@ -124,4 +124,5 @@ def tick_views(
     rows = pair_entity[chosen]
     counts = np.bincount(owner, minlength=count).tolist()
     ticks = [frames[fi].tick for fi in frame_of]
-    return TickViews(owner, counts, ids[rows], values[rows], ticks, names, dtypes)
+    views = np.take(values, rows, axis=0)  # several times faster than values[rows]
+    return TickViews(owner, counts, ids[rows], views, ticks, names, dtypes)

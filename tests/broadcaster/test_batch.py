@@ -91,3 +91,31 @@ def test_batched_deltas_equal_per_player_deltas(
 def test_no_players_no_work(build: Any) -> None:
     table = MatchTable.from_frame(build.frame(2, [1, 2], [0.0, 1.0], [0.0, 1.0]), 4)
     assert diff_match(table, [], []) == ([], [])
+
+
+def test_large_views_take_wide_msgpack_headers_and_still_match(build: Any) -> None:
+    """20,000 rows per player: u4 ids over 64 KB (bin32), masks over 255 bytes and
+    corrections in bin16, hundreds of removals and adds; same bytes as the reference."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    ids = rng.choice(2**30, size=n, replace=False)
+    x, y = rng.uniform(-3000, 3000, n), rng.uniform(-3000, 3000, n)
+    slots = (build.player("p0", "c0"), build.player("p1", "c1", vx=2000.0, vy=2000.0))
+    bases: list[Snapshot | None] = [None, None]
+    wide = 0
+    for tick in range(2, 6):
+        turned = rng.random(n) < 0.3
+        x[turned] += rng.uniform(-40, 40, int(turned.sum()))
+        ids[rng.choice(n, 400, replace=False)] = rng.choice(2**30, 400) + 2**30  # churn
+        hp = rng.integers(0, 256, n)
+        frame = build.frame(tick, ids, x, y, hp=hp, players=slots, radius=3500.0)
+        table = MatchTable.from_frame(frame, 4)
+        bodies, baselines = diff_match(table, [0, 1], bases, 1)
+        for i, slot in enumerate(slots):
+            update, baseline = diff(bases[i], table.view(slot, i), table, 1)
+            if update.adds is not None and len(update.adds) > 0x10000 // 4:
+                wide += 1  # its ids need a bin32
+            assert b"\x94" + bodies[i] == encode_update_body(update)
+            _same(baselines[i], baseline)
+            bases[i] = baseline
+    assert wide >= 1
