@@ -29,8 +29,7 @@ class IllegalTransition(RuntimeError):
     """An event the lifecycle's table does not allow in the current state (a bug)."""
 
     def __init__(self, table: str, subject: str, state: enum.Enum, event: enum.Enum) -> None:
-        who = f"{table} {subject}" if subject else table
-        super().__init__(f"{who}: {event.name} is not allowed in {state.name}")
+        super().__init__(f"{_named(table, subject)}: {event.name} is not allowed in {state.name}")
         self.state = state
         self.event = event
 
@@ -76,4 +75,9 @@ class Lifecycle(Generic[S, E]):
         return self.state
 
     def __repr__(self) -> str:
-        return f"<{self.table.name} {self.subject} {self.state.name}>".replace("  ", " ")
+        return f"<{_named(self.table.name, self.subject)}: {self.state.name}>"
+
+
+def _named(table: str, subject: str) -> str:
+    """``match m1``, or the table's name alone for a thing without a name."""
+    return f"{table} {subject}" if subject else table

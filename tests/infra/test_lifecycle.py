@@ -33,6 +33,7 @@ def test_handle_follows_the_table() -> None:
     assert door.handle(Push.OPEN) is Door.OPEN
     assert door.handle(Push.SHUT) is Door.SHUT
     assert door.state is Door.SHUT
+    assert repr(door) == "<door front: SHUT>" and repr(Lifecycle(DOOR, Door.OPEN)) == "<door: OPEN>"
 
 
 def test_an_event_the_table_lacks_raises_and_changes_nothing() -> None:
