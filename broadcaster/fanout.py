@@ -98,32 +98,57 @@ assert _HEAD == len(_ONE_PART) + HEADER_SIZE
 
 def _headers(
     frames: Sequence[MatchFrame],
-    listed: Sequence[tuple[int, PlayerSlot]],
+    frame_of: Sequence[int],
+    slots: Sequence[PlayerSlot],
     base_ticks: Sequence[int],
     scale: int,
     full: Sequence[bool] | None = None,
 ) -> bytes:
-    """``_ONE_PART`` + the header of each listed player's one-part message, concatenated
-    (``_HEAD`` bytes each): what ``HEADER_STRUCT.pack`` gives, for all at once.
-    ``full[k]``: player ``k`` gets a full state (None: nobody does)."""
-    rec = np.zeros(len(listed), _HEADER_RECORD)
+    """``_ONE_PART`` + the header of each player's one-part message (player ``k``:
+    ``slots[k]`` of ``frames[frame_of[k]]``), concatenated (``_HEAD`` bytes each): what
+    ``HEADER_STRUCT.pack`` gives, for all at once. ``full[k]``: player ``k`` gets a full
+    state (None: nobody does)."""
+    rec = np.zeros(len(slots), _HEADER_RECORD)
     rec["marker"] = np.frombuffer(_ONE_PART, np.uint8)
     rec["version"] = PROTOCOL_VERSION
-    frame_of = np.fromiter((fi for fi, _ in listed), np.intp, len(listed))
-    flags = np.array([FLAG_ENDED if f.ended else 0 for f in frames], np.uint8)[frame_of]
+    which = np.asarray(frame_of, np.intp)
+    flags = np.array([FLAG_ENDED if f.ended else 0 for f in frames], np.uint8)[which]
     if full is not None:
         flags |= np.asarray(full, np.bool_).astype(np.uint8) * np.uint8(FLAG_FULL)
     rec["flags"] = flags
     rec["part_count"] = 1
     rec["scale"] = scale
-    rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[frame_of]
-    rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for _, slot in listed]
+    rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[which]
+    rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for slot in slots]
     rec["base_tick"] = [t & 0xFFFFFFFF for t in base_ticks]
-    rec["self_id"] = [slot.entity_id for _, slot in listed]
-    if any(slot.dropped for _, slot in listed):  # rare: only flooding players have any
-        rec["dropped"] = [slot.dropped & 0xFFFFFFFF for _, slot in listed]
-        rec["dropped_seq"] = [slot.dropped_seq & 0xFFFFFFFF for _, slot in listed]
+    rec["self_id"] = [slot.entity_id for slot in slots]
+    if any(slot.dropped for slot in slots):  # rare: only flooding players have any
+        rec["dropped"] = [slot.dropped & 0xFFFFFFFF for slot in slots]
+        rec["dropped_seq"] = [slot.dropped_seq & 0xFFFFFFFF for slot in slots]
     return rec.tobytes()
+
+
+class _Listing:
+    """The players of one batch as parallel lists (no object per player): player ``k``
+    is ``slots[k]`` of frame ``frame_of[k]``, posting to ``conns[k]`` a frame published
+    at ``published[k]``."""
+
+    __slots__ = ("conns", "frame_of", "published", "slots")
+
+    def __init__(self) -> None:
+        self.frame_of: list[int] = []
+        self.slots: list[PlayerSlot] = []
+        self.conns: list[Connection] = []
+        self.published: list[float] = []
+
+    @classmethod
+    def one(cls, slot: PlayerSlot, conn: Connection, published: float) -> _Listing:
+        listing = cls()
+        listing.frame_of.append(0)
+        listing.slots.append(slot)
+        listing.conns.append(conn)
+        listing.published.append(published)
+        return listing
 
 
 class _Batch(NamedTuple):
@@ -131,9 +156,16 @@ class _Batch(NamedTuple):
     once message ``k`` is delivered, its connection holds row ``k`` of ``rows``."""
 
     frames: Sequence[MatchFrame]
-    listed: Sequence[tuple[int, PlayerSlot]]
+    players: _Listing
     messages: list[bytes]
     rows: BatchRows
+
+
+def _holds_rows_of(conns: Sequence[Connection], rows: BatchRows) -> bool:
+    """Does connection ``k`` hold row ``k`` of ``rows``, for every ``k`` and row?"""
+    return rows.players == len(conns) and all(
+        conn.rows is rows and conn.row == k for k, conn in enumerate(conns)
+    )
 
 
 class Broadcaster(Poster):
@@ -262,55 +294,47 @@ class Broadcaster(Poster):
         computed in one batch."""
         frames = [frame for frame, _ in group]
         ncols = 3 + len(frames[0].fields)
-        listed: list[tuple[int, PlayerSlot]] = []
-        targets: list[tuple[Connection, float]] = []
+        players = _Listing()
         presents: list[set[str] | None] = []
         for fi, (frame, published) in enumerate(group):
             try:
-                present = self._collect(fi, frame, published, ncols, listed, targets)
+                present = self._collect(fi, frame, published, ncols, players)
             except Exception:
                 log.exception("frame of match %s cannot be sent", frame.match_id)
                 self.stats.errors += 1
                 present = None
             presents.append(present)
-        if listed:
-            batch = self._prepare(frames, listed, [conn for conn, _ in targets], key)
+        if players.slots:
+            batch = self._prepare(frames, players, key)
             if batch is not None:
-                await self._post_batch(batch, targets)
+                await self._post_batch(batch)
         for (frame, _), present in zip(group, presents, strict=True):
             if present is not None:
                 self._after(frame, present)
 
     def _prepare(
-        self,
-        frames: Sequence[MatchFrame],
-        listed: Sequence[tuple[int, PlayerSlot]],
-        conns: Sequence[Connection],
-        key: tuple[Any, ...] | None,
+        self, frames: Sequence[MatchFrame], players: _Listing, key: tuple[Any, ...] | None
     ) -> _Batch | None:
-        """The messages of ``listed`` (player ``k`` posting to ``conns[k]``); ``key``: the
-        column layout whose last batch may be the steady state's baselines (None: a
-        batch of its own). None when the batch cannot be computed: its connections are
-        resynced, the send tick is lost for them."""
+        """The messages of ``players``; ``key``: the column layout whose last batch may be
+        the steady state's baselines (None: a batch of its own). None when the batch
+        cannot be computed: its connections are resynced, the send tick is lost for them."""
         s = self.settings
+        conns = players.conns
         prev = None if key is None else self._rows.pop(key, None)
-        if (
-            prev is not None
-            and prev.players == len(conns)
-            and all(conn.rows is prev for conn in conns)
-            and [conn.row for conn in conns] == list(range(len(conns)))
-        ):
+        if prev is not None and _holds_rows_of(conns, prev):
             # the steady state: every connection holds its row of the last batch
             bases, base_ticks, full, metas = None, prev.tick_list, None, None
         else:
             bases = [conn.baseline() for conn in conns]
             base_ticks = [conn.base_tick() for conn in conns]
             full = [base is None for base in bases]
-            metas = self._metas(frames, listed, full)
+            metas = self._metas(frames, players.frame_of, full)
             prev = None
         try:
-            views = tick_views(frames, listed, s.position_scale)
-            headers = _headers(frames, listed, base_ticks, s.position_scale, full)
+            views = tick_views(frames, players.frame_of, players.slots, s.position_scale)
+            headers = _headers(
+                frames, players.frame_of, players.slots, base_ticks, s.position_scale, full
+            )
             messages, rows = diff_rows(
                 views.owner,
                 views.counts,
@@ -333,18 +357,18 @@ class Broadcaster(Poster):
             return None
         if key is not None:
             self._rows[key] = rows
-        return _Batch(frames, listed, messages, rows)
+        return _Batch(frames, players, messages, rows)
 
     @staticmethod
     def _metas(
-        frames: Sequence[MatchFrame], listed: Sequence[tuple[int, PlayerSlot]], full: list[bool]
+        frames: Sequence[MatchFrame], frame_of: Sequence[int], full: list[bool]
     ) -> list[bytes] | None:
-        """Per listed player, the packed match meta of a full state, nil in a delta."""
+        """Per player, the packed match meta of a full state, nil in a delta."""
         if not any(full):
             return None
         packed: dict[int, bytes] = {}
         metas = []
-        for (fi, _), whole in zip(listed, full, strict=True):
+        for fi, whole in zip(frame_of, full, strict=True):
             if not whole:
                 metas.append(NIL)
                 continue
@@ -354,38 +378,32 @@ class Broadcaster(Poster):
             metas.append(meta)
         return metas
 
-    def _post_range(
-        self,
-        batch: _Batch,
-        targets: Sequence[tuple[Connection, float]],
-        start: int,
-        stop: int,
-        delay: float = 0.0,
-    ) -> None:
-        """Post messages ``start`` to ``stop`` of ``batch`` (message ``k`` to
-        ``targets[k]``), each in parts when it is over the limit."""
+    def _post_range(self, batch: _Batch, start: int, stop: int, delay: float = 0.0) -> None:
+        """Post messages ``start`` to ``stop`` of ``batch``, each in parts when it is over
+        the limit."""
         limit = self.settings.max_message_bytes
-        messages, listed, frames, rows = batch.messages, batch.listed, batch.frames, batch.rows
-        post = self._post_message
+        messages, frames, rows = batch.messages, batch.frames, batch.rows
+        players = batch.players
+        conns, frame_of, published = players.conns, players.frame_of, players.published
         for k in range(start, stop):
-            conn, published = targets[k]
             message = messages[k]
-            frame = frames[listed[k][0]]
+            frame = frames[frame_of[k]]
             if len(message) <= limit:
-                post(conn, frame, message, rows, k, published, delay)
+                self._post_message(conns[k], frame, message, rows, k, published[k], delay)
             else:
                 header, body = peek_header(message), b"\x94" + message[_HEAD:]
                 parts = split_body(header, body, limit)
-                self._post_parts(conn, frame, parts, rows, k, published, delay)
+                self._post_parts(conns[k], frame, parts, rows, k, published[k], delay)
 
-    async def _post_batch(self, batch: _Batch, targets: list[tuple[Connection, float]]) -> None:
+    async def _post_batch(self, batch: _Batch) -> None:
         """Post every message of ``batch``, yielding to the event loop every
         ``yield_every`` messages (the gateway may share it)."""
         every = self.settings.yield_every
-        for start in range(0, len(targets), every):
+        count = len(batch.messages)
+        for start in range(0, count, every):
             if start:
                 await asyncio.sleep(0)
-            self._post_range(batch, targets, start, min(start + every, len(targets)))
+            self._post_range(batch, start, min(start + every, count))
             self._flush()
 
     def _send_final(self, conn: Connection, delay: float) -> None:
@@ -393,26 +411,23 @@ class Broadcaster(Poster):
         assert conn.final is not None
         frame, slot, published = conn.final
         conn.final = None
-        batch = self._prepare([frame], [(0, slot)], [conn], None)
+        batch = self._prepare([frame], _Listing.one(slot, conn, published), None)
         if batch is not None:
-            self._post_range(batch, [(conn, published)], 0, 1, delay)
+            self._post_range(batch, 0, 1, delay)
             self._flush()
 
     def _collect(
-        self,
-        fi: int,
-        frame: MatchFrame,
-        published: float,
-        ncols: int,
-        listed: list[tuple[int, PlayerSlot]],
-        targets: list[tuple[Connection, float]],
+        self, fi: int, frame: MatchFrame, published: float, ncols: int, players: _Listing
     ) -> set[str]:
-        """Sort the players of ``frame``: merged (in flight, backing off) or in the batch
-        (appended to ``listed`` and ``targets``). Returns the connections present."""
+        """Sort the players of ``frame`` (index ``fi`` in the batch): merged (in flight,
+        backing off) or in the batch (added to ``players``). Returns the connections
+        present."""
         present: set[str] = set()
         now = self._clock()
         gone, conns, stats = self._gone, self._conns, self.stats
         match_id = frame.match_id
+        add_slot, add_conn = players.slots.append, players.conns.append
+        listed = 0
         for slot in frame.players:
             cid = slot.connection_id
             if cid in gone:
@@ -433,8 +448,11 @@ class Broadcaster(Poster):
             rows = conn.rows
             if rows is not None and rows.values.shape[1] != ncols:
                 conn.lost()  # the rules changed the set of fields: only a full state will do
-            listed.append((fi, slot))
-            targets.append((conn, published))
+            add_slot(slot)
+            add_conn(conn)
+            listed += 1
+        players.frame_of += [fi] * listed
+        players.published += [published] * listed
         return present
 
     def _after(self, frame: MatchFrame, present: set[str]) -> None:

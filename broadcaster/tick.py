@@ -55,10 +55,11 @@ class TickViews(NamedTuple):
 
 def tick_views(
     frames: Sequence[MatchFrame],
-    players: Sequence[tuple[int, PlayerSlot]],
+    frame_of: Sequence[int],
+    slots: Sequence[PlayerSlot],
     scale: int,
 ) -> TickViews:
-    """The views of ``players`` (each: index of its frame in ``frames``, its slot); the
+    """The views of the players ``slots`` (player ``k`` in ``frames[frame_of[k]]``); the
     frames must share one :func:`signature`."""
     first = frames[0]
     field_names = tuple(first.fields)
@@ -94,9 +95,7 @@ def tick_views(
         *(first.fields[n].dtype for n in field_names),
     )
     # -- interest: one (player, entity of its match) pair per element ----------------------
-    count = len(players)
-    frame_of = [fi for fi, _ in players]
-    slots = [slot for _, slot in players]
+    count = len(slots)
     pf = np.asarray(frame_of, np.intp)
     vx = np.array([s.view_x for s in slots], np.float32)
     vy = np.array([s.view_y for s in slots], np.float32)
@@ -123,6 +122,7 @@ def tick_views(
     owner = pair_player[chosen]
     rows = pair_entity[chosen]
     counts = np.bincount(owner, minlength=count).tolist()
-    ticks = [frames[fi].tick for fi in frame_of]
+    frame_ticks = [f.tick for f in frames]
+    ticks = [frame_ticks[fi] for fi in frame_of]
     views = np.take(values, rows, axis=0)  # several times faster than values[rows]
     return TickViews(owner, counts, ids[rows], views, ticks, names, dtypes)

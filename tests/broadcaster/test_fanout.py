@@ -375,7 +375,7 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
     ]
     base_ticks = [6, 2**32 + 1]
     full = [True, False]
-    got = _headers(frames, listed, base_ticks, 4, full)
+    got = _headers(frames, [fi for fi, _ in listed], [s for _, s in listed], base_ticks, 4, full)
     for k, ((fi, slot), base_tick) in enumerate(zip(listed, base_ticks, strict=True)):
         want = _ONE_PART + HEADER_STRUCT.pack(
             PROTOCOL_VERSION,

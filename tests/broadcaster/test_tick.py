@@ -90,7 +90,7 @@ def test_tick_views_and_batched_deltas_equal_per_match_ones(
         frames = _frames(build, rng, tick, worlds)
         assert len({signature(f) for f in frames}) == 1
         listed = [(fi, s) for fi, f in enumerate(frames) for s in f.players]
-        views = tick_views(frames, listed, 4)
+        views = tick_views(frames, [fi for fi, _ in listed], [s for _, s in listed], 4)
         assert sum(views.counts) == views.ids.shape[0]
         at = 0
         expected = []
