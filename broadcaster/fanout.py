@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -385,15 +386,19 @@ class Broadcaster(Poster):
         messages, frames, rows = batch.messages, batch.frames, batch.rows
         players = batch.players
         conns, frame_of, published = players.conns, players.frame_of, players.published
+        # _post_message's decision, taken once for the run: inline unless pacing says wait
+        inline, rate = self._may_post_inline(delay), self._rate
         for k in range(start, stop):
             message = messages[k]
             frame = frames[frame_of[k]]
-            if len(message) <= limit:
-                self._post_message(conns[k], frame, message, rows, k, published[k], delay)
-            else:
+            if len(message) > limit:
                 header, body = peek_header(message), b"\x94" + message[_HEAD:]
                 parts = split_body(header, body, limit)
                 self._post_parts(conns[k], frame, parts, rows, k, published[k], delay)
+            elif inline and rate.rate == math.inf:
+                self._post_inline(conns[k], frame, message, rows, k, published[k])
+            else:
+                self._post_message(conns[k], frame, message, rows, k, published[k], delay)
 
     async def _post_batch(self, batch: _Batch) -> None:
         """Post every message of ``batch``, yielding to the event loop every

@@ -146,8 +146,7 @@ class Poster:
         """Post a one-part update to ``conn``; once delivered, the connection holds row
         ``row`` of ``rows``. Inline when it can be (see the module docstring)."""
         wait = 0.0
-        # only tasks take slots: all taken (stats.in_flight) means a post must wait its turn
-        if self._eager and delay <= 0 and self.stats.in_flight < self.settings.max_in_flight:
+        if self._may_post_inline(delay):
             rate = self._rate
             wait = 0.0 if math.isinf(rate.rate) else rate.delay(self._clock())
             if wait <= 0:
@@ -155,6 +154,12 @@ class Poster:
                 return
         post = self._post(conn, [message], rows, row, published, delay, wait)
         self._start_task(conn, frame, post)
+
+    def _may_post_inline(self, delay: float) -> bool:
+        """May a one-part message be posted inline now, pacing allowing? Only with eager
+        connections, no delay, and a free slot (only tasks take slots: all taken means a
+        post must wait its turn)."""
+        return self._eager and delay <= 0 and self.stats.in_flight < self.settings.max_in_flight
 
     def _post_parts(
         self,

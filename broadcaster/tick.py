@@ -38,7 +38,7 @@ def signature(frame: MatchFrame) -> tuple[Any, ...]:
     for name in fields:
         if name in _RESERVED:
             raise ValueError(f"field name {name!r} is reserved by the protocol")
-    return (frame.kind.dtype.str, *((name, col.dtype.str) for name, col in fields.items()))
+    return (frame.kind.dtype, *((name, col.dtype) for name, col in fields.items()))
 
 
 class TickViews(NamedTuple):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.batch import diff_match
+from broadcaster.batch import _predicted, diff_match
 from broadcaster.codec import encode_update_body
-from broadcaster.delta import diff
+from broadcaster.delta import diff, predict
 from broadcaster.views import MatchTable, Snapshot
 
 
@@ -119,3 +120,26 @@ def test_large_views_take_wide_msgpack_headers_and_still_match(build: Any) -> No
             _same(baselines[i], baseline)
             bases[i] = baseline
     assert wide >= 1
+
+
+@pytest.mark.parametrize(
+    ("gaps", "last_gaps"),
+    [
+        ([1] * 5, [1] * 5),
+        ([2] * 5, [1] * 5),
+        ([1] * 5, [2] * 5),
+        ([3, 1, 2, 5, 1], [2, 1, 3, 1, 4]),
+    ],
+)
+def test_predicted_displacements_are_the_reference_ones(
+    gaps: list[int], last_gaps: list[int]
+) -> None:
+    """One gap for the batch, or one per player (players merged over different ticks)."""
+    rng = np.random.default_rng(3)
+    owner = np.repeat(np.arange(5), [3, 0, 4, 2, 1])
+    vel = rng.integers(-300, 300, (owner.shape[0], 2))
+    got = _predicted(vel, gaps, last_gaps, owner)
+    for j in range(5):
+        np.testing.assert_array_equal(
+            got[owner == j], predict(vel[owner == j], gaps[j], last_gaps[j])
+        )
