@@ -141,6 +141,10 @@ class Resolver:
             resource, _, attribute = arg.partition(".")
         else:
             resource, attribute = _args(arg, 2, "Fn::GetAtt", where)
+            if not isinstance(resource, str):
+                raise TemplateError(
+                    where, f"Fn::GetAtt's first argument must be a resource name, got {resource!r}"
+                )
             attribute = self.resolve(attribute, where)
         return self._get_att(resource, str(attribute), where)
 

@@ -66,3 +66,17 @@ def test_a_condition_named_by_a_non_string_is_a_template_error() -> None:
     }
     with pytest.raises(TemplateError, match="condition is named by a string"):
         load_template(template)
+
+
+def test_get_att_of_a_non_string_resource_is_a_template_error() -> None:
+    # Found by the property above: Fn::GetAtt's resource was used as a dict key.
+    template = {
+        "Resources": {
+            "A": {
+                "Type": "AWS::Kinesis::Stream",
+                "Properties": {"Name": {"Fn::GetAtt": [[], None]}},
+            }
+        }
+    }
+    with pytest.raises(TemplateError, match="must be a resource name"):
+        load_template(template)
