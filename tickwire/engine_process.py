@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import pickle
-import signal
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -59,6 +58,7 @@ async def serve(config: EngineProcessConfig) -> None:
     from tickwire.embedded import make_rules
     from tickwire.exporter import engine_report
     from tickwire.gc_tuning import tune_gc
+    from tickwire.signals import StopSignals
 
     s = config.settings
     client = await LinkClient.connect(config.link_path)
@@ -89,12 +89,17 @@ async def serve(config: EngineProcessConfig) -> None:
             await asyncio.sleep(REPORT_PERIOD_S)
 
     reporting = asyncio.create_task(report(), name="engine-report")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    # The gateway process stops its engines with SIGTERM; a second signal exits at once
+    # (the one policy of every tickwire command, tickwire.signals).
+    signals = StopSignals(
+        worker.worker_id,
+        announce=lambda sig, second: log.warning(
+            "%s: %s%s", worker.worker_id, sig.name, ", exiting now" if second else ", stopping"
+        ),
+    )
+    signals.install()
     closed = asyncio.create_task(client.closed.wait())
-    stopping = asyncio.create_task(stop.wait())
+    stopping = asyncio.create_task(signals.wait())
     try:
         await asyncio.wait({running, closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -111,6 +116,7 @@ async def serve(config: EngineProcessConfig) -> None:
         with contextlib.suppress(Exception):
             client.report(engine_report(worker, broadcaster))
         await client.close()
+        signals.remove()
     if running.done() and not running.cancelled() and running.exception() is not None:
         raise running.exception()  # type: ignore[misc]
 
