@@ -23,7 +23,6 @@ The players' next baselines stay in the arrays of a :class:`BatchRows`.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -76,22 +75,20 @@ class BatchRows(NamedTuple):
     vel: npt.NDArray[np.int64]  # rows x 2, zeros where a baseline has vel None
     owner: IntArray
     ticks: npt.NDArray[np.int64]  # per player
-    tick_list: list[int]  # the same, as ints
-    gaps: list[int]  # per player, the baseline's gap
-    starts: list[int]  # per player, its first row
-    ends: list[int]
-    moving: list[int]  # per player, nonzero when some displacement is
+    gaps: npt.NDArray[np.int64]  # per player, the baseline's gap
+    ends: IntArray  # per player, the end of its rows (they start where the last ended)
+    moving: IntArray  # per player, nonzero when some displacement is
 
     @property
     def players(self) -> int:
-        return len(self.gaps)
+        return int(self.gaps.shape[0])
 
     def baseline(self, j: int) -> Snapshot:
-        s, e = self.starts[j], self.ends[j]
+        s, e = (int(self.ends[j - 1]) if j else 0), int(self.ends[j])
         vel = self.vel[s:e] if self.moving[j] else None
         values = self.values[s:e].copy()
         values[:, :2] = self.xy[s:e]
-        return Snapshot(self.tick_list[j], self.ids[s:e], values, vel, self.gaps[j])
+        return Snapshot(int(self.ticks[j]), self.ids[s:e], values, vel, int(self.gaps[j]))
 
 
 # -- 1. baselines ------------------------------------------------------------------------
@@ -106,19 +103,21 @@ class _Baselines(NamedTuple):
     vel: npt.NDArray[np.int64]  # rows x 2: their last displacements
     owner: IntArray
     keys: npt.NDArray[np.int64]  # owner << 32 | id, ascending
-    gaps: list[int]  # per player: ticks since its baseline (1 for a full state)
-    last_gaps: list[int]  # per player: the gap its displacements were measured over
+    gaps: npt.NDArray[np.int64]  # per player: ticks since its baseline (1: a full state)
+    last_gaps: npt.NDArray[np.int64]  # per player: the gap its displacements were taken over
 
 
 def _baselines_from(prev: BatchRows, ticks: npt.NDArray[np.int64]) -> _Baselines:
     """The steady state: every player holds its row of the last batch."""
-    gaps = np.maximum(ticks - prev.ticks, 0).tolist()
+    gaps = np.maximum(ticks - prev.ticks, 0)
     return _Baselines(
         prev.ids, prev.values, prev.xy, prev.vel, prev.owner, prev.keys, gaps, prev.gaps
     )
 
 
-def _baselines_of(bases: Sequence[Snapshot | None], ticks: list[int], ncols: int) -> _Baselines:
+def _baselines_of(
+    bases: Sequence[Snapshot | None], ticks: npt.NDArray[np.int64], ncols: int
+) -> _Baselines:
     """The players' baselines concatenated; None: no baseline (a full state)."""
     held = [b for b in bases if b is not None]
     counts = [0 if b is None else b.ids.shape[0] for b in bases]
@@ -134,8 +133,10 @@ def _baselines_of(bases: Sequence[Snapshot | None], ticks: list[int], ncols: int
         )
     owner = np.repeat(np.arange(len(bases), dtype=np.intp), counts)
     # a full state's baseline gap is 1 (docs/protocol.md, "Motion prediction")
-    gaps = [1 if b is None else max(t - b.tick, 0) for t, b in zip(ticks, bases, strict=True)]
-    last_gaps = [1 if b is None else max(b.gap, 1) for b in bases]
+    base_ticks = np.array([0 if b is None else b.tick for b in bases], np.int64)
+    full = np.array([b is None for b in bases], np.bool_)
+    gaps = np.where(full, 1, np.maximum(ticks - base_ticks, 0))
+    last_gaps = np.array([1 if b is None else max(b.gap, 1) for b in bases], np.int64)
     keys = (owner.astype(np.int64) << 32) | ids.astype(np.int64)
     xy = np.ascontiguousarray(values[:, :2])
     return _Baselines(ids, values, xy, vel, owner, keys, gaps, last_gaps)
@@ -179,20 +180,23 @@ def _rows(a: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
 
 
 def _predicted(
-    vel: npt.NDArray[np.int64], gaps: list[int], last_gaps: list[int], owner: IntArray
+    vel: npt.NDArray[np.int64],
+    gaps: npt.NDArray[np.int64],
+    last_gaps: npt.NDArray[np.int64],
+    owner: IntArray,
 ) -> npt.NDArray[np.int64]:
     """``floor(vel * gap / last_gap)`` per row (``owner``: the row's player), the
     displacement both sides predict (:func:`broadcaster.delta.predict`)."""
-    if gaps == last_gaps:
+    if np.array_equal(gaps, last_gaps):
         # every player's gap is the one its displacements were taken over
         return vel
-    if min(gaps) == max(gaps) and min(last_gaps) == max(last_gaps):
+    gap, last = int(gaps[0]), int(last_gaps[0])
+    if (gaps == gap).all() and (last_gaps == last).all():
         # one gap for the whole batch (its players' baselines are all of one tick): at
         # 30 Hz ticks and 20 Hz sends, gaps of 1 and 2 alternate
-        gap, last = gaps[0], last_gaps[0]
         return vel * gap if last == 1 else (vel * gap) // last
-    gap_row = np.repeat(np.asarray(gaps, np.int64)[owner], 2)
-    last_row = np.repeat(np.asarray(last_gaps, np.int64)[owner], 2)
+    gap_row = np.repeat(gaps[owner], 2)
+    last_row = np.repeat(last_gaps[owner], 2)
     return ((vel.reshape(-1) * gap_row) // last_row).reshape(-1, 2)
 
 
@@ -234,7 +238,7 @@ def _predict(
 class _Counts(NamedTuple):
     kept: IntArray  # per player: rows kept from its baseline
     off: IntArray  # per player: rows corrected
-    moving: list[int]  # per player: rows with a displacement
+    moving: IntArray  # per player: rows with a displacement
     gone: IntArray  # per player: rows removed
     added: IntArray  # per player: rows added
     bit: IntArray  # per kept row: its index among its player's kept rows (mask bit)
@@ -249,7 +253,7 @@ def _count(m: _Matched, motion: _Motion, base: _Baselines, n: int) -> _Counts:
     return _Counts(
         kept,
         np.bincount(m.kept_owner[motion.off], minlength=n),
-        np.bincount(m.kept_owner[motion.moving], minlength=n).tolist(),
+        np.bincount(m.kept_owner[motion.moving], minlength=n),
         np.bincount(base.owner[m.gone], minlength=n),
         np.bincount(m.added_owner, minlength=n),
         bit,
@@ -492,11 +496,9 @@ def _bodies(p: _Parts, n: int, prefix: bytes = b"") -> list[bytes]:
 def _no_rows(
     keys: npt.NDArray[np.int64], ids: npt.NDArray[np.uint32], values: npt.NDArray[np.int64]
 ) -> BatchRows:
-    none = np.zeros(0, np.intp)
+    none, no_ticks = np.zeros(0, np.intp), np.zeros(0, np.int64)
     xy = np.ascontiguousarray(values[:, :2])
-    return BatchRows(
-        keys, ids, values, xy, _zero_vel(0), none, none.astype(np.int64), [], [], [], [], []
-    )
+    return BatchRows(keys, ids, values, xy, _zero_vel(0), none, no_ticks, no_ticks, none, none)
 
 
 def diff_match(
@@ -534,11 +536,11 @@ def diff_match(
 
 def diff_rows(
     owner: IntArray,
-    cur_list: list[int],
+    cur_list: Sequence[int] | IntArray,
     cur_ids: npt.NDArray[np.uint32],
     cur_vals: npt.NDArray[np.int64],
     bases: Sequence[Snapshot | None] | None,
-    ticks: list[int],
+    ticks: Sequence[int] | npt.NDArray[np.int64],
     names: tuple[str, ...],
     dtypes: tuple[np.dtype[Any], ...],
     tolerance: int,
@@ -571,7 +573,7 @@ def diff_rows(
     else:
         if len(bases) != count:
             raise ValueError(f"{len(bases)} baselines for {count} players")
-        base = _baselines_of(bases, ticks, cur_vals.shape[1])
+        base = _baselines_of(bases, ticks_arr, cur_vals.shape[1])
     m = _match(ckey, base.keys, owner)
     motion = _predict(cur_vals, base, m, tolerance)
     c = _count(m, motion, base, count)
@@ -586,7 +588,6 @@ def diff_rows(
         metas,
     )
     bodies = _bodies(parts, count, prefix)
-    ends = list(itertools.accumulate(cur_list))
     rows = BatchRows(
         ckey,
         cur_ids,
@@ -595,10 +596,8 @@ def diff_rows(
         motion.vel,
         owner,
         ticks_arr,
-        list(ticks),
-        [g if g > 1 else 1 for g in base.gaps],
-        [0, *ends[:-1]],
-        ends,
+        np.maximum(base.gaps, 1),
+        np.cumsum(cur_list),
         c.moving,
     )
     return bodies, rows

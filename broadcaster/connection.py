@@ -96,7 +96,12 @@ CONNECTION: TransitionTable[Phase, Event] = TransitionTable(
         (Phase.GONE, Event.FORGOTTEN): Phase.GONE,
     },
 )
-_DELIVERED = Event.DELIVERED
+# The table's DELIVERED column, looked up once per delivered post (the hot path)
+_AFTER_DELIVERED = {
+    phase: CONNECTION.next(phase, Event.DELIVERED)
+    for phase in Phase
+    if CONNECTION.allows(phase, Event.DELIVERED)
+}
 
 
 class Connection:
@@ -145,7 +150,8 @@ class Connection:
 
     def delivered(self, rows: BatchRows, row: int) -> None:
         """Its post succeeded: the client now holds row ``row`` of ``rows``."""
-        self.phase = CONNECTION.next(self.phase, _DELIVERED, self.connection_id)
+        after = _AFTER_DELIVERED.get(self.phase)
+        self.phase = after or CONNECTION.next(self.phase, Event.DELIVERED, self.connection_id)
         self.rows, self.row = rows, row
         self.attempts = 0
 
@@ -162,4 +168,4 @@ class Connection:
     def base_tick(self) -> int:
         """The tick of the baseline (0: none), without making it a Snapshot."""
         rows = self.rows
-        return 0 if rows is None else rows.tick_list[self.row]
+        return 0 if rows is None else int(rows.ticks[self.row])

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from broadcaster.batch import BatchRows, diff_rows
 from broadcaster.codec import (
@@ -101,7 +102,7 @@ def _headers(
     frames: Sequence[MatchFrame],
     frame_of: Sequence[int],
     slots: Sequence[PlayerSlot],
-    base_ticks: Sequence[int],
+    base_ticks: Sequence[int] | npt.NDArray[np.int64],
     scale: int,
     full: Sequence[bool] | None = None,
 ) -> bytes:
@@ -121,7 +122,7 @@ def _headers(
     rec["scale"] = scale
     rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[which]
     rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for slot in slots]
-    rec["base_tick"] = [t & 0xFFFFFFFF for t in base_ticks]
+    rec["base_tick"] = np.asarray(base_ticks, np.int64) & 0xFFFFFFFF
     rec["self_id"] = [slot.entity_id for slot in slots]
     if any(slot.dropped for slot in slots):  # rare: only flooding players have any
         rec["dropped"] = [slot.dropped & 0xFFFFFFFF for slot in slots]
@@ -324,10 +325,10 @@ class Broadcaster(Poster):
         prev = None if key is None else self._rows.pop(key, None)
         if prev is not None and _holds_rows_of(conns, prev):
             # the steady state: every connection holds its row of the last batch
-            bases, base_ticks, full, metas = None, prev.tick_list, None, None
+            bases, base_ticks, full, metas = None, prev.ticks, None, None
         else:
             bases = [conn.baseline() for conn in conns]
-            base_ticks = [conn.base_tick() for conn in conns]
+            base_ticks = np.array([conn.base_tick() for conn in conns], np.int64)
             full = [base is None for base in bases]
             metas = self._metas(frames, players.frame_of, full)
             prev = None

@@ -50,12 +50,16 @@ class Pieces:
 
     def constant(self, data: bytes, where: BoolArray | None = None) -> None:
         """``data`` for the players ``where`` is True (None: all)."""
+        if where is not None and not where.any():
+            return  # a piece nobody has costs a column of the layout all the same
         size = len(data) if where is None else where * len(data)
         self._lens.append(np.broadcast_to(np.asarray(size, np.intp), (self.n,)))
         self._at.append(np.full(self.n, self._source(data), np.intp))
 
     def choice(self, options: Sequence[bytes], index: IntArray, where: BoolArray) -> None:
         """``options[index[j]]`` for the players ``where`` is True."""
+        if not where.any():
+            return
         bases = np.asarray([self._source(o) for o in options], np.intp)
         lens = np.asarray([len(o) for o in options], np.intp)
         self._lens.append(lens[index] * where)
@@ -64,6 +68,8 @@ class Pieces:
     def bin(self, data: bytes, at: IntArray, size: IntArray, where: BoolArray) -> None:
         """A msgpack ``bin`` of ``size[j]`` bytes of ``data`` from ``at[j]``, for the
         players ``where`` is True."""
+        if not where.any():
+            return
         size = np.where(where, size, 0)
         top = int(size.max()) if self.n else 0
         if top < _BIN8:

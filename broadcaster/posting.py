@@ -188,11 +188,8 @@ class Poster:
         try:
             pending = coro.send(None)
         except StopIteration:
-            tally = self._tally
-            tally.messages += 1
-            tally.bytes += len(data)
-            conn.stats.bytes += len(data)
-            self._settle(conn, rows, row, published, None)
+            self._posted(conn, data)
+            self._delivered(conn, rows, row, published)
         except PostError as exc:
             self._settle(conn, rows, row, published, exc)
         except Exception as exc:  # a broken Connections: an unknown outcome
@@ -274,9 +271,7 @@ class Poster:
                         await self._connections.post(conn.connection_id, data)
             except TimeoutError as exc:
                 raise PostFailed(conn.connection_id, "post timed out") from exc
-            self._tally.messages += 1
-            self._tally.bytes += len(data)
-            conn.stats.bytes += len(data)
+            self._posted(conn, data)
 
     def _check_fence(self, conn: Connection) -> None:
         """Refuse to post a frame past its lease deadline (``MatchFrame.valid_until``)."""
@@ -295,25 +290,41 @@ class Poster:
     ) -> None:
         """Account for the outcome of a post; the connection is free again."""
         if error is None:
-            pstats = conn.stats
-            if conn.rows is None:
-                self.stats.full_states += 1
-                pstats.full_states += 1
-            conn.delivered(rows, row)
-            pstats.sent += 1
-            tally = self._tally
-            tally.sent += 1
-            if published != tally.published:
-                if tally.run:
-                    self.stats.latency.observe_many(self._clock() - tally.published, tally.run)
-                tally.published, tally.run = published, 0
-            tally.run += 1
-        elif isinstance(error, ConnectionGone):
+            self._delivered(conn, rows, row, published)
+            return
+        if isinstance(error, ConnectionGone):
             self._gone_away(conn)
         elif isinstance(error, Throttled):
             self._throttled(conn)
         else:
             self._failed(conn, error)
+        conn.in_flight = False
+        if conn.final is not None or conn.phase is Phase.LEAVING:
+            self._next(conn)
+
+    def _posted(self, conn: Connection, data: bytes) -> None:
+        """One message (or part) went out."""
+        tally = self._tally
+        tally.messages += 1
+        tally.bytes += len(data)
+        conn.stats.bytes += len(data)
+
+    def _delivered(self, conn: Connection, rows: BatchRows, row: int, published: float) -> None:
+        """The post of an update succeeded: the connection holds row ``row`` of ``rows``
+        and is free again."""
+        pstats = conn.stats
+        if conn.rows is None:
+            self.stats.full_states += 1
+            pstats.full_states += 1
+        conn.delivered(rows, row)
+        pstats.sent += 1
+        tally = self._tally
+        tally.sent += 1
+        if published != tally.published:
+            if tally.run:
+                self.stats.latency.observe_many(self._clock() - tally.published, tally.run)
+            tally.published, tally.run = published, 0
+        tally.run += 1
         conn.in_flight = False
         if conn.final is not None or conn.phase is Phase.LEAVING:
             self._next(conn)

@@ -45,10 +45,10 @@ class TickViews(NamedTuple):
     """The arguments :func:`broadcaster.batch.diff_rows` takes, for the listed players."""
 
     owner: npt.NDArray[np.intp]  # row -> index of its player in the list
-    counts: list[int]  # rows per player
+    counts: npt.NDArray[np.intp]  # rows per player
     ids: npt.NDArray[np.uint32]
     values: npt.NDArray[np.int64]  # rows x names
-    ticks: list[int]  # per player, its frame's tick
+    ticks: npt.NDArray[np.int64]  # per player, its frame's tick
     names: tuple[str, ...]
     dtypes: tuple[np.dtype[Any], ...]
 
@@ -121,8 +121,7 @@ def tick_views(
     chosen = np.flatnonzero(seen)
     owner = pair_player[chosen]
     rows = pair_entity[chosen]
-    counts = np.bincount(owner, minlength=count).tolist()
-    frame_ticks = [f.tick for f in frames]
-    ticks = [frame_ticks[fi] for fi in frame_of]
+    counts = np.bincount(owner, minlength=count)
+    ticks = np.array([f.tick for f in frames], np.int64)[pf]
     views = np.take(values, rows, axis=0)  # several times faster than values[rows]
     return TickViews(owner, counts, ids[rows], views, ticks, names, dtypes)
