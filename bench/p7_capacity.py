@@ -58,6 +58,7 @@ from swarm.runner import SPAWN_LEAD_S, run_swarm
 MATCH_SIZE = 16
 SEND_HZ = 20.0
 INPUT_HZ = 10.0
+STALL_PROBE_MS = 2.0
 P99_LIMIT_MS = 100.0
 # A bot process using more than this share of a core is the bottleneck, not the server.
 BOT_BUSY = 0.9
@@ -149,7 +150,16 @@ async def step(args: argparse.Namespace, bots: int, seconds: float) -> dict[str,
         if args.url:
             url, secret = args.url, args.secret
         else:
-            up = stack.enter_context(UpProcess(procs=args.procs, account_rate=args.account_rate))
+            # the loop-stall probe at 2 ms, so a stall over 5 ms cannot hide between probes
+            # (tickwire up's default 10 ms costs less CPU but resolves less)
+            up = stack.enter_context(
+                UpProcess(
+                    "--loop-probe-ms",
+                    str(STALL_PROBE_MS),
+                    procs=args.procs,
+                    account_rate=args.account_rate,
+                )
+            )
             url, secret = up.ws_url, up.secret
         config = SwarmConfig(
             url=url,

@@ -48,7 +48,7 @@ from ingest.tokens import local_secret, mint
 from tickwire import web as page
 from tickwire.engines import EngineProcesses
 from tickwire.exporter import StatsExporter, match_players
-from tickwire.loopwatch import LoopWatch
+from tickwire.loopwatch import DEFAULT_INTERVAL_S, LoopWatch
 from tickwire.metrics import Metrics, PrometheusBackend
 
 __all__ = ["EmbeddedGame", "UpSettings"]
@@ -98,6 +98,9 @@ class UpSettings:
     # engine processes (worker + broadcaster each) beside it, joined by the link
     # (:mod:`infra.local.link`). ``tickwire up`` picks 2 when the machine has 2+ cores.
     procs: int = 1
+    # Period of the loop-stall probe (tickwire.loopwatch): a finer one sees shorter
+    # stalls and costs more CPU (a wake-up of an idle loop each time).
+    loop_probe_s: float = DEFAULT_INTERVAL_S
     # How long start() waits for every engine process to connect and report.
     engine_start_timeout_s: float = 60.0
     # Engine processes that exit on their own are restarted this many times at most.
@@ -155,7 +158,7 @@ class EmbeddedGame:
         # The facade's figures are served by the gateway's own /metrics.
         self.metrics = Metrics(PrometheusBackend(registry=self.gateway.metrics.registry))
         # Stalls of the socket-serving loop and collector pauses, at /metrics.
-        self.loopwatch = LoopWatch()
+        self.loopwatch = LoopWatch(settings.loop_probe_s)
         self.gateway.metrics.registry.register(self.loopwatch)
         self.worker: Worker[Any] | None = None
         self.broadcaster: Broadcaster | None = None

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tickwire.gc_tuning import GcPacer
@@ -21,7 +22,7 @@ def _busy(seconds: float) -> None:
 
 
 async def test_a_busy_callback_is_an_own_stall_a_sleeping_one_only_wall_clock() -> None:
-    watch = LoopWatch()
+    watch = LoopWatch(interval_s=0.002)
     watch.start()
     try:
         await asyncio.sleep(0.02)
@@ -43,7 +44,7 @@ async def test_a_busy_callback_is_an_own_stall_a_sleeping_one_only_wall_clock() 
 
 async def test_stalls_are_served_as_prometheus_histograms() -> None:
     registry = CollectorRegistry()
-    watch = LoopWatch()
+    watch = LoopWatch(interval_s=0.002)
     registry.register(watch)
     watch.start()
     try:
@@ -90,3 +91,14 @@ def test_histograms_take_many_observations_at_once() -> None:
     assert 'tickwire_fan_seconds_bucket{le="0.005"} 1.0' in text
     assert 'tickwire_fan_seconds_bucket{le="0.25"} 5001.0' in text
     assert "tickwire_fan_seconds_sum 1000.003" in text
+
+
+def test_up_runs_the_probe_at_the_period_it_is_given() -> None:
+    from tickwire.cli import build_parser
+    from tickwire.commands.up import settings_from
+
+    parser = build_parser("up")
+    assert settings_from(parser.parse_args(["up"])).loop_probe_s == 0.01
+    assert settings_from(parser.parse_args(["up", "--loop-probe-ms", "2"])).loop_probe_s == 0.002
+    with pytest.raises(SystemExit):
+        parser.parse_args(["up", "--loop-probe-ms", "0"])

@@ -90,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "cores, else 1)",
     )
     p.add_argument(
+        "--loop-probe-ms",
+        type=_positive,
+        default=d.loop_probe_s * 1000,
+        help="period of the loop-stall probe served at /metrics, ms (10; finer sees shorter "
+        "stalls and costs more CPU)",
+    )
+    p.add_argument(
         "--no-tokens", action="store_true", help="do not serve /token (tokens from elsewhere)"
     )
     p.add_argument(
@@ -116,9 +123,17 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         issue_tokens=not args.no_tokens,
         stop_timeout_s=args.stop_timeout,
         procs=args.procs if args.procs is not None else default_procs(),
+        loop_probe_s=args.loop_probe_ms / 1000,
         # Every engine process leases at least one shard.
         shards=max(args.shards, (args.procs or default_procs()) - 1),
     )
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def default_procs() -> int:
