@@ -1,5 +1,5 @@
 """The page's decoder (``/static/protocol.js``) against the Python reference
-(``broadcaster.world.WorldView``) on real messages: a recording of what the embedded
+(``broadcaster.client_state.WorldView``) on real messages: a recording of what the embedded
 stack's broadcaster sent a player while two players moved and fired (adds, removals,
 deltas with motion prediction), replayed message by message in Chromium."""
 
