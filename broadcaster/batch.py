@@ -277,6 +277,10 @@ class _Levelled(NamedTuple):
     at: IntArray  # per player: where its values start in ``data``
     itemsize: IntArray  # per player: bytes per value
 
+    def of(self, players: IntArray) -> _Levelled:
+        """The same values, for ``players`` only (indexes into the per-player arrays)."""
+        return _Levelled(self.data, self.at[players], self.itemsize[players])
+
 
 def _levelled(
     values: npt.NDArray[np.int64],
@@ -414,51 +418,78 @@ def _put_levelled(out: Pieces, values: _Levelled, rows: IntArray, where: BoolArr
 
 
 def _put_adds(out: Pieces, adds: _Adds | None, c: _Counts) -> None:
-    """``adds``: ``{id: [dtype, bin], x: ..., ...}`` or nil."""
+    """``adds``: ``{id: [dtype, bin], x: ..., ...}`` or nil. The column blocks take many
+    pieces and few players have any: they are laid out apart, over those players only,
+    and come in as one piece."""
     has = c.added > 0
     if adds is not None:
-        out.constant(adds.head + KEY_ID, has)
-        out.choice(UNSIGNED_KEYS, adds.id_level, has)
-        _put_levelled(out, adds.ids, c.added, has)
+        who = np.flatnonzero(has)
+        rows = c.added[who]
+        block = Pieces(who.shape[0])
+        every = np.ones(who.shape[0], np.bool_)
+        block.constant(adds.head + KEY_ID)
+        block.choice(UNSIGNED_KEYS, adds.id_level[who], every)
+        _put_levelled(block, adds.ids.of(who), rows, every)
         for key, values, level in adds.positions:
-            out.constant(key, has)
-            out.choice(SIGNED_KEYS, level, has)
-            _put_levelled(out, values, c.added, has)
+            block.constant(key)
+            block.choice(SIGNED_KEYS, level[who], every)
+            _put_levelled(block, values.of(who), rows, every)
         for key, code, isz, raw in adds.rest:
-            out.constant(key + code, has)
-            out.bin(raw, adds.start * isz, c.added * isz, has)
+            block.constant(key + code)
+            block.bin(raw, adds.start[who] * isz, rows * isz, every)
+        _sub_layout(out, c.added.shape[0], who, block)
     out.constant(NIL, ~has)
 
 
-def _put_mask(out: Pieces, masks: bytes, stride: int, rows: IntArray, kept: IntArray) -> None:
-    """A change's mask over the kept rows: nil when every kept row is in it."""
+def _put_mask(
+    out: Pieces, masks: bytes, stride: int, players: IntArray, rows: IntArray, kept: IntArray
+) -> None:
+    """A change's mask over the kept rows (``players``: where each one's is in
+    ``masks``): nil when every kept row is in it."""
     has = rows > 0
     partial = has & (rows < kept)
-    out.bin(masks, np.arange(rows.shape[0], dtype=np.intp) * stride, (kept + 7) // 8, partial)
+    out.bin(masks, players * stride, (kept + 7) // 8, partial)
     out.constant(NIL, has & ~partial)
 
 
+def _sub_layout(out: Pieces, n: int, who: IntArray, block: Pieces) -> None:
+    """Bring in ``block`` (laid out over the players ``who`` of ``n``) as one piece."""
+    data, starts, ends = block.build()
+    at, size = np.zeros(n, np.intp), np.zeros(n, np.intp)
+    at[who], size[who] = starts, ends - starts
+    out.slices(data, at, size)
+
+
 def _put_changes(out: Pieces, p: _Parts) -> None:
-    """``changes``: ``{"xy": [mask, dtype, bin], name: [mask, dtype, bin], ...}`` or nil."""
+    """``changes``: ``{"xy": [mask, dtype, bin], name: [mask, dtype, bin], ...}`` or nil.
+    The entries of the other columns take many pieces and few players have any: they
+    are laid out apart, over those players only."""
     c = p.counts
-    entries = (c.off > 0).astype(np.intp)
+    n = c.kept.shape[0]
+    corrected = c.off > 0
+    entries = corrected.astype(np.intp)
     for ch in p.columns:
         entries += ch.counts > 0
     has = entries > 0
     out.choice([map_head(k) for k in range(int(entries.max()) + 1)], entries, has)
     xy = p.xy
     if xy is not None:
-        corrected = c.off > 0
         out.constant(KEY_XY, corrected)
-        _put_mask(out, xy.masks, xy.stride, c.off, c.kept)
+        _put_mask(out, xy.masks, xy.stride, np.arange(n, dtype=np.intp), c.off, c.kept)
         out.choice(SIGNED_KEYS, xy.level, corrected)
         _put_levelled(out, xy.values, 2 * c.off, corrected)
-    for ch in p.columns:
-        changed = ch.counts > 0
-        out.constant(ch.key, changed)
-        _put_mask(out, ch.masks, ch.stride, ch.counts, c.kept)
-        out.constant(ch.code, changed)
-        out.bin(ch.raw, ch.start * ch.itemsize, ch.counts * ch.itemsize, changed)
+    if p.columns:
+        who = np.flatnonzero(entries > corrected)
+        block = Pieces(who.shape[0])
+        kept = c.kept[who]
+        for ch in p.columns:
+            rows = ch.counts[who]
+            changed = rows > 0
+            block.constant(ch.key, changed)
+            _put_mask(block, ch.masks, ch.stride, who, rows, kept)
+            block.constant(ch.code, changed)
+            block.bin(ch.raw, ch.start[who] * ch.itemsize, rows * ch.itemsize, changed)
+        _sub_layout(out, n, who, block)
     out.constant(NIL, ~has)
 
 

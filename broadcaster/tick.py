@@ -110,11 +110,12 @@ def tick_views(
     pair_entity = np.arange(pair_player.shape[0], dtype=np.intp) - np.repeat(
         pair_start - starts[pf], per_player
     )
-    dx = x[pair_entity] - vx[pair_player]
-    dy = y[pair_entity] - vy[pair_player]
+    # per-player values spread over its pairs with repeat (faster than gathering them)
+    dx = x[pair_entity] - np.repeat(vx, per_player)
+    dy = y[pair_entity] - np.repeat(vy, per_player)
     r = radius[pf]
-    seen = (dx * dx + dy * dy) <= (r * r)[pair_player]
-    seen |= ids[pair_entity].astype(np.int64) == own[pair_player]
+    seen = (dx * dx + dy * dy) <= np.repeat(r * r, per_player)
+    seen |= ids[pair_entity] == np.repeat(own, per_player)
     spectators = [j for j, s in enumerate(slots) if s.spectator]
     if spectators:
         seen |= np.isin(pair_player, spectators)
