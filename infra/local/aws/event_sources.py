@@ -131,11 +131,12 @@ class EventSources:
         return lines + self.skipped
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # The tasks' own ends (cancelled, or failed) are theirs; a cancellation of this
+        # stop itself (a caller's bound running out) still propagates.
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
     async def _invoke(self, function: LambdaFunction, event: Any) -> Any:

@@ -16,7 +16,6 @@ call is refused with 429 ``TooManyRequestsException``, as Lambda throttles.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -163,11 +162,12 @@ class LambdaApi:
             self._queued -= 1
 
     async def stop(self) -> None:
-        for task in list(self._background):
+        tasks = list(self._background)
+        for task in tasks:
             task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # The tasks' own ends (cancelled, or failed) are theirs; a cancellation of this
+        # stop itself (a caller's bound running out) still propagates.
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -80,3 +80,27 @@ async def test_invoke_api_with_boto3(tmp_path: Path) -> None:
     finally:
         await api.stop()
         await runtime.stop()
+
+
+async def test_a_stop_under_a_bound_is_bounded_by_it() -> None:
+    # An invocation that is slow to wind down (its cleanup outlives the cancel) must not
+    # hold the caller's bounded stop: the bound's cancellation reaches stop() itself.
+    api = LambdaApi(LambdaRuntime(workers_per_function=1), {})
+    await api.start()
+    release = asyncio.Event()
+
+    async def slow_to_end() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.shield(release.wait())
+
+    api._background.add(asyncio.create_task(slow_to_end()))
+    await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await api.stop()
+    assert asyncio.get_running_loop().time() - started < 2.0
+    release.set()
+    await api.stop()
