@@ -434,6 +434,7 @@ class Broadcaster(Poster):
         match_id = frame.match_id
         add_slot, add_conn = players.slots.append, players.conns.append
         listed = 0
+        same_columns: BatchRows | None = None
         for slot in frame.players:
             cid = slot.connection_id
             if cid in gone:
@@ -452,8 +453,11 @@ class Broadcaster(Poster):
                         self._send_final(conn, conn.backoff_until - now)
                 continue
             rows = conn.rows
-            if rows is not None and rows.values.shape[1] != ncols:
-                conn.lost()  # the rules changed the set of fields: only a full state will do
+            if rows is not None and rows is not same_columns:
+                if rows.values.shape[1] != ncols:
+                    conn.lost()  # the rules changed the fields: only a full state will do
+                else:
+                    same_columns = rows  # most connections hold rows of one batch
             add_slot(slot)
             add_conn(conn)
             listed += 1

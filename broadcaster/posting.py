@@ -188,8 +188,7 @@ class Poster:
         try:
             pending = coro.send(None)
         except StopIteration:
-            self._posted(conn, data)
-            self._delivered(conn, rows, row, published)
+            self._delivered(conn, rows, row, published, len(data))
         except PostError as exc:
             self._settle(conn, rows, row, published, exc)
         except Exception as exc:  # a broken Connections: an unknown outcome
@@ -289,6 +288,7 @@ class Poster:
         error: PostError | None,
     ) -> None:
         """Account for the outcome of a post; the connection is free again."""
+        conn.in_flight = False
         if error is None:
             self._delivered(conn, rows, row, published)
             return
@@ -298,7 +298,6 @@ class Poster:
             self._throttled(conn)
         else:
             self._failed(conn, error)
-        conn.in_flight = False
         if conn.final is not None or conn.phase is Phase.LEAVING:
             self._next(conn)
 
@@ -309,23 +308,28 @@ class Poster:
         tally.bytes += len(data)
         conn.stats.bytes += len(data)
 
-    def _delivered(self, conn: Connection, rows: BatchRows, row: int, published: float) -> None:
+    def _delivered(
+        self, conn: Connection, rows: BatchRows, row: int, published: float, size: int = 0
+    ) -> None:
         """The post of an update succeeded: the connection holds row ``row`` of ``rows``
-        and is free again."""
-        pstats = conn.stats
+        (and is free again: not in flight). ``size``: the bytes of its one message posted
+        inline (the parts of a post in a task are counted as they go, by _posted)."""
+        pstats, tally = conn.stats, self._tally
+        if size:
+            tally.messages += 1
+            tally.bytes += size
+            pstats.bytes += size
         if conn.rows is None:
             self.stats.full_states += 1
             pstats.full_states += 1
         conn.delivered(rows, row)
         pstats.sent += 1
-        tally = self._tally
         tally.sent += 1
         if published != tally.published:
             if tally.run:
                 self.stats.latency.observe_many(self._clock() - tally.published, tally.run)
             tally.published, tally.run = published, 0
         tally.run += 1
-        conn.in_flight = False
         if conn.final is not None or conn.phase is Phase.LEAVING:
             self._next(conn)
 

@@ -11,7 +11,7 @@ __all__ = ["LATENCY_BUCKETS_S", "BroadcastStats", "Latency", "PlayerStats"]
 LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-@dataclass
+@dataclass(slots=True)
 class Latency:
     """A fixed-bucket histogram (Prometheus-compatible: cumulative on export)."""
 
@@ -42,7 +42,7 @@ class Latency:
         return float("inf")
 
 
-@dataclass
+@dataclass(slots=True)
 class PlayerStats:
     match_id: str
     player_id: str
@@ -54,7 +54,7 @@ class PlayerStats:
     full_states: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class BroadcastStats:
     sent: int = 0
     messages: int = 0  # posts (parts count separately)
