@@ -9,8 +9,9 @@ event cannot happen in that state). A pair that should change nothing is written
 table as a step to the same state, so "harmless twice" is visible in the table too.
 
 Users: the engine's matches, the worker and its leases (``game_engine.lifecycles``), the
-broadcaster's connections (``broadcaster.connection``) and the Python client
-(``tickwire.client.lifecycle``).
+broadcaster's connections (``broadcaster.connection``), the Python client
+(``tickwire.client.lifecycle``), and :data:`SERVICE` here for the plain start/stop services
+(``tickwire up``'s embedded game, its engine processes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import enum
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
-__all__ = ["IllegalTransition", "Lifecycle", "TransitionTable"]
+__all__ = [
+    "SERVICE",
+    "IllegalTransition",
+    "Lifecycle",
+    "ServiceEvent",
+    "ServiceState",
+    "TransitionTable",
+]
 
 S = TypeVar("S", bound=enum.Enum)
 E = TypeVar("E", bound=enum.Enum)
@@ -81,3 +89,35 @@ class Lifecycle(Generic[S, E]):
 def _named(table: str, subject: str) -> str:
     """``match m1``, or the table's name alone for a thing without a name."""
     return f"{table} {subject}" if subject else table
+
+
+class ServiceState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class ServiceEvent(enum.Enum):
+    START = "start"
+    STOP = "stop"
+    STOPPED = "stopped"
+
+
+# A service started once and stopped once: a second start or stop changes nothing, and a
+# stop before start wins (the start that follows does nothing).
+SERVICE: TransitionTable[ServiceState, ServiceEvent] = TransitionTable(
+    "service",
+    {
+        (ServiceState.NEW, ServiceEvent.START): ServiceState.RUNNING,
+        (ServiceState.RUNNING, ServiceEvent.START): ServiceState.RUNNING,
+        (ServiceState.STOPPING, ServiceEvent.START): ServiceState.STOPPING,
+        (ServiceState.STOPPED, ServiceEvent.START): ServiceState.STOPPED,
+        (ServiceState.NEW, ServiceEvent.STOP): ServiceState.STOPPING,
+        (ServiceState.RUNNING, ServiceEvent.STOP): ServiceState.STOPPING,
+        (ServiceState.STOPPING, ServiceEvent.STOP): ServiceState.STOPPING,
+        (ServiceState.STOPPED, ServiceEvent.STOP): ServiceState.STOPPED,
+        (ServiceState.STOPPING, ServiceEvent.STOPPED): ServiceState.STOPPED,
+        (ServiceState.STOPPED, ServiceEvent.STOPPED): ServiceState.STOPPED,
+    },
+)

@@ -38,6 +38,7 @@ from game_engine.consumer import ReaderSettings
 from game_engine.engine import EngineSettings
 from game_engine.loading import load_rules
 from game_engine.worker import Worker, WorkerSettings
+from infra.lifecycle import SERVICE, Lifecycle, ServiceEvent, ServiceState
 from infra.local.cfn.tickwire_stack import load_tickwire_stack
 from infra.local.gateway.server import Gateway
 from infra.local.gateway.settings import GatewaySettings
@@ -191,8 +192,7 @@ class EmbeddedGame:
                 self.metrics, gateway=self.gateway, reports=self.engines.reports
             )
         self._worker_task: asyncio.Task[None] | None = None
-        self._started = False
-        self._stopped = False
+        self._lifecycle = Lifecycle(SERVICE, ServiceState.NEW, "tickwire up")
 
     # -- URLs and tokens --------------------------------------------------------------------
     @property
@@ -220,9 +220,9 @@ class EmbeddedGame:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._started:
-            return
-        self._started = True
+        if self._lifecycle.state is not ServiceState.NEW:
+            return  # started already, or stopped first (a stop before start wins)
+        self._lifecycle.handle(ServiceEvent.START)
         s = self.settings
         await self.gateway.start(s.host, s.port, s.tls_port)
         self.loopwatch.start()
@@ -247,9 +247,9 @@ class EmbeddedGame:
 
     async def stop(self) -> None:
         """Drain and stop everything within ``stop_timeout_s``. A second call is harmless."""
-        if self._stopped:
+        if self._lifecycle.state in (ServiceState.STOPPING, ServiceState.STOPPED):
             return
-        self._stopped = True
+        self._lifecycle.handle(ServiceEvent.STOP)
         try:
             async with asyncio.timeout(self.settings.stop_timeout_s):
                 await self.exporter.stop()
@@ -272,6 +272,7 @@ class EmbeddedGame:
                 await self.engines.close()
             self.loopwatch.stop()
             await self.gateway.stop()
+            self._lifecycle.handle(ServiceEvent.STOPPED)
 
     async def __aenter__(self) -> EmbeddedGame:
         await self.start()

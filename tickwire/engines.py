@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from game_engine.errors import EngineError
 from game_engine.leases import LeaseTable
 from game_engine.snapshots import SnapshotStore
+from infra.lifecycle import SERVICE, Lifecycle, ServiceEvent, ServiceState
 from infra.local.link import LinkServer
 from infra.local.stream import EmbeddedStream
 from tickwire.engine_process import EngineProcessConfig
@@ -76,7 +77,7 @@ class EngineProcesses:
         self._reports: dict[str, dict[str, Any]] = {}
         self._reported = asyncio.Event()
         self._children: dict[str, asyncio.subprocess.Process] = {}
-        self._stopping = False
+        self._lifecycle = Lifecycle(SERVICE, ServiceState.NEW, "engine processes")
 
     # -- reports -------------------------------------------------------------------------
     def _on_report(self, report: dict[str, Any]) -> None:
@@ -93,7 +94,14 @@ class EngineProcesses:
         return [p.pid for p in self._children.values()]
 
     # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def _stopping(self) -> bool:
+        return self._lifecycle.state in (ServiceState.STOPPING, ServiceState.STOPPED)
+
     async def start(self) -> None:
+        if self._lifecycle.state is not ServiceState.NEW:
+            return  # started already, or stopped first (a stop before start wins)
+        self._lifecycle.handle(ServiceEvent.START)
         await self.link.start()
         for i in range(self.count):
             await self._spawn(f"engine-{i + 1}")
@@ -187,7 +195,7 @@ class EngineProcesses:
 
     async def stop(self) -> None:
         """SIGTERM every engine process and wait for each to drain."""
-        self._stopping = True
+        self._lifecycle.handle(ServiceEvent.STOP)
         for process in self._children.values():
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -199,7 +207,7 @@ class EngineProcesses:
 
     async def close(self) -> None:
         """Kill what is still running (a stop that timed out) and take the link down."""
-        self._stopping = True
+        self._lifecycle.handle(ServiceEvent.STOP)
         for process in self._children.values():
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -207,3 +215,4 @@ class EngineProcesses:
                 await process.wait()
         await self.link.stop()
         shutil.rmtree(self._folder, ignore_errors=True)
+        self._lifecycle.handle(ServiceEvent.STOPPED)

@@ -9,7 +9,13 @@ import pytest
 
 from broadcaster.connection import CONNECTION, Phase
 from game_engine.lifecycles import LEASE, MATCH, WORKER, LeaseState, MatchState, WorkerState
-from infra.lifecycle import IllegalTransition, Lifecycle, TransitionTable
+from infra.lifecycle import (
+    SERVICE,
+    IllegalTransition,
+    Lifecycle,
+    ServiceState,
+    TransitionTable,
+)
 from tickwire.client.lifecycle import CLIENT, FINAL, ClientState
 
 
@@ -62,6 +68,7 @@ TABLES: list[tuple[TransitionTable[Any, Any], enum.Enum, frozenset[Any]]] = [
     (WORKER, WorkerState.NEW, frozenset({WorkerState.STOPPED})),
     (CLIENT, ClientState.CONNECTING, FINAL - {ClientState.FAILED}),
     (CONNECTION, Phase.NEW, frozenset({Phase.GONE, Phase.CLOSED})),
+    (SERVICE, ServiceState.NEW, frozenset({ServiceState.STOPPED})),
 ]
 
 

@@ -244,3 +244,13 @@ async def test_a_player_connecting_again_closes_its_older_socket(game: EmbeddedG
         finally:
             await first.close()
             await second.close()
+
+
+async def test_a_stop_before_start_wins_and_a_second_stop_is_harmless(tmp_path: Path) -> None:
+    game = EmbeddedGame(UpSettings(port=0, state_dir=tmp_path, procs=2))
+    await game.stop()
+    await game.start()  # stopped first: starts nothing (no listener, no engine process)
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = game.gateway.port
+    assert game.engines is not None and game.engines.pids == []
+    await game.stop()
