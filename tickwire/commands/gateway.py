@@ -26,7 +26,14 @@ from infra.local.gateway.settings import GatewaySettings
 from tickwire.ports import bind_error_line
 from tickwire.signals import StopSignals
 
-__all__ = ["SHARED_FLAGS", "build_settings", "load_api", "load_services", "register"]
+__all__ = [
+    "SHARED_FLAGS",
+    "add_settings_flags",
+    "build_settings",
+    "load_api",
+    "load_services",
+    "register",
+]
 
 # Settings that `tickwire up` also has, under the flag `up` gives them (one name for one
 # setting across commands).
@@ -66,23 +73,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     quotas = parser.add_argument_group("quotas and limits (defaults: AWS's values)")
     quotas.add_argument("--verify-sigv4", action="store_true",
                         help="verify @connections signatures against this process's AWS credentials")  # fmt: skip
-    for f in dataclasses.fields(GatewaySettings):
+    add_settings_flags(quotas, [f.name for f in dataclasses.fields(GatewaySettings)])
+    parser.set_defaults(func=run)
+
+
+def add_settings_flags(
+    group: Any, names: list[str], defaults: Mapping[str, object] | None = None
+) -> None:
+    """A flag for each named GatewaySettings field (``--idle-timeout-s``); absent: None.
+    ``defaults``: the command's own defaults, where they are not the dataclass's."""
+    fields = {f.name: f for f in dataclasses.fields(GatewaySettings)}
+    for name in names:
+        f = fields[name]
         flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        default = (defaults or {}).get(name, f.default)
         if not isinstance(default, (bool, int, float, str)):
             continue  # mappings (sigv4_secrets) have their own flag
         if isinstance(default, bool):
-            quotas.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"(default {default})")  # fmt: skip
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"(default {default})")  # fmt: skip
             continue
         if f.name in SHARED_FLAGS:  # the name other commands use; the generated one stays hidden
-            quotas.add_argument(SHARED_FLAGS[f.name], dest=f.name, type=type(default),
-                                default=None, metavar="N", help=f"(default {default})")  # fmt: skip
-            quotas.add_argument(flag, dest=f.name, type=type(default), help=argparse.SUPPRESS)
+            group.add_argument(SHARED_FLAGS[f.name], dest=f.name, type=type(default),
+                               default=None, metavar="N", help=f"(default {default})")  # fmt: skip
+            group.add_argument(flag, dest=f.name, type=type(default), help=argparse.SUPPRESS)
             continue
-        quotas.add_argument(flag, type=type(default), default=None, metavar="N",
-                            help=f"(default {default})")  # fmt: skip
-    parser.set_defaults(func=run)
+        group.add_argument(flag, type=type(default), default=None, metavar="N",
+                           help=f"(default {default})")  # fmt: skip
 
 
 def build_settings(args: argparse.Namespace) -> GatewaySettings:

@@ -18,9 +18,12 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from game_engine.errors import RulesNotFound
+from infra.local.gateway.guard import UP_PROTECTIONS
 from tickwire.commands import plain_help
+from tickwire.commands.gateway import add_settings_flags
 from tickwire.embedded import EmbeddedGame, UpSettings
 from tickwire.engines import EngineProcessError
 from tickwire.gc_tuning import GcPacer
@@ -103,7 +106,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--stop-timeout", type=float, default=d.stop_timeout_s, help="graceful stop bound, s (10)"
     )
     p.add_argument("--log-level", default="INFO")
+    guard = p.add_argument_group(
+        "protections of the other clients (the gateway's local policies; 0 turns one off)"
+    )
+    add_settings_flags(guard, list(GUARD_SETTINGS), UP_PROTECTIONS)
     p.set_defaults(func=run)
+
+
+# GatewaySettings fields `up` has flags for, beyond the account throttle (the same flags
+# as `tickwire gateway`).
+GUARD_SETTINGS = (
+    "connection_message_rate_per_s",
+    "connection_message_burst",
+    "flood_close_after_s",
+    "slow_reader_bytes",
+    "slow_reader_close_after_s",
+    "ping_interval_s",
+    "pong_timeout_s",
+    "failed_connects_per_source_per_s",
+    "failed_connects_per_source_burst",
+)
 
 
 def settings_from(args: argparse.Namespace) -> UpSettings:
@@ -116,7 +138,10 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         state_dir=args.state_dir,
         rules=args.rules,
         gateway=replace(
-            d.gateway, account_rate_per_s=args.account_rate, account_burst=args.account_burst
+            d.gateway,
+            account_rate_per_s=args.account_rate,
+            account_burst=args.account_burst,
+            **protections(args),
         ),
         engine=replace(d.engine, tick_rate=args.tick_rate, send_rate=args.send_rate),
         arena=replace(d.arena, max_players=args.match_size, view_radius=args.view_radius),
@@ -127,6 +152,13 @@ def settings_from(args: argparse.Namespace) -> UpSettings:
         # Every engine process leases at least one shard.
         shards=max(args.shards, (args.procs or default_procs()) - 1),
     )
+
+
+def protections(args: argparse.Namespace) -> dict[str, Any]:
+    """The gateway's protections: on in `tickwire up` (a plain GatewaySettings has them
+    off), each flag given replacing its value."""
+    given = {k: v for k in GUARD_SETTINGS if (v := getattr(args, k, None)) is not None}
+    return {**UP_PROTECTIONS, **given}
 
 
 def _positive(text: str) -> float:

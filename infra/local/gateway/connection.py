@@ -20,7 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .guard import Episode
 from .model import ApiKey
+from .throttle import TokenBucket
 
 __all__ = ["Connection", "ConnectionState", "IllegalTransition"]
 
@@ -71,6 +73,14 @@ class Connection:
     # Frames queued in this loop iteration, written together by the gateway's flush.
     pending: list[bytes] | None = None
     pending_bytes: int = 0
+    # The protections of the others (guard.py; None: that policy is off): this
+    # connection's message bucket, its episode of dropped messages, its episode of unsent
+    # data above the high-water mark; when the last ping went unanswered and the last pong.
+    inbound: TokenBucket | None = None
+    flooding: Episode | None = None
+    backlog: Episode | None = None
+    ping_sent_mono: float | None = None
+    pong_mono: float = 0.0
     # Per route key: the fixed part of this connection's MESSAGE $context (built once),
     # with the $context fields the route's templates read (None: any).
     message_contexts: dict[str, tuple[dict[str, Any], frozenset[str] | None]] = field(

@@ -45,9 +45,13 @@ class Metering:
         self.closed_connection_seconds = 0.0
         self.connects_refused: Counter[int] = Counter()  # by HTTP status
         self.management_calls: Counter[tuple[str, int]] = Counter()  # (operation, status)
-        self.throttled: Counter[str] = Counter()  # by source: message, management, connect
+        # by source: message, management, connect, buffer (a full client buffer), connection
+        # (a connection's own message rate), connect_source (a source's failed handshakes)
+        self.throttled: Counter[str] = Counter()
         self.error_frames: Counter[str] = Counter()  # Forbidden, Internal server error, ...
         self.closes: Counter[int] = Counter()  # by close code
+        # connections closed by a protection (guard.POLICY_CLOSES): by policy
+        self.policy_closes: Counter[str] = Counter()
         # () -> (open connections, their connection minutes so far, each rounded up)
         self._live = live or (lambda: (0, 0))
         self.registry = CollectorRegistry(auto_describe=False)
@@ -155,6 +159,14 @@ class _Collector(Collector):
         for code, n in sorted(m.closes.items()):
             closes.add_metric([str(code)], n)
         yield closes
+        policy = CounterMetricFamily(
+            "tickwire_gateway_policy_closes",
+            "Connections closed by a protection of the other clients, by policy",
+            labels=["policy"],
+        )
+        for name, n in sorted(m.policy_closes.items()):
+            policy.add_metric([name], n)
+        yield policy
         yield GaugeMetricFamily(
             "tickwire_gateway_estimated_cost_usd",
             "What AWS would bill so far (us-east-1 list prices)",

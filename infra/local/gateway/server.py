@@ -43,6 +43,7 @@ from .errors import (
     PayloadTooLargeException,
 )
 from .frames import encode_server_frame
+from .guard import POLICY_CLOSES
 from .integrations import Integrations
 from .lambdas import LambdaRuntime
 from .management import ManagementApi, is_sigv4_authorization
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 _TEXT = int(WSMsgType.TEXT)
 _BINARY = int(WSMsgType.BINARY)
+_PING_FRAME = encode_server_frame(b"", int(WSMsgType.PING))
 _OPEN = ConnectionState.OPEN
 
 
@@ -122,6 +124,11 @@ class Gateway:
         self._app = self._build_app(list(extra_routes))
         self._max_post = settings.max_post_bytes
         self._buffer_limit = settings.client_buffer_bytes
+        # unsent bytes past which a connection is backlogged (the slow-reader policy),
+        # else past which posts answer 429
+        self._high_water = min(settings.slow_reader_bytes, self._buffer_limit) or (
+            self._buffer_limit
+        )
         self._frame_type = settings.post_frame_type
 
     # -- application ----------------------------------------------------------------------
@@ -270,10 +277,13 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
     async def _reap(self) -> None:
+        """API Gateway's idle and duration closes, and the liveness and slow-reader
+        policies (guard.py): one sweep of the table per reaper interval."""
         settings = self.settings
         idle = settings.idle_timeout_s
         longest = settings.max_connection_duration_s
         code = settings.timeout_close_code
+        ping_every, pong_within = settings.ping_interval_s, settings.pong_timeout_s
         while True:
             await asyncio.sleep(settings.reaper_interval_s)
             now = time.monotonic()
@@ -282,6 +292,61 @@ class Gateway:
                     continue
                 if now - conn.last_active_mono >= idle or now - conn.connected_mono >= longest:
                     self.track(asyncio.create_task(self.close_connection(conn, code, "Going away")))
+                    continue
+                if ping_every:
+                    sent = conn.ping_sent_mono
+                    if sent is None:
+                        if now - conn.pong_mono >= ping_every:
+                            self.ping(conn, now)
+                    elif now - sent >= pong_within:
+                        self.policy_close(conn, "ping_timeout")
+                        continue
+                if conn.backlog is not None:
+                    self._check_backlog(conn, now)
+
+    def ping(self, conn: Connection, now: float) -> None:
+        """Send a ping; the liveness policy expects its pong within ``pong_timeout_s``."""
+        conn.ping_sent_mono = now
+        self.write_control(conn, _PING_FRAME)
+
+    def write_control(self, conn: Connection, frame: bytes) -> None:
+        """Write a ping or pong now. Not through the frame queue: control frames are not
+        data, so they neither reset the idle timeout nor count as messages."""
+        transport = conn.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(frame)  # type: ignore[attr-defined]
+
+    def _check_backlog(self, conn: Connection, now: float) -> bool:
+        """The slow-reader policy: False when ``conn`` was closed for it."""
+        backlog = conn.backlog
+        transport = conn.transport
+        if backlog is None or transport is None:
+            return True
+        if transport.get_write_buffer_size() <= self._high_water:  # type: ignore[attr-defined]
+            backlog.clear()
+            return True
+        if backlog.hit(now) < self.settings.slow_reader_close_after_s:
+            return True
+        self.policy_close(conn, "slow_reader")
+        return False
+
+    def policy_close(self, conn: Connection, policy: str) -> None:
+        """Close ``conn`` for one of guard.POLICY_CLOSES, counted in policy_closes.
+
+        A flooder reads: it gets the close frame and a second to answer it. A client
+        that does not read (ping timeout, slow reader) would never see the frame behind
+        its backlog: its socket is aborted at once (the client sees a reset), which
+        costs the loop one call instead of a close handshake that can only time out;
+        $disconnect still reports the policy's code and reason."""
+        code, reason = POLICY_CLOSES[policy]
+        if not self._begin_close(conn, code, reason):
+            return
+        self.metrics.policy_closes[policy] += 1
+        log.info("closing %s: %s (%s)", conn.connection_id, reason, policy)
+        if policy == "message_rate":
+            self.track(asyncio.create_task(self._close_handshake(conn, code, reason, 1.0)))
+        elif conn.transport is not None:
+            conn.transport.abort()  # type: ignore[attr-defined]
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -363,9 +428,10 @@ class Gateway:
             raise GoneException(f"Connection {connection_id} is gone")
         if conn.pending_bytes > self._buffer_limit:
             self.flush(conn)  # a big batch goes to the socket now, as unbatched sends would
-        if transport.get_write_buffer_size() > self._buffer_limit:  # type: ignore[attr-defined]
-            self.metrics.throttled["buffer"] += 1
-            raise LimitExceededException("Client buffer is full")
+        if transport.get_write_buffer_size() > self._high_water:  # type: ignore[attr-defined]
+            self._backlogged(conn)
+        elif conn.backlog is not None and conn.backlog.since is not None:
+            conn.backlog.clear()
         kind = self._frame_type
         if kind == "auto":
             first = data[0] if size else 0
@@ -386,6 +452,17 @@ class Gateway:
         metrics.messages_out += 1
         metrics.bytes_out += size
         metrics.units_out += metered_units(size)
+
+    def _backlogged(self, conn: Connection) -> None:
+        """A post to a connection with unsent data past the high-water mark: 410 when the
+        slow-reader policy closes it now, 429 past ``client_buffer_bytes``."""
+        if not self._check_backlog(conn, time.monotonic()):
+            raise GoneException(f"Connection {conn.connection_id} is gone")
+        transport = conn.transport
+        assert transport is not None
+        if transport.get_write_buffer_size() > self._buffer_limit:  # type: ignore[attr-defined]
+            self.metrics.throttled["buffer"] += 1
+            raise LimitExceededException("Client buffer is full")
 
     def queue_frame(self, conn: Connection, frame: bytes) -> None:
         """Queue an encoded frame for ``conn``; written at the end of this loop iteration."""
@@ -444,17 +521,33 @@ class Gateway:
             raise GoneException(f"Connection {connection_id} is gone")
         self.track(asyncio.create_task(self.close_connection(conn, *CloseReason.DELETED)))
 
-    async def close_connection(self, conn: Connection, code: int, reason: str) -> None:
-        """Server-side close of an OPEN connection; $disconnect reports ``code``/``reason``."""
+    async def close_connection(
+        self, conn: Connection, code: int, reason: str, within: float | None = None
+    ) -> None:
+        """Server-side close of an OPEN connection; $disconnect reports ``code``/``reason``.
+        The close handshake takes at most ``within`` seconds (default: the shutdown
+        timeout), then the socket is aborted."""
+        if self._begin_close(conn, code, reason):
+            await self._close_handshake(conn, code, reason, within)
+
+    def _begin_close(self, conn: Connection, code: int, reason: str) -> bool:
+        """OPEN -> CLOSING (posts answer 410 from now on); False when not OPEN."""
         if conn.state is not _OPEN or conn.ws is None:
-            return
+            return False
         conn.transition(ConnectionState.CLOSING)
         conn.close_code, conn.close_reason = code, reason
         self.flush(conn)  # frames posted before the close reach the client first
+        return True
+
+    async def _close_handshake(
+        self, conn: Connection, code: int, reason: str, within: float | None
+    ) -> None:
+        assert conn.ws is not None
         try:
             # Bounded: a client that reads nothing cannot hold the close (or stop()) up.
             await asyncio.wait_for(
-                conn.ws.close(code=code, message=reason.encode()), self.settings.shutdown_timeout_s
+                conn.ws.close(code=code, message=reason.encode()),
+                self.settings.shutdown_timeout_s if within is None else within,
             )
         except (ConnectionError, RuntimeError, TimeoutError):
             transport = conn.transport

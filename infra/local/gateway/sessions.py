@@ -56,12 +56,13 @@ from .events import (
     template_context,
 )
 from .frames import FrameScanner, FrameTooBig, encode_server_frame
+from .guard import Episode, SourceFailures
 from .iam import ConnectVerifier, iam_identity
 from .ids import new_connection_id, new_request_id
 from .metering import metered_units
 from .model import CONNECT_ROUTE, DISCONNECT_ROUTE, Integration, Route
 from .routing import select_route
-from .throttle import FORBIDDEN, route_gates
+from .throttle import FORBIDDEN, TokenBucket, route_gates
 from .validation import RequestValidator, bad_request_frame
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ require_aiohttp_frame_parser(__name__)  # _install_frame_limit's aiohttp interna
 
 
 _TEXT = int(WSMsgType.TEXT)
+_PONG = int(WSMsgType.PONG)
+# Statuses of a $connect the authorizer (or IAM, or an API key) refused.
+_REFUSED = frozenset({401, 403})
+# A flooder's episode of dropped messages ends after this long without a drop.
+_FLOOD_GAP_S = 1.0
 # aiohttp's writer awaits a drain once this many bytes were written; effectively never.
 _NO_WRITER_DRAIN = 1 << 62
 
@@ -152,6 +158,16 @@ class WebSocketSessions:
         # per route: API key and route throttle checks (absent: nothing to check)
         self._gates = route_gates(api)
         self._api_keys = next((g.api_keys for g in self._gates.values() if g.api_keys), None)
+        settings = gateway.settings
+        self._failures = (
+            SourceFailures(
+                settings.failed_connects_per_source_per_s,
+                settings.failed_connects_per_source_burst,
+                settings.failed_connect_sources,
+            )
+            if settings.failed_connects_per_source_per_s
+            else None
+        )
 
     # -- $connect ---------------------------------------------------------------------
 
@@ -161,13 +177,18 @@ class WebSocketSessions:
         metrics = gw.metrics
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"message": "Upgrade Required"}, status=426)
+        source_ip = request.remote or "127.0.0.1"
+        failures = self._failures
+        if failures is not None and failures.blocked(source_ip):
+            # before the quotas: a storm of bad tokens spends none of the honest players'
+            metrics.throttled["connect_source"] += 1
+            return self._refuse(429, "Too Many Requests")
         if not gw.connect_bucket.take():
             metrics.throttled["connect"] += 1
             return self._refuse(429, "Too Many Requests")
         if not gw.account_bucket.take():
             metrics.throttled["connect"] += 1
             return self._refuse(429, "Too Many Requests")
-        source_ip = request.remote or "127.0.0.1"
         headers = _multi(request.headers.items())
         if self.connect_route is not None:  # only $connect's event and authorizer read them
             headers = forwarded_headers(headers, source_ip, *_listener(request))
@@ -182,6 +203,8 @@ class WebSocketSessions:
         opened = False
         try:
             status, message, protocol, reply = await self._run_connect(conn, headers, query)
+            if status in _REFUSED and failures is not None:
+                failures.failed(source_ip)
             if status != 200 or gw.stopping:
                 return self._refuse(
                     status if status != 200 else 503, message or "Service Unavailable"
@@ -189,7 +212,7 @@ class WebSocketSessions:
             ws = web.WebSocketResponse(
                 protocols=(protocol,) if protocol else (),
                 max_msg_size=settings.max_message_bytes + 1,
-                autoping=True,
+                autoping=False,  # pings answered and pongs noted in _read_loop
                 heartbeat=None,
                 compress=False,
                 timeout=settings.shutdown_timeout_s,
@@ -204,6 +227,7 @@ class WebSocketSessions:
             conn.inflight = asyncio.Semaphore(settings.max_inflight_per_connection)
             conn.transition(ConnectionState.OPEN)
             conn.touch()
+            self._guard(conn)
             opened = True
             metrics.connections_opened += 1
             if reply is not None:  # a two-way $connect route's response
@@ -217,6 +241,21 @@ class WebSocketSessions:
                     conn.transition(ConnectionState.CLOSED)
             else:
                 self._finish(conn)
+
+    def _guard(self, conn: Connection) -> None:
+        """The protections of the others that apply to a new connection (guard.py)."""
+        settings = self.gw.settings
+        if settings.connection_message_rate_per_s:
+            conn.inbound = TokenBucket(
+                settings.connection_message_rate_per_s, settings.connection_message_burst
+            )
+            conn.flooding = Episode(_FLOOD_GAP_S)
+        if settings.slow_reader_bytes and settings.slow_reader_close_after_s:
+            conn.backlog = Episode()
+        if settings.ping_interval_s:
+            # The first ping at once: a client that never reads is known within
+            # pong_timeout_s, before it costs the game much.
+            self.gw.ping(conn, conn.last_active_mono)
 
     def _refuse(self, status: int, message: str) -> web.Response:
         self.gw.metrics.connects_refused[status] += 1
@@ -334,6 +373,7 @@ class WebSocketSessions:
         metrics = gw.metrics
         bucket = gw.account_bucket
         integrations = gw.integrations
+        inbound = conn.inbound
         task = asyncio.current_task()
         while True:
             msg = await ws.receive()
@@ -350,6 +390,9 @@ class WebSocketSessions:
                     nbytes = len(text.encode())
                     metrics.bytes_in += nbytes
                     metrics.units_in += metered_units(nbytes)
+                if inbound is not None and not inbound.take():
+                    self._dropped(conn)
+                    continue
                 if not bucket.take():
                     metrics.throttled["message"] += 1
                     await self.send_text(
@@ -386,6 +429,11 @@ class WebSocketSessions:
                 metrics.bytes_in += len(msg.data)
                 metrics.units_in += metered_units(len(msg.data))
                 await gw.close_connection(conn, *CloseReason.BINARY)
+            elif kind is WSMsgType.PING:
+                gw.write_control(conn, encode_server_frame(msg.data, _PONG))
+            elif kind is WSMsgType.PONG:
+                conn.pong_mono = monotonic()
+                conn.ping_sent_mono = None
             elif kind is WSMsgType.CLOSE:
                 if conn.close_code is None:
                     code = msg.data or CloseReason.NO_STATUS[0]
@@ -401,6 +449,23 @@ class WebSocketSessions:
                     conn.close_code, conn.close_reason = code, reason
             elif kind in (WSMsgType.CLOSED, WSMsgType.CLOSING):
                 return
+
+    def _dropped(self, conn: Connection) -> None:
+        """A message past the connection's own rate: dropped before routing. The first of
+        an episode is answered with the throttle frame; an episode that lasts
+        ``flood_close_after_s`` closes the connection (policy ``message_rate``)."""
+        gw = self.gw
+        gw.metrics.throttled["connection"] += 1
+        flooding = conn.flooding
+        assert flooding is not None
+        held = flooding.hit(conn.last_active_mono)
+        if held == 0.0:
+            gw.metrics.error_frames[gw.settings.throttled_message] += 1
+            self._send_now(
+                conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
+            )
+        elif held >= gw.settings.flood_close_after_s:
+            gw.policy_close(conn, "message_rate")
 
     def _select(self, conn: Connection, text: str) -> Route | None:
         """The route a message goes to, or None when it was answered with an error frame

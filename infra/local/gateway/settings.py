@@ -79,6 +79,41 @@ class GatewaySettings:
     # smallest timeout, never slower than this).
     reaper_max_interval_s: float = 1.0
 
+    # -- One client cannot hurt the others: local policies, off here (0) because API
+    # Gateway has none of them (its protections are the account and route throttles
+    # above); `tickwire up` turns them on with guard.UP_PROTECTIONS' values.
+    #
+    # Client messages per connection: a token bucket per connection. A message past it
+    # is dropped before routing (counted as throttled{source="connection"}); the first
+    # drop of an episode is answered with the throttle frame (throttled_message). A
+    # connection that keeps dropping for flood_close_after_s (an episode ends after a
+    # second without drops) is closed with 1008 "Message rate exceeded".
+    connection_message_rate_per_s: float = 0.0
+    connection_message_burst: int = 400
+    flood_close_after_s: float = 3.0
+    # Readers that do not keep up: a connection whose unsent data (the transport's
+    # buffer, beyond what the kernel holds) stays above slow_reader_bytes for
+    # slow_reader_close_after_s is closed (1008 "Client is not reading"; the socket is
+    # aborted: the client would never read the close frame). Posts never wait for it
+    # meanwhile (past client_buffer_bytes they answer 429, as AWS's do).
+    slow_reader_bytes: int = 64 * 1024
+    slow_reader_close_after_s: float = 0.0
+    # Liveness: the gateway pings a connection when it opens and again ping_interval_s
+    # after its last pong, and closes one whose pong is pong_timeout_s late (1008 "Ping
+    # timeout", the socket aborted): a client that never reads never answers. Browsers
+    # and WebSocket libraries answer pings by themselves; pings are not data (the idle
+    # timeout still applies).
+    ping_interval_s: float = 0.0
+    pong_timeout_s: float = 2.0
+    # Handshakes refused by the authorizer (401/403), per source IP: a token bucket per
+    # source. A source with no token left is answered 429 before its request is parsed
+    # further or the authorizer runs, and takes nothing from the account-wide
+    # new-connection quota (new_connections_per_s) honest players connect under.
+    failed_connects_per_source_per_s: float = 0.0
+    failed_connects_per_source_burst: int = 50
+    # Sources remembered by that limiter (the oldest is forgotten first).
+    failed_connect_sources: int = 10_000
+
     def __post_init__(self) -> None:
         for name in (
             "max_frame_bytes",
@@ -89,6 +124,10 @@ class GatewaySettings:
             "client_buffer_bytes",
             "max_inflight_per_connection",
             "lambda_workers_per_function",
+            "connection_message_burst",
+            "slow_reader_bytes",
+            "failed_connects_per_source_burst",
+            "failed_connect_sources",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"GatewaySettings.{name} must be positive")
@@ -102,10 +141,28 @@ class GatewaySettings:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"GatewaySettings.{name} must be positive")
+        for name in (
+            "connection_message_rate_per_s",
+            "flood_close_after_s",
+            "slow_reader_close_after_s",
+            "ping_interval_s",
+            "pong_timeout_s",
+            "failed_connects_per_source_per_s",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"GatewaySettings.{name} must be 0 (off) or positive")
         if self.post_frame_type not in ("auto", "text", "binary"):
             raise ValueError("GatewaySettings.post_frame_type must be auto, text or binary")
 
     @property
     def reaper_interval_s(self) -> float:
-        smallest = min(self.idle_timeout_s, self.max_connection_duration_s)
-        return max(0.01, min(self.reaper_max_interval_s, smallest / 4))
+        """The reaper's period: a quarter of the smallest timeout it enforces, and a tenth
+        of the pong timeout (a sweep then closes at most the clients that connected
+        within that tenth: a connect storm's unanswered pings are closed in small
+        batches, not one long iteration of the loop)."""
+        bounds = [self.idle_timeout_s / 4, self.max_connection_duration_s / 4]
+        if self.ping_interval_s:
+            bounds.append(self.pong_timeout_s / 10)
+        if self.slow_reader_bytes and self.slow_reader_close_after_s:
+            bounds.append(self.slow_reader_close_after_s / 4)
+        return max(0.01, min(self.reaper_max_interval_s, *bounds))

@@ -145,6 +145,16 @@ def send_raw(ws: aiohttp.ClientWebSocketResponse, data: bytes) -> None:
     transport.write(data)
 
 
+class Clock:
+    """A clock a test moves by hand (``clock.now = 1.5``), for the pure throttles."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def half_open(port: int) -> socket.socket:
     """A TCP connection that never finishes its upgrade request."""
     sock = socket.create_connection(("127.0.0.1", port))

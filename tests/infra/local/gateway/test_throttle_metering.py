@@ -8,16 +8,8 @@ from infra.local.gateway.metering import metered_units
 from infra.local.gateway.throttle import TokenBucket
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_token_bucket_burst_then_rate():
-    clock = Clock()
+def test_token_bucket_burst_then_rate(kit):
+    clock = kit.Clock()
     bucket = TokenBucket(rate=10, burst=5, clock=clock)
     assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
     clock.now = 0.1  # one token back
@@ -26,8 +18,8 @@ def test_token_bucket_burst_then_rate():
     assert sum(bucket.take() for _ in range(10)) == 5
 
 
-def test_token_bucket_never_exceeds_burst_after_partial_use():
-    clock = Clock()
+def test_token_bucket_never_exceeds_burst_after_partial_use(kit):
+    clock = kit.Clock()
     bucket = TokenBucket(rate=1, burst=5, clock=clock)
     bucket.take()
     clock.now = 100.0
