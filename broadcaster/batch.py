@@ -333,24 +333,39 @@ class _ColumnChange(NamedTuple):
     stride: int
 
 
+def _rows_with_any(flags: npt.NDArray[np.bool_]) -> IntArray:
+    """The rows of ``flags`` (rows x w, each row's w bytes contiguous) with a True."""
+    width = flags.shape[1]
+    if width in (1, 2, 4, 8):  # each row read as one unsigned integer of its w bytes
+        return np.flatnonzero(flags.view(np.dtype(f"u{width}"))[:, 0])
+    return np.unique(np.flatnonzero(flags) // width) if width else np.zeros(0, np.intp)
+
+
 def _column_changes(
-    other: npt.NDArray[np.bool_],
-    new_rest: npt.NDArray[np.int64],
+    cur_vals: npt.NDArray[np.int64],
+    base_vals: npt.NDArray[np.int64],
     m: _Matched,
     c: _Counts,
     names: tuple[str, ...],
     dtypes: tuple[np.dtype[Any], ...],
 ) -> list[_ColumnChange]:
-    """``other``: kept rows x the columns after the positions, True where changed."""
+    """The columns after the positions that changed in some kept row. Few values change
+    from one message to the next: the kept rows are compared whole (contiguous, fast)
+    and only the rows with a change are looked at column by column."""
     n = c.kept.shape[0]
+    new = np.take(cur_vals, m.kept, axis=0)
+    differs = new != np.take(base_vals, m.base_rows, axis=0)
+    changed = _rows_with_any(differs[:, 2:])
+    other, new_rest = differs[changed, 2:], new[changed, 2:]
+    owner, bit = m.kept_owner[changed], c.bit[changed]
     out: list[_ColumnChange] = []
     for col in np.flatnonzero(other.any(axis=0)).tolist():
         k = col + 2
         sel = other[:, col]
-        counts = np.bincount(m.kept_owner[sel], minlength=n)
+        counts = np.bincount(owner[sel], minlength=n)
         dt = dtypes[k]
         raw = new_rest[sel, col].astype(dt.newbyteorder("<")).tobytes()
-        mask_bytes, stride = masks(sel, c.bit, m.kept_owner, n, c.width)
+        mask_bytes, stride = masks(sel, bit, owner, n, c.width)
         key = pack(names[k]) + b"\x93"
         code = pack(wire_code(dt))
         out.append(
@@ -608,12 +623,10 @@ def diff_rows(
     m = _match(ckey, base.keys, owner)
     motion = _predict(cur_vals, base, m, tolerance)
     c = _count(m, motion, base, count)
-    new_rest = np.take(cur_vals, m.kept, axis=0)[:, 2:]
-    other = new_rest != np.take(base.values, m.base_rows, axis=0)[:, 2:]
     parts = _Parts(
         c,
         _corrections(m, motion, c, count),
-        _column_changes(other, new_rest, m, c, names, dtypes) if other.shape[0] else [],
+        _column_changes(cur_vals, base.values, m, c, names, dtypes),
         base.ids[m.gone].astype("<u4").tobytes(),
         _adds(cur_ids, cur_vals, m, c, (names, dtypes)),
         metas,

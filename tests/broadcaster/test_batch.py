@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -143,3 +144,32 @@ def test_predicted_displacements_are_the_reference_ones(
         np.testing.assert_array_equal(
             got[owner == j], predict(vel[owner == j], gaps[j], last_gaps[j])
         )
+
+
+@pytest.mark.parametrize("fields", [0, 1, 2, 3, 7, 9])
+def test_any_number_of_fields_matches_the_reference(build: Any, fields: int) -> None:
+    """Changes of the columns after the positions (kind, then the rules' fields) are
+    found whatever their number."""
+    rng = np.random.default_rng(fields)
+    n = 50
+    ids = np.arange(1, n + 1)
+    x, y = rng.uniform(-100, 100, n), rng.uniform(-100, 100, n)
+    values = {f"f{i}": rng.integers(0, 200, n).astype(np.uint8) for i in range(fields)}
+    slots = (build.player("p0", "c0"), build.player("p1", "c1", vx=90.0, vy=90.0))
+    bases: list[Snapshot | None] = [None, None]
+    for tick in range(2, 7):
+        x = x + rng.uniform(-5, 5, n)
+        for col in values.values():
+            flip = rng.random(n) < 0.1
+            col[flip] = rng.integers(0, 200, int(flip.sum()))
+        frame = dataclasses.replace(
+            build.frame(tick, ids, x, y, players=slots, radius=120.0),
+            fields={k: v.copy() for k, v in values.items()},
+        )
+        table = MatchTable.from_frame(frame, 4)
+        bodies, baselines = diff_match(table, [0, 1], bases, 0)
+        for i, slot in enumerate(slots):
+            update, baseline = diff(bases[i], table.view(slot, i), table, 0)
+            assert b"\x94" + bodies[i] == encode_update_body(update)
+            _same(baselines[i], baseline)
+            bases[i] = baseline
