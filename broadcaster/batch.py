@@ -6,19 +6,16 @@ by player (the reference model; tests compare the bytes and the baselines), with
 work done once over all the players' rows concatenated. A player without a baseline gets a
 full state: every row it sees as adds, and the match meta.
 
-1. baselines: the arrays the last batch left (the steady state), or the players'
-   baselines concatenated (:func:`_baselines_from`, :func:`_baselines_of`);
-2. matching: each row keyed by ``player << 32 | id`` (both sides ascending), one
-   ``searchsorted`` for all players (:func:`_match`);
-3. prediction, errors, threshold flags, landed positions and displacements for every kept
-   row at once (:func:`_predict`); per-player counts by ``bincount`` (:func:`_count`);
-4. the wire bytes of corrections, other columns' changes, removals and adds, once per
+1. what each player holds, which rows it keeps and how they moved
+   (:mod:`broadcaster.rows`: baselines, matching, motion prediction, counts);
+2. the wire bytes of corrections, other columns' changes, removals and adds, once per
    batch (:func:`_corrections`, :func:`_column_changes`, :func:`_adds`), with the masks of
    all players packed at once;
-5. per player, slices of those bytes (:func:`_bodies`): in one NumPy buffer for the players
-   that have nothing but corrections to say, a few concatenations for the others.
+3. every player's body laid out from pieces of those bytes and copied into one buffer at
+   once (:func:`_bodies`, :class:`broadcaster.pieces.Pieces`): no Python work per player
+   but taking its slice.
 
-The players' next baselines stay in the arrays of a :class:`BatchRows`.
+The players' next baselines stay in the arrays of a :class:`~broadcaster.rows.BatchRows`.
 """
 
 from __future__ import annotations
@@ -46,227 +43,28 @@ from broadcaster.columns import (
     wire_code,
 )
 from broadcaster.pieces import Pieces
+from broadcaster.rows import (
+    BatchRows,
+    BoolArray,
+    Counts,
+    IntArray,
+    Matched,
+    Motion,
+    baselines_from,
+    baselines_of,
+    count_rows,
+    match,
+    predict_motion,
+    row_items,
+    run_starts,
+    zero_vel,
+)
 from broadcaster.views import MatchTable, Snapshot
 
-__all__ = ["BatchRows", "diff_match", "diff_rows"]
-
-_ZERO_VEL = np.zeros((0, 2), np.int64)
-
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
+__all__ = ["diff_match", "diff_rows"]
 
 
-def _zero_vel(n: int) -> npt.NDArray[np.int64]:
-    global _ZERO_VEL
-    if _ZERO_VEL.shape[0] < n:
-        _ZERO_VEL = np.zeros((max(n, 2 * _ZERO_VEL.shape[0], 64), 2), np.int64)
-    return _ZERO_VEL[:n]
-
-
-class BatchRows(NamedTuple):
-    """The baselines one :func:`diff_rows` call made, as arrays (rows grouped by player):
-    what the next call needs of them, already gathered; :meth:`baseline` makes one
-    player's :class:`Snapshot` when something else needs it."""
-
-    keys: npt.NDArray[np.int64]  # player << 32 | id per row
-    ids: npt.NDArray[np.uint32]
-    values: npt.NDArray[np.int64]  # the frame's values (positions: see xy)
-    xy: npt.NDArray[np.int64]  # rows x 2, the positions the clients hold
-    vel: npt.NDArray[np.int64]  # rows x 2, zeros where a baseline has vel None
-    owner: IntArray
-    ticks: npt.NDArray[np.int64]  # per player
-    gaps: npt.NDArray[np.int64]  # per player, the baseline's gap
-    ends: IntArray  # per player, the end of its rows (they start where the last ended)
-    moving: IntArray  # per player, nonzero when some displacement is
-
-    @property
-    def players(self) -> int:
-        return int(self.gaps.shape[0])
-
-    def baseline(self, j: int) -> Snapshot:
-        s, e = (int(self.ends[j - 1]) if j else 0), int(self.ends[j])
-        vel = self.vel[s:e] if self.moving[j] else None
-        values = self.values[s:e].copy()
-        values[:, :2] = self.xy[s:e]
-        return Snapshot(int(self.ticks[j]), self.ids[s:e], values, vel, int(self.gaps[j]))
-
-
-# -- 1. baselines ------------------------------------------------------------------------
-
-
-class _Baselines(NamedTuple):
-    """The baselines of a batch's players, concatenated (rows grouped by player)."""
-
-    ids: npt.NDArray[np.uint32]
-    values: npt.NDArray[np.int64]
-    xy: npt.NDArray[np.int64]  # rows x 2: the positions the clients hold
-    vel: npt.NDArray[np.int64]  # rows x 2: their last displacements
-    owner: IntArray
-    keys: npt.NDArray[np.int64]  # owner << 32 | id, ascending
-    gaps: npt.NDArray[np.int64]  # per player: ticks since its baseline (1: a full state)
-    last_gaps: npt.NDArray[np.int64]  # per player: the gap its displacements were taken over
-
-
-def _baselines_from(prev: BatchRows, ticks: npt.NDArray[np.int64]) -> _Baselines:
-    """The steady state: every player holds its row of the last batch."""
-    gaps = np.maximum(ticks - prev.ticks, 0)
-    return _Baselines(
-        prev.ids, prev.values, prev.xy, prev.vel, prev.owner, prev.keys, gaps, prev.gaps
-    )
-
-
-def _baselines_of(
-    bases: Sequence[Snapshot | None], ticks: npt.NDArray[np.int64], ncols: int
-) -> _Baselines:
-    """The players' baselines concatenated; None: no baseline (a full state)."""
-    held = [b for b in bases if b is not None]
-    counts = [0 if b is None else b.ids.shape[0] for b in bases]
-    if not held:
-        ids: npt.NDArray[np.uint32] = np.zeros(0, np.uint32)
-        values: npt.NDArray[np.int64] = np.zeros((0, ncols), np.int64)
-        vel = _zero_vel(0)
-    else:
-        ids = np.concatenate([b.ids for b in held]) if len(held) > 1 else held[0].ids
-        values = np.concatenate([b.values for b in held])
-        vel = np.concatenate(
-            [b.vel if b.vel is not None else _zero_vel(b.ids.shape[0]) for b in held]
-        )
-    owner = np.repeat(np.arange(len(bases), dtype=np.intp), counts)
-    # a full state's baseline gap is 1 (docs/protocol.md, "Motion prediction")
-    base_ticks = np.array([0 if b is None else b.tick for b in bases], np.int64)
-    full = np.array([b is None for b in bases], np.bool_)
-    gaps = np.where(full, 1, np.maximum(ticks - base_ticks, 0))
-    last_gaps = np.array([1 if b is None else max(b.gap, 1) for b in bases], np.int64)
-    keys = (owner.astype(np.int64) << 32) | ids.astype(np.int64)
-    xy = np.ascontiguousarray(values[:, :2])
-    return _Baselines(ids, values, xy, vel, owner, keys, gaps, last_gaps)
-
-
-# -- 2. matching current rows with baseline rows -----------------------------------------
-
-
-class _Matched(NamedTuple):
-    found: npt.NDArray[np.bool_]  # per current row: the player holds it already
-    kept: IntArray  # the current rows found
-    base_rows: IntArray  # their rows in the baselines
-    kept_owner: IntArray  # their players
-    added_owner: IntArray  # the players of the current rows not found
-    gone: npt.NDArray[np.bool_]  # per baseline row: no longer in view
-
-
-def _match(ckey: npt.NDArray[np.int64], bkey: npt.NDArray[np.int64], owner: IntArray) -> _Matched:
-    """Both key arrays are ascending and unique: one stable sort of the two together (a
-    merge of two sorted runs) puts each current row found right after its baseline row."""
-    nb, nc = bkey.shape[0], ckey.shape[0]
-    both = np.concatenate([bkey, ckey])
-    order = np.argsort(both, kind="stable")
-    pair = both[order[1:]] == both[order[:-1]]  # (baseline row, current row) pairs
-    base_rows = order[:-1][pair]
-    kept = order[1:][pair] - nb  # ascending, as the keys are
-    found = np.zeros(nc, np.bool_)
-    found[kept] = True
-    gone = np.ones(nb, np.bool_)
-    gone[base_rows] = False
-    return _Matched(found, kept, base_rows, owner[kept], owner[~found], gone)
-
-
-def _rows(a: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
-    """An int64 rows x 2 array (C-contiguous) as one 16-byte item per row: indexing rows
-    of it is several times faster than indexing rows of the 2-D array."""
-    return a.view(np.dtype((np.void, 16))).reshape(-1)
-
-
-# -- 3. motion prediction ----------------------------------------------------------------
-
-
-def _predicted(
-    vel: npt.NDArray[np.int64],
-    gaps: npt.NDArray[np.int64],
-    last_gaps: npt.NDArray[np.int64],
-    owner: IntArray,
-) -> npt.NDArray[np.int64]:
-    """``floor(vel * gap / last_gap)`` per row (``owner``: the row's player), the
-    displacement both sides predict (:func:`broadcaster.delta.predict`)."""
-    if np.array_equal(gaps, last_gaps):
-        # every player's gap is the one its displacements were taken over
-        return vel
-    gap, last = int(gaps[0]), int(last_gaps[0])
-    if (gaps == gap).all() and (last_gaps == last).all():
-        # one gap for the whole batch (its players' baselines are all of one tick): at
-        # 30 Hz ticks and 20 Hz sends, gaps of 1 and 2 alternate
-        return vel * gap if last == 1 else (vel * gap) // last
-    gap_row = np.repeat(gaps[owner], 2)
-    last_row = np.repeat(last_gaps[owner], 2)
-    return ((vel.reshape(-1) * gap_row) // last_row).reshape(-1, 2)
-
-
-class _Motion(NamedTuple):
-    err_xy: npt.NDArray[np.int64]  # kept rows x 2: true - predicted position
-    off: npt.NDArray[np.bool_]  # per kept row: off by more than the tolerance (corrected)
-    held_xy: npt.NDArray[np.int64]  # every current row x 2: what the client holds after
-    vel: npt.NDArray[np.int64]  # every current row x 2: its displacement (0 when new)
-    moving: npt.NDArray[np.bool_]  # per kept row: its displacement is not zero
-
-
-def _predict(
-    cur_vals: npt.NDArray[np.int64], base: _Baselines, m: _Matched, tolerance: int
-) -> _Motion:
-    """Both sides move every kept row by its last displacement scaled to the gap; the
-    rows off by more than ``tolerance`` are corrected (docs/protocol.md)."""
-    # positions as contiguous rows x 2; the other columns are exact, no prediction
-    cur_xy = np.ascontiguousarray(cur_vals[:, :2])
-    old_xy = np.take(base.xy, m.base_rows, axis=0)
-    new_xy = np.take(cur_xy, m.kept, axis=0)
-    vel = np.take(base.vel, m.base_rows, axis=0)
-    pred_xy = old_xy + _predicted(vel, base.gaps, base.last_gaps, m.kept_owner)
-    err_xy = new_xy - pred_xy
-    flags = np.abs(err_xy) > tolerance
-    off = flags[:, 0] | flags[:, 1]
-    landed = pred_xy  # the prediction, but where it is off: the true position
-    _rows(landed)[off] = _rows(new_xy)[off]
-    moved = landed - old_xy
-    _rows(cur_xy)[m.kept] = _rows(landed)
-    new_vel = np.zeros((cur_vals.shape[0], 2), np.int64)
-    _rows(new_vel)[m.kept] = _rows(moved)
-    moving = (moved[:, 0] != 0) | (moved[:, 1] != 0)
-    return _Motion(err_xy, off, cur_xy, new_vel, moving)
-
-
-# -- per-player counts -------------------------------------------------------------------
-
-
-class _Counts(NamedTuple):
-    kept: IntArray  # per player: rows kept from its baseline
-    off: IntArray  # per player: rows corrected
-    moving: IntArray  # per player: rows with a displacement
-    gone: IntArray  # per player: rows removed
-    added: IntArray  # per player: rows added
-    bit: IntArray  # per kept row: its index among its player's kept rows (mask bit)
-    width: int  # the most rows any player kept (mask width)
-
-
-def _count(m: _Matched, motion: _Motion, base: _Baselines, n: int) -> _Counts:
-    kept = np.bincount(m.kept_owner, minlength=n)
-    kept_start = np.zeros(n, np.intp)
-    np.cumsum(kept[:-1], out=kept_start[1:])
-    bit = np.arange(m.kept_owner.shape[0], dtype=np.intp) - kept_start[m.kept_owner]
-    return _Counts(
-        kept,
-        np.bincount(m.kept_owner[motion.off], minlength=n),
-        np.bincount(m.kept_owner[motion.moving], minlength=n),
-        np.bincount(base.owner[m.gone], minlength=n),
-        np.bincount(m.added_owner, minlength=n),
-        bit,
-        int(kept.max()) if n else 0,
-    )
-
-
-def _starts(counts: IntArray) -> IntArray:
-    """The first index of each player's run, given the run lengths."""
-    return np.cumsum(counts) - counts
-
-
-# -- 4. the wire bytes of each part of the bodies ----------------------------------------
+# -- the wire bytes of each part of the bodies ----------------------------------------
 
 
 class _Levelled(NamedTuple):
@@ -310,11 +108,13 @@ class _Corrections(NamedTuple):
     stride: int
 
 
-def _corrections(m: _Matched, motion: _Motion, c: _Counts, n: int) -> _Corrections | None:
+def _corrections(m: Matched, motion: Motion, c: Counts, n: int) -> _Corrections | None:
     if not c.off.any():
         return None
-    sent = _rows(motion.err_xy)[motion.off].view(np.int64).reshape(-1, 2)
-    values, level = _levelled(sent, m.kept_owner[motion.off], _starts(c.off), SIGNED_DTYPES, True)
+    sent = row_items(motion.err_xy)[motion.off].view(np.int64).reshape(-1, 2)
+    values, level = _levelled(
+        sent, m.kept_owner[motion.off], run_starts(c.off), SIGNED_DTYPES, True
+    )
     partial = bool(np.any((c.off > 0) & (c.off < c.kept)))
     mask_bytes, stride = masks(motion.off, c.bit, m.kept_owner, n, c.width) if partial else (b"", 0)
     return _Corrections(values, level, mask_bytes, stride)
@@ -344,8 +144,8 @@ def _rows_with_any(flags: npt.NDArray[np.bool_]) -> IntArray:
 def _column_changes(
     cur_vals: npt.NDArray[np.int64],
     base_vals: npt.NDArray[np.int64],
-    m: _Matched,
-    c: _Counts,
+    m: Matched,
+    c: Counts,
     names: tuple[str, ...],
     dtypes: tuple[np.dtype[Any], ...],
 ) -> list[_ColumnChange]:
@@ -369,7 +169,9 @@ def _column_changes(
         key = pack(names[k]) + b"\x93"
         code = pack(wire_code(dt))
         out.append(
-            _ColumnChange(key, counts, _starts(counts), code, raw, dt.itemsize, mask_bytes, stride)
+            _ColumnChange(
+                key, counts, run_starts(counts), code, raw, dt.itemsize, mask_bytes, stride
+            )
         )
     return out
 
@@ -388,8 +190,8 @@ class _Adds(NamedTuple):
 def _adds(
     cur_ids: npt.NDArray[np.uint32],
     cur_vals: npt.NDArray[np.int64],
-    m: _Matched,
-    c: _Counts,
+    m: Matched,
+    c: Counts,
     layout: tuple[tuple[str, ...], tuple[np.dtype[Any], ...]],
 ) -> _Adds | None:
     """``layout``: the column names and their wire dtypes."""
@@ -398,7 +200,7 @@ def _adds(
     names, dtypes = layout
     new = ~m.found
     owner = m.added_owner
-    start = _starts(c.added)
+    start = run_starts(c.added)
     ids, id_level = _levelled(cur_ids[new].astype(np.int64), owner, start, UNSIGNED_DTYPES, False)
     vals = np.take(cur_vals, np.flatnonzero(new), axis=0)
     # positions: per player the narrowest signed dtype; the rest: the frame's dtype
@@ -414,13 +216,13 @@ def _adds(
     return _Adds(map_head(1 + vals.shape[1]), ids, id_level, positions, rest, start)
 
 
-# -- 5. the bodies: pieces of those bytes, for every player at once ----------------------
+# -- the bodies: pieces of those bytes, for every player at once ----------------------
 
 
 class _Parts(NamedTuple):
     """Everything :func:`_bodies` takes its pieces from, per batch."""
 
-    counts: _Counts
+    counts: Counts
     xy: _Corrections | None
     columns: list[_ColumnChange]
     removed: bytes  # the ids removed, every player's, as little-endian u32
@@ -432,7 +234,7 @@ def _put_levelled(out: Pieces, values: _Levelled, rows: IntArray, where: BoolArr
     out.bin(values.data, values.at, rows * values.itemsize, where)
 
 
-def _put_adds(out: Pieces, adds: _Adds | None, c: _Counts) -> None:
+def _put_adds(out: Pieces, adds: _Adds | None, c: Counts) -> None:
     """``adds``: ``{id: [dtype, bin], x: ..., ...}`` or nil. The column blocks take many
     pieces and few players have any: they are laid out apart, over those players only,
     and come in as one piece."""
@@ -528,7 +330,7 @@ def _bodies(p: _Parts, n: int, prefix: bytes = b"") -> list[bytes]:
     c = p.counts
     _put_adds(out, p.adds, c)
     removing = c.gone > 0
-    out.bin(p.removed, 4 * _starts(c.gone), 4 * c.gone, removing)
+    out.bin(p.removed, 4 * run_starts(c.gone), 4 * c.gone, removing)
     out.constant(NIL, ~removing)
     _put_changes(out, p)
     _put_meta(out, p.metas)
@@ -544,7 +346,7 @@ def _no_rows(
 ) -> BatchRows:
     none, no_ticks = np.zeros(0, np.intp), np.zeros(0, np.int64)
     xy = np.ascontiguousarray(values[:, :2])
-    return BatchRows(keys, ids, values, xy, _zero_vel(0), none, no_ticks, no_ticks, none, none)
+    return BatchRows(keys, ids, values, xy, zero_vel(0), none, no_ticks, no_ticks, none, none)
 
 
 def diff_match(
@@ -615,14 +417,14 @@ def diff_rows(
     if bases is None:
         if prev is None or prev.players != count:
             raise ValueError("bases None needs the previous batch of as many players")
-        base = _baselines_from(prev, ticks_arr)
+        base = baselines_from(prev, ticks_arr)
     else:
         if len(bases) != count:
             raise ValueError(f"{len(bases)} baselines for {count} players")
-        base = _baselines_of(bases, ticks_arr, cur_vals.shape[1])
-    m = _match(ckey, base.keys, owner)
-    motion = _predict(cur_vals, base, m, tolerance)
-    c = _count(m, motion, base, count)
+        base = baselines_of(bases, ticks_arr, cur_vals.shape[1])
+    m = match(ckey, base.keys, owner)
+    motion = predict_motion(cur_vals, base, m, tolerance)
+    c = count_rows(m, motion, base, count)
     parts = _Parts(
         c,
         _corrections(m, motion, c, count),

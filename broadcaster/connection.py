@@ -39,7 +39,7 @@ from broadcaster.stats import PlayerStats
 from infra.lifecycle import TransitionTable
 
 if TYPE_CHECKING:
-    from broadcaster.batch import BatchRows
+    from broadcaster.rows import BatchRows
     from broadcaster.views import Snapshot
     from game_engine.frame import MatchFrame, PlayerSlot
 

@@ -8,8 +8,9 @@ batch. Every player of the batch gets its message from one computation over ever
 of the tick (:func:`~broadcaster.tick.tick_views`, :func:`~broadcaster.batch.diff_rows`):
 its view, then a delta against what its connection was last *delivered*, or a full state
 when that is not known (first message, resync), with the NumPy work done once per tick.
-The headers of the whole batch are packed at once, each message is split into parts when
-it is over the limit, and posted (:meth:`broadcaster.posting.Poster._post_message`). An
+The headers of the whole batch are packed at once and each message comes out whole
+(header and body in one buffer); a message over the limit is split into parts; each is
+posted through :class:`broadcaster.posting.Poster` (inline while pacing allows). An
 ended match's last message to a connection still in flight is a batch of one, sent when
 that post completes. The posting itself (inline and task posts, pacing, backoff,
 410/429/error handling) is :class:`broadcaster.posting.Poster`, the base class of
@@ -46,7 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from broadcaster.batch import BatchRows, diff_rows
+from broadcaster.batch import diff_rows
 from broadcaster.codec import (
     FLAG_ENDED,
     FLAG_FULL,
@@ -64,6 +65,7 @@ from broadcaster.errors import PostError
 from broadcaster.parts import split_body
 from broadcaster.posting import Poster, Tally
 from broadcaster.rate import SendRate
+from broadcaster.rows import BatchRows
 from broadcaster.settings import BroadcastSettings
 from broadcaster.stats import BroadcastStats
 from broadcaster.tick import signature, tick_views

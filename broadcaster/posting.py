@@ -1,12 +1,13 @@
 """Posting: the posts to one connection, and their outcomes.
 
 :class:`Poster` is the posting half of :class:`broadcaster.fanout.Broadcaster` (its base
-class): :meth:`Poster._post_message` starts the post of one update (one message, or the
-parts of a split one) to one :class:`~broadcaster.connection.Connection`, inline or in a
-task; it paces and times the post out, and :meth:`Poster._settle` accounts for every
-outcome through the connection's lifecycle table. :mod:`broadcaster.fanout` decides, per
-send tick, who gets what; this module delivers it. Every message, batched or not, goes
-through these two methods.
+class): it starts the post of one update (one message, or the parts of a split one) to
+one :class:`~broadcaster.connection.Connection`, inline (:meth:`Poster._post_inline`) or
+in a task (:meth:`Poster._post_message`, :meth:`Poster._post_parts`); it paces and times
+the post out, and accounts for every outcome through the connection's lifecycle table
+(:meth:`Poster._delivered`, :meth:`Poster._settle`). :mod:`broadcaster.fanout` decides,
+per send tick, who gets what; this module delivers it. Every message, batched or not,
+goes through these methods.
 
 Eager posts. With ``Connections.eager`` (the embedded gateway's in-process post, which
 never suspends) a one-part message that needs no waiting is posted by stepping the post's
@@ -43,11 +44,11 @@ import random
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from broadcaster.batch import BatchRows
 from broadcaster.connection import Connection, Event, Phase
 from broadcaster.connections import Connections
 from broadcaster.errors import ConnectionGone, PostError, PostFailed, Throttled
 from broadcaster.rate import SendRate
+from broadcaster.rows import BatchRows
 from broadcaster.settings import BroadcastSettings
 from broadcaster.stats import BroadcastStats
 from game_engine.frame import GoneCallback, MatchFrame

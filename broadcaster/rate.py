@@ -8,8 +8,9 @@ Pure: every method takes ``now`` (seconds, monotonic); the fan-out supplies the 
 - 429s from at least ``congestion_connections`` distinct connections within
   ``decrease_interval_s`` cut the rate multiplicatively (then not again for that interval,
   so one burst of 429s counts as one congestion signal). One slow reader's full buffer
-  (also a 429) only backs off that connection: it never slows everyone else. Without a cap the rate starts unlimited
-  and the first cut starts from the completion rate measured over the last second.
+  (also a 429) only backs off that connection: it never slows everyone else. Without a
+  cap the rate starts unlimited and the first cut starts from the completion rate
+  measured over the last second.
 - Each success raises the rate additively (``increase_per_s`` requests/s per second)
   back up to the cap; without a cap, past twice the rate it was cut from, it is unlimited
   again.

@@ -53,14 +53,20 @@ class TickViews(NamedTuple):
     dtypes: tuple[np.dtype[Any], ...]
 
 
-def tick_views(
-    frames: Sequence[MatchFrame],
-    frame_of: Sequence[int],
-    slots: Sequence[PlayerSlot],
-    scale: int,
-) -> TickViews:
-    """The views of the players ``slots`` (player ``k`` in ``frames[frame_of[k]]``); the
-    frames must share one :func:`signature`."""
+class _Entities(NamedTuple):
+    """Every entity of the frames, sorted by (frame, id); positions in world units (as
+    the interest test takes them) and every column as int64 (as the wire takes them)."""
+
+    ids: npt.NDArray[np.uint32]
+    x: npt.NDArray[np.floating[Any]]
+    y: npt.NDArray[np.floating[Any]]
+    values: npt.NDArray[np.int64]  # rows x names: quantised x, y, then kind and fields
+    names: tuple[str, ...]
+    dtypes: tuple[np.dtype[Any], ...]
+    sizes: list[int]  # entities per frame
+
+
+def _entities(frames: Sequence[MatchFrame], scale: int) -> _Entities:
     first = frames[0]
     field_names = tuple(first.fields)
     names = ("x", "y", "kind", *field_names)
@@ -94,16 +100,25 @@ def tick_views(
         first.kind.dtype,
         *(first.fields[n].dtype for n in field_names),
     )
-    # -- interest: one (player, entity of its match) pair per element ----------------------
+    return _Entities(ids, x, y, values, names, dtypes, sizes)
+
+
+def _interest(
+    frames: Sequence[MatchFrame],
+    pf: npt.NDArray[np.intp],
+    slots: Sequence[PlayerSlot],
+    e: _Entities,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every (player, entity of its match) pair the player may see, in float32 exactly as
+    :meth:`MatchFrame.visible`: the pairs' players and entity rows, grouped by player."""
     count = len(slots)
-    pf = np.asarray(frame_of, np.intp)
     vx = np.array([s.view_x for s in slots], np.float32)
     vy = np.array([s.view_y for s in slots], np.float32)
     own = np.array([s.entity_id for s in slots], np.int64)
     radius = np.array([f.view_radius for f in frames], np.float32)
     starts = np.zeros(len(frames), np.intp)
-    np.cumsum(sizes[:-1], out=starts[1:])
-    per_player = np.asarray(sizes, np.intp)[pf]
+    np.cumsum(e.sizes[:-1], out=starts[1:])
+    per_player = np.asarray(e.sizes, np.intp)[pf]
     pair_start = np.zeros(count, np.intp)
     np.cumsum(per_player[:-1], out=pair_start[1:])
     pair_player = np.repeat(np.arange(count, dtype=np.intp), per_player)
@@ -111,18 +126,30 @@ def tick_views(
         pair_start - starts[pf], per_player
     )
     # per-player values spread over its pairs with repeat (faster than gathering them)
-    dx = x[pair_entity] - np.repeat(vx, per_player)
-    dy = y[pair_entity] - np.repeat(vy, per_player)
+    dx = e.x[pair_entity] - np.repeat(vx, per_player)
+    dy = e.y[pair_entity] - np.repeat(vy, per_player)
     r = radius[pf]
     seen = (dx * dx + dy * dy) <= np.repeat(r * r, per_player)
-    seen |= ids[pair_entity] == np.repeat(own, per_player)
+    seen |= e.ids[pair_entity] == np.repeat(own, per_player)
     spectators = [j for j, s in enumerate(slots) if s.spectator]
     if spectators:
         seen |= np.isin(pair_player, spectators)
     chosen = np.flatnonzero(seen)
-    owner = pair_player[chosen]
-    rows = pair_entity[chosen]
-    counts = np.bincount(owner, minlength=count)
+    return pair_player[chosen], pair_entity[chosen]
+
+
+def tick_views(
+    frames: Sequence[MatchFrame],
+    frame_of: Sequence[int],
+    slots: Sequence[PlayerSlot],
+    scale: int,
+) -> TickViews:
+    """The views of the players ``slots`` (player ``k`` in ``frames[frame_of[k]]``); the
+    frames must share one :func:`signature`."""
+    e = _entities(frames, scale)
+    pf = np.asarray(frame_of, np.intp)
+    owner, rows = _interest(frames, pf, slots, e)
+    counts = np.bincount(owner, minlength=len(slots))
     ticks = np.array([f.tick for f in frames], np.int64)[pf]
-    views = np.take(values, rows, axis=0)  # several times faster than values[rows]
-    return TickViews(owner, counts, ids[rows], views, ticks, names, dtypes)
+    views = np.take(e.values, rows, axis=0)  # several times faster than values[rows]
+    return TickViews(owner, counts, e.ids[rows], views, ticks, e.names, e.dtypes)

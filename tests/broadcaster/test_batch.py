@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.batch import _predicted, diff_match
+from broadcaster.batch import diff_match
 from broadcaster.codec import encode_update_body
 from broadcaster.delta import diff, predict
+from broadcaster.rows import predicted
 from broadcaster.views import MatchTable, Snapshot
 
 
@@ -139,7 +140,7 @@ def test_predicted_displacements_are_the_reference_ones(
     rng = np.random.default_rng(3)
     owner = np.repeat(np.arange(5), [3, 0, 4, 2, 1])
     vel = rng.integers(-300, 300, (owner.shape[0], 2))
-    got = _predicted(vel, np.array(gaps), np.array(last_gaps), owner)
+    got = predicted(vel, np.array(gaps), np.array(last_gaps), owner)
     for j in range(5):
         np.testing.assert_array_equal(
             got[owner == j], predict(vel[owner == j], gaps[j], last_gaps[j])

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcaster.batch import BatchRows, diff_rows
+from broadcaster.batch import diff_rows
 from broadcaster.codec import encode_update_body
 from broadcaster.delta import diff
+from broadcaster.rows import BatchRows
 from broadcaster.tick import signature, tick_views
 from broadcaster.views import MatchTable, Snapshot
 from game_engine.frame import PlayerSlot
