@@ -20,7 +20,7 @@ its next message must be::
     GONE ──FORGOTTEN──▶ GONE
 
 A connection in ``NEW`` or ``RESYNC`` gets a full state, one in ``LIVE`` a delta against
-its baseline. Code reports events to :meth:`Connection.fire` and never assigns a phase;
+its baseline. Code reports events to :meth:`Connection.handle` and never assigns a phase;
 an event :data:`CONNECTION` does not list raises
 :class:`infra.lifecycle.IllegalTransition` (a bug in the broadcaster, never a client's
 doing), as every lifecycle table in tickwire does.
@@ -143,7 +143,7 @@ class Connection:
         # The fencing deadline of the frame being posted (MatchFrame.valid_until).
         self.valid_until = math.inf
 
-    def fire(self, event: Event) -> Phase:
+    def handle(self, event: Event) -> Phase:
         """Move to the phase :data:`CONNECTION` gives; raise if it gives none."""
         self.phase = CONNECTION.next(self.phase, event, self.connection_id)
         return self.phase
@@ -157,7 +157,7 @@ class Connection:
 
     def lost(self, event: Event = Event.LOST) -> None:
         """The baseline is unusable (``LOST``) or unknown (``FAILED``): resync."""
-        self.fire(event)
+        self.handle(event)
         self.rows = None
 
     def baseline(self) -> Snapshot | None:

@@ -119,7 +119,7 @@ class Poster:
         self._tally.flush(self.stats, self._rate, self._clock())
 
     def _forget(self, conn: Connection) -> None:
-        conn.fire(Event.FORGOTTEN)
+        conn.handle(Event.FORGOTTEN)
         if self._conns.get(conn.connection_id) is conn:
             del self._conns[conn.connection_id]
             self.stats.players.pop(conn.connection_id, None)
@@ -129,7 +129,7 @@ class Poster:
         conn = self._conns.get(cid)
         if conn is None:
             return
-        conn.fire(Event.LEFT)
+        conn.handle(Event.LEFT)
         if not conn.in_flight:
             self._forget(conn)
 
@@ -335,7 +335,7 @@ class Poster:
             self._next(conn)
 
     def _throttled(self, conn: Connection) -> None:
-        conn.fire(Event.THROTTLED)
+        conn.handle(Event.THROTTLED)
         now = self._clock()
         stats = self.stats
         self._rate.on_throttled(now, conn.connection_id)
@@ -366,7 +366,7 @@ class Poster:
             self._forget(conn)
 
     def _gone_away(self, conn: Connection) -> None:
-        conn.fire(Event.GONE)
+        conn.handle(Event.GONE)
         self.stats.gone += 1
         self._forget(conn)
         conn.final = None

@@ -23,13 +23,13 @@ def test_every_pair_moves_as_the_table_says_or_raises(phase: Phase, event: Event
     conn = _at(phase)
     if not CONNECTION.allows(phase, event):
         with pytest.raises(IllegalTransition) as err:
-            conn.fire(event)
+            conn.handle(event)
         assert (err.value.state, err.value.event) == (phase, event)
         assert "c" in str(err.value)  # names the connection
         assert conn.phase is phase  # an illegal event changes nothing
     else:
         want = CONNECTION.next(phase, event)
-        assert conn.fire(event) is want and conn.phase is want
+        assert conn.handle(event) is want and conn.phase is want
 
 
 def test_the_policy_the_table_writes_down() -> None:
@@ -66,6 +66,6 @@ def test_a_connections_life() -> None:
         (Event.DELIVERED, Phase.LEAVING),  # the post in flight when it left
         (Event.FORGOTTEN, Phase.CLOSED),
     ]:
-        assert conn.fire(event) is phase
+        assert conn.handle(event) is phase
     with pytest.raises(IllegalTransition, match="DELIVERED is not allowed in CLOSED"):
-        conn.fire(Event.DELIVERED)
+        conn.handle(Event.DELIVERED)
