@@ -424,7 +424,12 @@ class Worker(Generic[C]):
                 await self.leases.release(lease)
             return
         reader = ShardReader(
-            self.stream, lease.shard_id, lease.checkpoint, self.set_aside, self.settings.reader
+            self.stream,
+            lease.shard_id,
+            lease.checkpoint,
+            self.set_aside,
+            self.settings.reader,
+            clock=self.clock,
         )
         owned = _Owned(lease, reader)
         owned.renewed(sent_at, self.settings)

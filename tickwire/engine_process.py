@@ -36,9 +36,13 @@ REPORT_PERIOD_S = 1.0
 # Least time between two reads of a shard over the link. A read that waits returns on the
 # first new record; the next one, this much later, takes everything that came meanwhile,
 # so a read carries many records at load (measured: one read per record cost ~26 us of
-# the gateway's CPU per input at 160 players). An input waits for the next tick anyway
-# (33 ms at 30 Hz), so 5 ms more moves few of them to a later tick.
+# the gateway's CPU per input at 160 players).
 LINK_READ_INTERVAL_S = 0.005
+# Once caught up, reads are paced to the tick (consumer.ReaderSettings.read_lead): one a
+# tick, this long before it starts, so the inputs it brings are applied at that tick. An
+# input arriving later waits for the next tick, as one arriving after a 5 ms-paced read
+# did; the round trip over the link takes well under a millisecond at 1,000 players.
+LINK_READ_LEAD_S = 0.004
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,14 @@ async def serve(config: EngineProcessConfig) -> None:
     s = config.settings
     client = await LinkClient.connect(config.link_path)
     worker_settings = s.worker
-    if worker_settings.reader.min_get_interval < LINK_READ_INTERVAL_S:
-        worker_settings = replace(
-            worker_settings,
-            reader=replace(worker_settings.reader, min_get_interval=LINK_READ_INTERVAL_S),
-        )
+    worker_settings = replace(
+        worker_settings,
+        reader=replace(
+            worker_settings.reader,
+            min_get_interval=max(worker_settings.reader.min_get_interval, LINK_READ_INTERVAL_S),
+            read_lead=LINK_READ_LEAD_S,
+        ),
+    )
     worker: Worker[Any] = Worker(
         stream=LinkStream(client, config.stream_name),
         leases=LinkLeaseTable(client),

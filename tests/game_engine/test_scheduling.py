@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,63 @@ async def test_a_reader_recovers_from_expired_iterators_without_losing_records()
         ]
     finally:
         await reader.stop()
+
+
+class _CountedReads:
+    """The embedded stream, counting get_records calls (each is a link round trip in an
+    engine process)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def get_records(self, iterator: str, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self._stream.get_records(iterator, **kwargs)
+
+
+async def test_reads_paced_to_the_tick_read_once_a_tick_and_lose_nothing() -> None:
+    stream = EmbeddedKinesis().create_stream("s", 1)
+    counted = _CountedReads(stream)
+    clock = TickClock(tick_rate=20.0)  # 50 ms ticks
+    loop = asyncio.get_running_loop()
+    clock.start(loop.time())
+    reader = ShardReader(
+        counted,
+        "shardId-000000000000",
+        None,
+        SetAside(),
+        ReaderSettings(min_get_interval=0.0, get_wait=0.5, read_lead=0.01),
+        clock=clock,
+    )
+
+    async def ticks(count: int) -> None:  # the tick loop's clock, advanced on time
+        for _ in range(count):
+            await asyncio.sleep(max(0.0, clock.next_due - loop.time()))
+            clock.done(loop.time(), loop.time())
+
+    reader.start()
+    try:
+        await stream.put_record("m", encode(JoinRecord("m", "p-first", "c", 0)))
+        async with asyncio.timeout(5):
+            await reader.caught_up.wait()
+        before = counted.reads
+        ticking = asyncio.create_task(ticks(10))
+        for i in range(100):  # a put every 5 ms through ten ticks
+            await stream.put_record("m", encode(JoinRecord("m", f"p{i}", "c", 0)))
+            await asyncio.sleep(0.005)
+        await ticking
+        paced_reads = counted.reads - before
+        async with asyncio.timeout(5):
+            while len(reader.buffer) < 101:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        await reader.stop()
+    players = [ev.player for _, ev in reader.buffer if ev is not None]
+    assert players == ["p-first"] + [f"p{i}" for i in range(100)]
+    # one read a tick (a late tick or the first read may add one or two), not one per put
+    print(f"paced reads: {paced_reads} over 10 ticks and 100 puts")
+    assert paced_reads <= 13
