@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,3 +36,57 @@ def read_stream() -> StreamReader:
             await asyncio.sleep(0.1)
 
     return read
+
+
+@pytest.fixture
+def two_way_template() -> Callable[[str], str]:
+    """``two_way_template(response_template)``: a WebSocket API with one two-way MOCK
+    route, ``echo``, answered with ``response_template`` (its integration response
+    template); stage v1 with a stage variable and route throttling."""
+
+    def template(response_template: str) -> str:
+        return TWO_WAY.replace("RESPONSE_TEMPLATE", response_template)
+
+    return template
+
+
+TWO_WAY = textwrap.dedent(
+    """\
+        Resources:
+          Api:
+            Type: AWS::ApiGatewayV2::Api
+            Properties: {Name: echo, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+          Echo:
+            Type: AWS::ApiGatewayV2::Route
+            Properties:
+              ApiId: !Ref Api
+              RouteKey: echo
+              RouteResponseSelectionExpression: $default
+              Target: !Sub integrations/${EchoIntegration}
+          EchoResponse:
+            Type: AWS::ApiGatewayV2::RouteResponse
+            Properties: {ApiId: !Ref Api, RouteId: !Ref Echo, RouteResponseKey: $default}
+          EchoIntegration:
+            Type: AWS::ApiGatewayV2::Integration
+            Properties:
+              ApiId: !Ref Api
+              IntegrationType: MOCK
+              TemplateSelectionExpression: \\$default
+              RequestTemplates: {$default: '{"statusCode": 200}'}
+          EchoIntegrationResponse:
+            Type: AWS::ApiGatewayV2::IntegrationResponse
+            Properties:
+              ApiId: !Ref Api
+              IntegrationId: !Ref EchoIntegration
+              IntegrationResponseKey: $default
+              TemplateSelectionExpression: \\$default
+              ResponseTemplates: {$default: 'RESPONSE_TEMPLATE'}
+          Stage:
+            Type: AWS::ApiGatewayV2::Stage
+            Properties:
+              ApiId: !Ref Api
+              StageName: v1
+              StageVariables: {color: blue}
+              DefaultRouteSettings: {ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5}
+        """
+)

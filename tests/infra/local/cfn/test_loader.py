@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -327,50 +328,10 @@ def test_chat_example_is_cfn_lint_clean() -> None:
     assert [str(m) for m in lint(text, config=ManualArgs(regions=["us-east-1"]))] == []  # type: ignore[arg-type]
 
 
-TWO_WAY = textwrap.dedent(
-    """\
-    Resources:
-      Api:
-        Type: AWS::ApiGatewayV2::Api
-        Properties: {Name: echo, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
-      Echo:
-        Type: AWS::ApiGatewayV2::Route
-        Properties:
-          ApiId: !Ref Api
-          RouteKey: echo
-          RouteResponseSelectionExpression: $default
-          Target: !Sub integrations/${EchoIntegration}
-      EchoResponse:
-        Type: AWS::ApiGatewayV2::RouteResponse
-        Properties: {ApiId: !Ref Api, RouteId: !Ref Echo, RouteResponseKey: $default}
-      EchoIntegration:
-        Type: AWS::ApiGatewayV2::Integration
-        Properties:
-          ApiId: !Ref Api
-          IntegrationType: MOCK
-          TemplateSelectionExpression: \\$default
-          RequestTemplates: {$default: '{"statusCode": 200}'}
-      EchoIntegrationResponse:
-        Type: AWS::ApiGatewayV2::IntegrationResponse
-        Properties:
-          ApiId: !Ref Api
-          IntegrationId: !Ref EchoIntegration
-          IntegrationResponseKey: $default
-          TemplateSelectionExpression: \\$default
-          ResponseTemplates: {$default: '{"echo": $input.json(''$'')}'}
-      Stage:
-        Type: AWS::ApiGatewayV2::Stage
-        Properties:
-          ApiId: !Ref Api
-          StageName: v1
-          StageVariables: {color: blue}
-          DefaultRouteSettings: {ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5}
-    """
-)
-
-
-def test_two_way_route_with_mock_integration_and_stage_settings() -> None:
-    api = load_template(TWO_WAY).api
+def test_two_way_route_with_mock_integration_and_stage_settings(
+    two_way_template: Callable[[str], str],
+) -> None:
+    api = load_template(two_way_template("""{"echo": $input.json(''$'')}""")).api
     route = api.routes["echo"]
     assert route.two_way and route.route_response_keys == ("$default",)
     integration = route.integration

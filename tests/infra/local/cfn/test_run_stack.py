@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -151,48 +151,14 @@ async def test_records_reach_a_kinesis_endpoint(
     assert kinds == ["InputRecord", "JoinRecord", "LeaveRecord"]
 
 
-async def test_two_way_mock_route_from_a_template() -> None:
+async def test_two_way_mock_route_from_a_template(
+    two_way_template: Callable[[str], str],
+) -> None:
     """A user's template with a two-way MOCK route: the integration response template
     (VTL) answers the client."""
-    import textwrap
-
     from infra.local.cfn import load_template
 
-    template = textwrap.dedent(
-        """\
-        Resources:
-          Api:
-            Type: AWS::ApiGatewayV2::Api
-            Properties: {Name: echo, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
-          Echo:
-            Type: AWS::ApiGatewayV2::Route
-            Properties:
-              ApiId: !Ref Api
-              RouteKey: echo
-              RouteResponseSelectionExpression: $default
-              Target: !Sub integrations/${EchoIntegration}
-          EchoResponse:
-            Type: AWS::ApiGatewayV2::RouteResponse
-            Properties: {ApiId: !Ref Api, RouteId: !Ref Echo, RouteResponseKey: $default}
-          EchoIntegration:
-            Type: AWS::ApiGatewayV2::Integration
-            Properties:
-              ApiId: !Ref Api
-              IntegrationType: MOCK
-              TemplateSelectionExpression: \\$default
-              RequestTemplates: {$default: '{"statusCode": 200}'}
-          EchoIntegrationResponse:
-            Type: AWS::ApiGatewayV2::IntegrationResponse
-            Properties:
-              ApiId: !Ref Api
-              IntegrationId: !Ref EchoIntegration
-              IntegrationResponseKey: $default
-              ResponseTemplates: {$default: '{"stage": "$context.stage", "route": "$context.routeKey"}'}
-          Stage:
-            Type: AWS::ApiGatewayV2::Stage
-            Properties: {ApiId: !Ref Api, StageName: v1}
-        """
-    )
+    template = two_way_template("""{"stage": "$context.stage", "route": "$context.routeKey"}""")
     gw = Gateway(load_template(template).api, GatewaySettings())
     await gw.start("127.0.0.1", 0)
     try:
