@@ -32,14 +32,15 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 import aiohttp
 from aiohttp import web
 
-from infra.aws.stack.templates import kinesis_request_template
+from infra.local.cfn.tickwire_stack import load_tickwire_stack
 from infra.local.gateway import Gateway, GatewaySettings
-from infra.local.gateway.model import Authorizer, Integration, LambdaFunction, Route, WebSocketApi
+from infra.local.gateway.model import WebSocketApi
 from infra.local.kinesis_service import EmbeddedKinesisService
 from infra.local.stream import EmbeddedKinesis
 from ingest.records import decode
@@ -169,39 +170,22 @@ class CountingService:
         return status, out
 
 
-def tickwire_api() -> WebSocketApi:
-    def kinesis(kind: str) -> Integration:
-        return Integration(
-            "AWS",
-            uri="arn:aws:apigateway:us-east-1:kinesis:action/PutRecord",
-            request_templates={"$default": kinesis_request_template(kind, "actions")},  # type: ignore[arg-type]
-            template_selection_expression="\\$default",
-        )
-
-    auth = Authorizer(
-        "jwt",
-        LambdaFunction(
-            "jwt", "ingest.authorizer.handler", environment={"TICKWIRE_JWT_SECRET": SECRET}
-        ),
-        ("route.request.querystring.token",),
-    )
-    return WebSocketApi(
-        name="p4",
-        routes={
-            "$connect": Route(
-                "$connect", kinesis("join"), authorization_type="CUSTOM", authorizer=auth
-            ),
-            "input": Route("input", kinesis("input")),
-            "$disconnect": Route("$disconnect", kinesis("leave")),
-        },
-    )
+def tickwire_stack() -> tuple[WebSocketApi, str, int]:
+    """tickwire's own API as ``tickwire up`` and AWS run it (routes, request templates,
+    the JWT authorizer), its stream's name and shard count."""
+    stack = load_tickwire_stack({"JwtSecret": SECRET})
+    ((stream_name, shards),) = stack.streams.items()
+    # The stage's throttle (AWS's 10,000/s default) lifted: P4 measures the machine.
+    stage = replace(stack.api.stage, throttling_burst_limit=10**9, throttling_rate_limit=1e12)
+    return replace(stack.api, stage=stage), stream_name, shards
 
 
 async def gateway(conns: int, per_conn: int, rate: float = 0.0) -> tuple[float, float]:
     """(messages/s, CPU seconds per message)."""
     total = conns * per_conn
+    api, stream_name, shards = tickwire_stack()
     registry = EmbeddedKinesis()
-    stream = registry.create_stream("actions", shard_count=4)
+    stream = registry.create_stream(stream_name, shard_count=shards)
     done = asyncio.Event()
     service = CountingService(EmbeddedKinesisService(registry), conns + total, done)
     settings = GatewaySettings(
@@ -210,7 +194,7 @@ async def gateway(conns: int, per_conn: int, rate: float = 0.0) -> tuple[float, 
         new_connections_per_s=1e6,
         new_connections_burst=10**6,
     )
-    gw = Gateway(tickwire_api(), settings, {"kinesis": service})
+    gw = Gateway(api, settings, {"kinesis": service})
     await gw.start(port=0)
     try:
         urls = [
