@@ -3,7 +3,7 @@
 //
 // An ES module with no dependencies and no build step: a small msgpack decoder, the
 // header peek, and `World`, which applies full states, deltas (with motion prediction)
-// and split updates exactly like the Python reference `broadcaster.world.WorldView`.
+// and split updates exactly like the Python reference `broadcaster.client_state.WorldView`.
 //
 //   import { World } from "./protocol.js";
 //   const world = new World();
