@@ -75,12 +75,7 @@ class ManagementApi:
                 raise ForbiddenException("Missing Authentication Token")
             connection_id = request.match_info["id"]
             if method == "POST":
-                length = request.content_length
-                if length is not None and length > self.max_post:
-                    self.gw.account_bucket.take()
-                    raise PayloadTooLargeException(
-                        f"Payload of {length} bytes exceeds {self.max_post}"
-                    )
+                self.gw.table.refuse_length(request.content_length)
                 try:
                     body = await request.read()
                 except web.HTTPRequestEntityTooLarge:  # chunked body past client_max_size

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as _dt
 import logging
-import math
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -36,18 +34,18 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .connection import Connection, ConnectionState
+from .connections import ConnectionTable
 from .errors import (
     ConfigurationError,
     GoneException,
     LimitExceededException,
-    PayloadTooLargeException,
 )
 from .frames import encode_server_frame
 from .guard import POLICY_CLOSES
 from .integrations import Integrations
 from .lambdas import LambdaRuntime
 from .management import ManagementApi, is_sigv4_authorization
-from .metering import Metering, metered_units
+from .metering import Metering
 from .model import WebSocketApi
 from .routing import compile_selection_expression
 from .services import AwsServiceBackend
@@ -66,11 +64,6 @@ _PING_FRAME = encode_server_frame(b"", int(WSMsgType.PING))
 _OPEN = ConnectionState.OPEN
 
 
-def _iso(epoch_ms: int) -> str:
-    moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
-
-
 class Gateway:
     """An API Gateway WebSocket API served locally. See the module docstring."""
 
@@ -86,7 +79,6 @@ class Gateway:
         self.api = api
         self.settings = settings = settings or GatewaySettings()
         self.state_dir = state_dir
-        self.connections: dict[str, Connection] = {}
         self.account_bucket = TokenBucket(settings.account_rate_per_s, settings.account_burst)
         self.connect_bucket = TokenBucket(
             settings.new_connections_per_s, settings.new_connections_burst
@@ -95,6 +87,11 @@ class Gateway:
         # after routing: throttle.route_gates, in WebSocketSessions)
         stage = api.stage
         self.metrics = Metering(live=self._live_connections)
+        # the connections and the @connections rules (pure); this class does the I/O
+        self.table = ConnectionTable(
+            self.account_bucket, self.metrics, settings.max_post_bytes, settings.post_frame_type
+        )
+        self.connections: dict[str, Connection] = self.table.connections
         self.runtime = LambdaRuntime(
             workers_per_function=settings.lambda_workers_per_function,
             region=api.region,
@@ -122,14 +119,12 @@ class Gateway:
         self._sessions = WebSocketSessions(self)
         self._management = ManagementApi(self)
         self._app = self._build_app(list(extra_routes))
-        self._max_post = settings.max_post_bytes
         self._buffer_limit = settings.client_buffer_bytes
         # unsent bytes past which a connection is backlogged (the slow-reader policy),
         # else past which posts answer 429
         self._high_water = min(settings.slow_reader_bytes, self._buffer_limit) or (
             self._buffer_limit
         )
-        self._frame_type = settings.post_frame_type
 
     # -- application ----------------------------------------------------------------------
 
@@ -414,15 +409,7 @@ class Gateway:
         """:meth:`post_to_connection` without a coroutine: it never waits (the frame is
         queued and written at the end of this loop iteration), so callers that post many
         messages at once (the engine link) call it directly."""
-        if not self.account_bucket.take():
-            self.metrics.throttled["management"] += 1
-            raise LimitExceededException("Rate exceeded")
-        conn = self.connections.get(connection_id)
-        if conn is None or conn.state is not _OPEN:
-            raise GoneException(f"Connection {connection_id} is gone")
-        size = len(data)
-        if size > self._max_post:
-            raise PayloadTooLargeException(f"Payload of {size} bytes exceeds {self._max_post}")
+        conn = self.table.post(connection_id, data)
         transport = conn.transport
         if transport is None or transport.is_closing():
             raise GoneException(f"Connection {connection_id} is gone")
@@ -432,26 +419,7 @@ class Gateway:
             self._backlogged(conn)
         elif conn.backlog is not None and conn.backlog.since is not None:
             conn.backlog.clear()
-        kind = self._frame_type
-        if kind == "auto":
-            first = data[0] if size else 0
-            if 0x80 <= first < 0xC2 or first > 0xF4:
-                opcode = _BINARY  # cannot start UTF-8 (msgpack maps/arrays start here)
-            elif data.isascii():
-                opcode = _TEXT
-            else:
-                try:
-                    data.decode("utf-8")
-                    opcode = _TEXT
-                except UnicodeDecodeError:
-                    opcode = _BINARY
-        else:
-            opcode = _TEXT if kind == "text" else _BINARY
-        self.queue_frame(conn, encode_server_frame(data, opcode))
-        metrics = self.metrics
-        metrics.messages_out += 1
-        metrics.bytes_out += size
-        metrics.units_out += metered_units(size)
+        self.queue_frame(conn, self.table.frame(data))
 
     def _backlogged(self, conn: Connection) -> None:
         """A post to a connection with unsent data past the high-water mark: 410 when the
@@ -499,26 +467,11 @@ class Gateway:
 
     def get_connection(self, connection_id: str) -> dict[str, Any]:
         """GetConnection: connectedAt, identity, lastActiveAt (410 unless OPEN)."""
-        if not self.account_bucket.take():
-            self.metrics.throttled["management"] += 1
-            raise LimitExceededException("Rate exceeded")
-        conn = self.connections.get(connection_id)
-        if conn is None or conn.state is not _OPEN:
-            raise GoneException(f"Connection {connection_id} is gone")
-        return {
-            "connectedAt": _iso(conn.connected_at_ms),
-            "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
-            "lastActiveAt": _iso(conn.last_active_ms),
-        }
+        return self.table.info(self.table.admit(connection_id))
 
     async def delete_connection(self, connection_id: str) -> None:
         """DeleteConnection: answers at once; the client sees close 1000 (410 unless OPEN)."""
-        if not self.account_bucket.take():
-            self.metrics.throttled["management"] += 1
-            raise LimitExceededException("Rate exceeded")
-        conn = self.connections.get(connection_id)
-        if conn is None or conn.state is not _OPEN:
-            raise GoneException(f"Connection {connection_id} is gone")
+        conn = self.table.admit(connection_id)
         self.track(asyncio.create_task(self.close_connection(conn, *CloseReason.DELETED)))
 
     async def close_connection(
@@ -560,6 +513,4 @@ class Gateway:
         return bool(values) and is_sigv4_authorization(values[-1] if values else None)
 
     def _live_connections(self) -> tuple[int, int]:
-        now = time.monotonic()
-        ages = [now - c.connected_mono for c in self.connections.values() if c.state is _OPEN]
-        return len(ages), sum(max(1, math.ceil(age / 60.0)) for age in ages)
+        return self.table.live(time.monotonic())

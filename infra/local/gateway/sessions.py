@@ -199,7 +199,8 @@ class WebSocketSessions:
             user_agent=request.headers.get("User-Agent", ""),
             headers={k: v[-1] for k, v in headers.items()},
         )
-        gw.connections[conn.connection_id] = conn
+        table = gw.table
+        table.add(conn)
         opened = False
         try:
             status, message, protocol, reply = await self._run_connect(conn, headers, query)
@@ -236,9 +237,7 @@ class WebSocketSessions:
             return ws
         finally:
             if not opened:
-                gw.connections.pop(conn.connection_id, None)
-                if conn.state is not ConnectionState.CLOSED:
-                    conn.transition(ConnectionState.CLOSED)
+                table.discard(conn)
             else:
                 self._finish(conn)
 
@@ -597,14 +596,10 @@ class WebSocketSessions:
 
     def _finish(self, conn: Connection) -> None:
         gw = self.gw
-        if conn.state is ConnectionState.CLOSED:
+        closed = gw.table.closed(conn, monotonic(), CloseReason.ABNORMAL)
+        if closed is None:
             return
-        conn.transition(ConnectionState.CLOSED)
-        gw.connections.pop(conn.connection_id, None)
-        code = conn.close_code if conn.close_code is not None else CloseReason.ABNORMAL[0]
-        reason = conn.close_reason if conn.close_code is not None else CloseReason.ABNORMAL[1]
-        gw.metrics.connection_closed(conn.age_s())
-        gw.metrics.closes[code] += 1
+        code, reason = closed
         route = self.disconnect_route
         if route is not None and route.integration is not None:
             gw.track(

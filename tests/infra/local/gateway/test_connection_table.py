@@ -1,0 +1,84 @@
+"""The @connections rules as a pure model (connections.py): no event loop, no socket.
+(The same rules over HTTP with boto3: test_management.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.local.gateway.connection import Connection, ConnectionState
+from infra.local.gateway.connections import ConnectionTable, post_opcode
+from infra.local.gateway.errors import (
+    GoneException,
+    LimitExceededException,
+    PayloadTooLargeException,
+)
+from infra.local.gateway.metering import Metering
+from infra.local.gateway.throttle import TokenBucket
+
+
+def table_with(kit, *states: ConnectionState, burst: int = 100) -> ConnectionTable:
+    table = ConnectionTable(
+        TokenBucket(rate=1, burst=burst, clock=kit.Clock()), Metering(), 10, "auto"
+    )
+    for i, state in enumerate(states):
+        conn = Connection(f"c{i}", "127.0.0.1", "test", {})
+        conn.state = state
+        table.connections[conn.connection_id] = conn
+    return table
+
+
+def test_every_call_takes_an_account_token_then_needs_an_open_connection(kit):
+    table = table_with(kit, ConnectionState.OPEN, ConnectionState.CONNECTING, burst=4)
+    assert table.admit("c0").connection_id == "c0"
+    for unknown_or_not_open in ("c1", "nope"):
+        with pytest.raises(GoneException):
+            table.admit(unknown_or_not_open)
+    table.admit("c0")  # the fourth token
+    with pytest.raises(LimitExceededException):
+        table.admit("c0")  # 429 before anything else, even for an open connection
+
+
+def test_a_post_past_the_limit_is_413_after_the_throttle_and_the_410(kit):
+    table = table_with(kit, ConnectionState.OPEN, ConnectionState.CLOSING)
+    assert table.post("c0", b"x" * 10).connection_id == "c0"
+    with pytest.raises(PayloadTooLargeException):
+        table.post("c0", b"x" * 11)
+    with pytest.raises(GoneException):
+        table.post("c1", b"x" * 11)  # 410 wins over 413
+    with pytest.raises(PayloadTooLargeException):
+        table.refuse_length(11)
+    table.refuse_length(None)  # chunked: checked when read
+
+
+def test_frames_are_typed_and_metered(kit):
+    table = table_with(kit)
+    assert table.frame(b"hi")[:2] == b"\x81\x02"  # text
+    assert table.frame(b"\x82\xa1t")[0] == 0x82  # msgpack map: binary
+    metrics = table._metrics
+    assert (metrics.messages_out, metrics.bytes_out, metrics.units_out) == (2, 5, 2)
+    assert post_opcode("é".encode(), "auto") == 0x1
+    assert post_opcode(b"\xff", "auto") == 0x2 and post_opcode(b"\xe9t", "auto") == 0x2
+    assert post_opcode(b"\xff", "text") == 0x1 and post_opcode(b"hi", "binary") == 0x2
+
+
+def test_get_connection_answers_iso_times_and_the_identity(kit):
+    table = table_with(kit, ConnectionState.OPEN)
+    info = table.info(table.admit("c0"))
+    assert info["identity"] == {"sourceIp": "127.0.0.1", "userAgent": "test"}
+    assert info["connectedAt"].endswith("Z") and len(info["connectedAt"]) == 24
+
+
+def test_the_table_lifecycle_closes_and_meters_once(kit):
+    table = table_with(kit)
+    conn = Connection("c9", "127.0.0.1", "test", {}, connected_mono=100.0)
+    table.add(conn)
+    conn.transition(ConnectionState.OPEN)
+    assert table.live(now_mono=161.0) == (1, 2)  # 61 s: two connection minutes so far
+    assert table.closed(conn, 130.0, (1006, "abnormal")) == (1006, "abnormal")
+    assert table.closed(conn, 131.0, (1006, "abnormal")) is None  # once only
+    assert not table.connections and table._metrics.closes == {1006: 1}
+    assert table._metrics.closed_connection_minutes == 1
+    refused = Connection("c8", "127.0.0.1", "test", {})
+    table.add(refused)
+    table.discard(refused)
+    assert refused.state is ConnectionState.CLOSED and not table.connections
