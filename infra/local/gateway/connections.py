@@ -9,6 +9,8 @@ the connections by id and makes every decision of a management call:
 - PostToConnection: at most ``max_post_bytes`` (else 413), the frame type the payload
   goes as, and the metering of what is sent;
 - GetConnection's answer;
+- what a sweep finds each connection due (:meth:`sweep`): API Gateway's idle and
+  duration closes, and the liveness policy's pings and late pongs (guard.py);
 - the table's own bookkeeping: a connection enters at its $connect (:meth:`add`), leaves
   when refused (:meth:`discard`) or closed (:meth:`closed`: the close code and reason
   $disconnect reports, the closes and connection minutes metered), and the open ones'
@@ -32,10 +34,16 @@ from .connection import Connection, ConnectionState
 from .errors import GoneException, LimitExceededException, PayloadTooLargeException
 from .frames import encode_server_frame
 from .metering import Metering, metered_units
-from .settings import PostFrameType
+from .settings import GatewaySettings, PostFrameType
 from .throttle import TokenBucket
 
-__all__ = ["ConnectionTable", "post_opcode"]
+__all__ = ["BUFFERED", "EXPIRED", "PING", "PING_TIMEOUT", "ConnectionTable", "post_opcode"]
+
+# What a sweep finds an OPEN connection due (ConnectionTable.sweep):
+EXPIRED = "expired"  # idle, or past its duration: closed 1001 (API Gateway's quotas)
+PING = "ping"  # a ping to send
+PING_TIMEOUT = "ping_timeout"  # its pong is late: closed (guard.POLICY_CLOSES)
+BUFFERED = "buffered"  # the slow-reader policy: its unsent bytes to look at
 
 _TEXT = int(WSMsgType.TEXT)
 _BINARY = int(WSMsgType.BINARY)
@@ -67,20 +75,15 @@ def _iso(epoch_ms: int) -> str:
 class ConnectionTable:
     """Connections by id, and the ``@connections`` rules (see the module docstring)."""
 
-    __slots__ = ("_account", "_frame_type", "_max_post", "_metrics", "connections")
+    __slots__ = ("_account", "_frame_type", "_max_post", "_metrics", "_settings", "connections")
 
-    def __init__(
-        self,
-        account: TokenBucket,
-        metrics: Metering,
-        max_post_bytes: int,
-        frame_type: PostFrameType,
-    ) -> None:
+    def __init__(self, account: TokenBucket, metrics: Metering, settings: GatewaySettings) -> None:
         self.connections: dict[str, Connection] = {}
         self._account = account
         self._metrics = metrics
-        self._max_post = max_post_bytes
-        self._frame_type = frame_type
+        self._settings = settings
+        self._max_post = settings.max_post_bytes
+        self._frame_type: PostFrameType = settings.post_frame_type
 
     def admit(self, connection_id: str) -> Connection:
         """Every call's preamble: the account throttle (429), then the OPEN connection
@@ -145,6 +148,34 @@ class ConnectionTable:
         self._metrics.connection_closed(conn.age_s(now_mono))
         self._metrics.closes[code] += 1
         return code, reason
+
+    def sweep(self, now_mono: float) -> list[tuple[Connection, str]]:
+        """The OPEN connections due something now, each with what (EXPIRED, PING,
+        PING_TIMEOUT, BUFFERED); at most one of the first three per connection."""
+        settings = self._settings
+        idle, longest = settings.idle_timeout_s, settings.max_connection_duration_s
+        ping_every, pong_within = settings.ping_interval_s, settings.pong_timeout_s
+        due: list[tuple[Connection, str]] = []
+        for conn in self.connections.values():
+            if conn.state is not _OPEN:
+                continue
+            if (
+                now_mono - conn.last_active_mono >= idle
+                or now_mono - conn.connected_mono >= longest
+            ):
+                due.append((conn, EXPIRED))
+                continue
+            if ping_every:
+                sent = conn.ping_sent_mono
+                if sent is None:
+                    if now_mono - conn.pong_mono >= ping_every:
+                        due.append((conn, PING))
+                elif now_mono - sent >= pong_within:
+                    due.append((conn, PING_TIMEOUT))
+                    continue
+            if conn.backlog is not None:
+                due.append((conn, BUFFERED))
+        return due
 
     def live(self, now_mono: float) -> tuple[int, int]:
         """Open connections, and their connection minutes so far (each rounded up)."""

@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .connection import Connection, ConnectionState
-from .connections import ConnectionTable
+from .connections import BUFFERED, PING, PING_TIMEOUT, ConnectionTable
 from .errors import (
     ConfigurationError,
     GoneException,
@@ -88,9 +88,7 @@ class Gateway:
         stage = api.stage
         self.metrics = Metering(live=self._live_connections)
         # the connections and the @connections rules (pure); this class does the I/O
-        self.table = ConnectionTable(
-            self.account_bucket, self.metrics, settings.max_post_bytes, settings.post_frame_type
-        )
+        self.table = ConnectionTable(self.account_bucket, self.metrics, settings)
         self.connections: dict[str, Connection] = self.table.connections
         self.runtime = LambdaRuntime(
             workers_per_function=settings.lambda_workers_per_function,
@@ -272,32 +270,22 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
     async def _reap(self) -> None:
-        """API Gateway's idle and duration closes, and the liveness and slow-reader
-        policies (guard.py): one sweep of the table per reaper interval."""
+        """Acts on what each sweep of the table finds due (ConnectionTable.sweep): API
+        Gateway's idle and duration closes, the liveness and slow-reader policies."""
         settings = self.settings
-        idle = settings.idle_timeout_s
-        longest = settings.max_connection_duration_s
         code = settings.timeout_close_code
-        ping_every, pong_within = settings.ping_interval_s, settings.pong_timeout_s
         while True:
             await asyncio.sleep(settings.reaper_interval_s)
             now = time.monotonic()
-            for conn in list(self.connections.values()):
-                if conn.state is not _OPEN:
-                    continue
-                if now - conn.last_active_mono >= idle or now - conn.connected_mono >= longest:
-                    self.track(asyncio.create_task(self.close_connection(conn, code, "Going away")))
-                    continue
-                if ping_every:
-                    sent = conn.ping_sent_mono
-                    if sent is None:
-                        if now - conn.pong_mono >= ping_every:
-                            self.ping(conn, now)
-                    elif now - sent >= pong_within:
-                        self.policy_close(conn, "ping_timeout")
-                        continue
-                if conn.backlog is not None:
+            for conn, what in self.table.sweep(now):
+                if what is BUFFERED:
                     self._check_backlog(conn, now)
+                elif what is PING:
+                    self.ping(conn, now)
+                elif what is PING_TIMEOUT:
+                    self.policy_close(conn, "ping_timeout")
+                else:
+                    self.track(asyncio.create_task(self.close_connection(conn, code, "Going away")))
 
     def ping(self, conn: Connection, now: float) -> None:
         """Send a ping; the liveness policy expects its pong within ``pong_timeout_s``."""

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from infra.local.gateway import GatewaySettings
 from infra.local.gateway.connection import Connection, ConnectionState
-from infra.local.gateway.connections import ConnectionTable, post_opcode
+from infra.local.gateway.connections import (
+    EXPIRED,
+    PING,
+    PING_TIMEOUT,
+    ConnectionTable,
+    post_opcode,
+)
 from infra.local.gateway.errors import (
     GoneException,
     LimitExceededException,
@@ -16,9 +23,13 @@ from infra.local.gateway.metering import Metering
 from infra.local.gateway.throttle import TokenBucket
 
 
-def table_with(kit, *states: ConnectionState, burst: int = 100) -> ConnectionTable:
+def table_with(
+    kit, *states: ConnectionState, burst: int = 100, **settings: float
+) -> ConnectionTable:
     table = ConnectionTable(
-        TokenBucket(rate=1, burst=burst, clock=kit.Clock()), Metering(), 10, "auto"
+        TokenBucket(rate=1, burst=burst, clock=kit.Clock()),
+        Metering(),
+        GatewaySettings(max_post_bytes=10, **settings),
     )
     for i, state in enumerate(states):
         conn = Connection(f"c{i}", "127.0.0.1", "test", {})
@@ -82,3 +93,21 @@ def test_the_table_lifecycle_closes_and_meters_once(kit):
     table.add(refused)
     table.discard(refused)
     assert refused.state is ConnectionState.CLOSED and not table.connections
+
+
+def test_a_sweep_finds_expiries_pings_and_late_pongs(kit):
+    table = table_with(kit, idle_timeout_s=60, ping_interval_s=10, pong_timeout_s=2)
+    fresh, idle, pinged, late = (
+        Connection(f"c{i}", "127.0.0.1", "t", {}, connected_mono=0.0) for i in range(4)
+    )
+    for conn in (fresh, idle, pinged, late):
+        conn.state = ConnectionState.OPEN
+        table.add(conn)
+    fresh.last_active_mono = pinged.last_active_mono = late.last_active_mono = 50.0
+    fresh.pong_mono = 45.0  # pong 5 s ago: no ping due yet
+    pinged.pong_mono = 30.0  # pong 20 s ago: a ping is due
+    late.ping_sent_mono = 47.0  # pinged 3 s ago, no pong
+    due = {conn.connection_id: what for conn, what in table.sweep(now_mono=50.0)}
+    assert due == {"c1": PING, "c2": PING, "c3": PING_TIMEOUT} and idle.last_active_mono == 0
+    due = {conn.connection_id: what for conn, what in table.sweep(now_mono=61.0)}
+    assert due["c1"] == EXPIRED  # 61 s without data
