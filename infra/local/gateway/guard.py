@@ -8,7 +8,8 @@ layer (:mod:`.sessions`, :mod:`.server`) applies them:
 - :class:`Episode`: how long a condition has held without a break, for "dropping
   messages" (a flooder) and "unsent data above the high-water mark" (a slow reader);
 - :class:`SourceFailures`: a token bucket per source address for handshakes the
-  authorizer refused; a source with none left is refused (429) before any work.
+  authorizer refused; a source with none left is refused (429) before any work, and one
+  that has failed pays for each handshake in flight up front.
 
 The per-connection message bucket is a :class:`~.throttle.TokenBucket`.
 """
@@ -93,17 +94,24 @@ class SourceFailures:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
 
-    def blocked(self, source: str) -> bool:
-        """True when ``source`` has no failure left to spend now."""
+    def begin(self, source: str) -> bool:
+        """A handshake from ``source`` starts: False when it is refused now (no failure
+        left to spend). A source that has failed before pays for this handshake up front
+        (given back by :meth:`end` if it succeeds), so a storm's handshakes in flight at
+        once cannot outrun the limit; a source that never failed is not touched."""
         bucket = self._buckets.get(source)
-        return bucket is not None and bucket.tokens < 1.0
+        return bucket is None or bucket.take()
 
-    def failed(self, source: str) -> None:
-        """One more failed handshake from ``source``."""
-        buckets = self._buckets
-        bucket = buckets.get(source)
+    def end(self, source: str, failed: bool) -> None:
+        """The handshake :meth:`begin` let through is over."""
+        bucket = self._buckets.get(source)
         if bucket is None:
+            if not failed:
+                return
+            buckets = self._buckets
             if len(buckets) >= self.max_sources:
                 del buckets[next(iter(buckets))]
             bucket = buckets[source] = TokenBucket(self.rate, self.burst, self._clock)
-        bucket.take()
+            bucket.take()
+        elif not failed:
+            bucket.give_back()

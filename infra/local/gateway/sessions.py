@@ -179,14 +179,13 @@ class WebSocketSessions:
             return web.json_response({"message": "Upgrade Required"}, status=426)
         source_ip = request.remote or "127.0.0.1"
         failures = self._failures
-        if failures is not None and failures.blocked(source_ip):
+        if failures is not None and not failures.begin(source_ip):
             # before the quotas: a storm of bad tokens spends none of the honest players'
             metrics.throttled["connect_source"] += 1
             return self._refuse(429, "Too Many Requests")
-        if not gw.connect_bucket.take():
-            metrics.throttled["connect"] += 1
-            return self._refuse(429, "Too Many Requests")
-        if not gw.account_bucket.take():
+        if not gw.connect_bucket.take() or not gw.account_bucket.take():
+            if failures is not None:
+                failures.end(source_ip, failed=False)
             metrics.throttled["connect"] += 1
             return self._refuse(429, "Too Many Requests")
         headers = _multi(request.headers.items())
@@ -204,8 +203,9 @@ class WebSocketSessions:
         opened = False
         try:
             status, message, protocol, reply = await self._run_connect(conn, headers, query)
-            if status in _REFUSED and failures is not None:
-                failures.failed(source_ip)
+            if failures is not None:
+                failures.end(source_ip, failed=status in _REFUSED)
+                failures = None  # ended: the finally below has nothing to give back
             if status != 200 or gw.stopping:
                 return self._refuse(
                     status if status != 200 else 503, message or "Service Unavailable"
@@ -236,6 +236,8 @@ class WebSocketSessions:
             await self._read_loop(conn, ws)
             return ws
         finally:
+            if failures is not None:  # the client left during its $connect
+                failures.end(source_ip, failed=False)
             if not opened:
                 table.discard(conn)
             else:

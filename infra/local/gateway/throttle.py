@@ -49,6 +49,10 @@ class TokenBucket:
         self._tokens = tokens - 1.0
         return True
 
+    def give_back(self) -> None:
+        """Return one token taken for a request that, after all, does not count."""
+        self._tokens = min(self.burst, self._tokens + 1.0)
+
     @property
     def tokens(self) -> float:
         """Tokens available now (refills first)."""

@@ -34,17 +34,27 @@ def test_an_episode_holds_until_cleared_or_broken_by_a_gap():
 def test_source_failures_block_one_source_and_forget_the_oldest(kit):
     clock = kit.Clock()
     failures = SourceFailures(rate=1.0, burst=2, max_sources=2, clock=clock)
-    assert not failures.blocked("a")
-    failures.failed("a")
-    assert not failures.blocked("a")
-    failures.failed("a")
-    assert failures.blocked("a") and not failures.blocked("b")
+    assert failures.begin("a")  # never failed: nothing charged
+    failures.end("a", failed=True)
+    assert failures.begin("a")  # has failed: pays up front...
+    failures.end("a", failed=False)  # ...and is given it back on success
+    assert failures.begin("a")
+    failures.end("a", failed=True)
+    assert not failures.begin("a") and failures.begin("b")  # "a" has none left
     clock.now = 1.0  # one failure's worth back
-    assert not failures.blocked("a")
-    failures.failed("a")
-    failures.failed("b")
-    failures.failed("c")  # a third source: "a", the oldest, is forgotten
-    assert not failures.blocked("a")
+    assert failures.begin("a")
+    failures.end("a", failed=True)
+    failures.end("b", failed=True)
+    failures.end("c", failed=True)  # a third source: "a", the oldest, is forgotten
+    assert failures.begin("a")
+
+
+def test_handshakes_in_flight_cannot_outrun_a_failing_sources_limit(kit):
+    failures = SourceFailures(rate=1.0, burst=3, max_sources=10, clock=kit.Clock())
+    assert failures.begin("a")
+    failures.end("a", failed=True)  # 2 left
+    in_flight = [failures.begin("a") for _ in range(10)]  # a storm, all at once
+    assert in_flight == [True, True] + [False] * 8
 
 
 def test_settings_refuse_negative_policies():
