@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from tickwire.engines import EngineProcessError
 from tickwire.gc_tuning import GcPacer
 from tickwire.loops import event_loop_runner
 from tickwire.ports import error_line
+from tickwire.signals import StopSignals
 
 log = logging.getLogger("tickwire.up")
 
@@ -195,30 +195,20 @@ async def serve(settings: UpSettings) -> None:
     # The socket loop collects on a timer: no long collector pauses (tickwire.gc_tuning).
     pacer = GcPacer()
     pacer.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(130)  # a second signal: whoever sent it will not wait for the drain
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    print(banner(game), flush=True)
-    running = asyncio.create_task(game.run())
-    waiting = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-        print("tickwire up: stopping (draining connections)...", flush=True)
-        await game.stop()
-        running.cancel()
-        await asyncio.wait([running])
-        await pacer.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    # The first SIGINT/SIGTERM drains, a second one exits at once (tickwire.signals).
+    async with StopSignals("tickwire up") as signals:
+        print(banner(game), flush=True)
+        running = asyncio.create_task(game.run())
+        waiting = asyncio.create_task(signals.wait())
+        try:
+            await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            print("tickwire up: stopping (draining connections)...", flush=True)
+            await game.stop()
+            running.cancel()
+            await asyncio.wait([running])
+            await pacer.stop()
     if running.done() and not running.cancelled() and running.exception() is not None:
         raise running.exception()  # type: ignore[misc]
 
