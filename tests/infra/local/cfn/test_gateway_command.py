@@ -31,20 +31,28 @@ async def _url_from(process: asyncio.subprocess.Process) -> str:
             return line.split()[-1]
 
 
-async def test_gateway_runs_the_rendered_stack(
-    tmp_path: Path, moto_reset: str, read_stream: Any
-) -> None:
+async def _gateway(tmp_path: Path, *flags: str) -> asyncio.subprocess.Process:
+    """``tickwire gateway`` on tickwire's rendered stack, with the parameters every test
+    needs and ``flags``."""
     stack = tmp_path / "stack.yaml"
     assert main(["template", "-o", str(stack)]) == 0
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tickwire", "gateway", "--template", str(stack),
         "--parameter", "ImageUri=local", "--parameter", "VpcId=vpc-1",
         "--parameter", "Subnets=subnet-1", "--parameter", f"JwtSecret={SECRET}",
-        "--parameter", "StageName=play", "--port", "0", "--state-dir", str(tmp_path),
-        "--lambda-workers-per-function", "1", "--kinesis-endpoint-url", moto_reset,
+        "--port", "0", "--state-dir", str(tmp_path), "--lambda-workers-per-function", "1",
+        *flags,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+
+
+async def test_gateway_runs_the_rendered_stack(
+    tmp_path: Path, moto_reset: str, read_stream: Any
+) -> None:
+    process = await _gateway(
+        tmp_path, "--parameter", "StageName=play", "--kinesis-endpoint-url", moto_reset
+    )
     try:
         url = await _url_from(process)
         assert url.endswith("/play")
@@ -76,17 +84,10 @@ async def test_gateway_defaults_to_embedded_streams_served_as_a_kinesis_endpoint
 ) -> None:
     """Without --aws-endpoint-url the records go to embedded streams in the gateway's
     process; --kinesis-port serves them to other processes through the real SDK."""
-    stack = tmp_path / "stack.yaml"
-    assert main(["template", "-o", str(stack)]) == 0
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tickwire", "gateway", "--template", str(stack),
-        "--parameter", "ImageUri=local", "--parameter", "VpcId=vpc-1",
-        "--parameter", "Subnets=subnet-1", "--parameter", f"JwtSecret={SECRET}",
+    process = await _gateway(
+        tmp_path,
         "--parameter", "StreamMode=PROVISIONED", "--parameter", "ShardCount=2",
-        "--port", "0", "--state-dir", str(tmp_path), "--lambda-workers-per-function", "1",
         "--kinesis-port", str(unused_port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
         url = await _url_from(process)
