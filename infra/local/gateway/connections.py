@@ -9,6 +9,9 @@ the connections by id and makes every decision of a management call:
 - PostToConnection: at most ``max_post_bytes`` (else 413), the frame type the payload
   goes as, and the metering of what is sent;
 - GetConnection's answer;
+- who may start a handshake (:meth:`connect`: the per-source failure limit, then the
+  new-connection and account quotas) and what a client message may do
+  (:meth:`message`: the connection's own rate, its flood episode, the account throttle);
 - what a sweep finds each connection due (:meth:`sweep`): API Gateway's idle and
   duration closes, and the liveness policy's pings and late pongs (guard.py);
 - the table's own bookkeeping: a connection enters at its $connect (:meth:`add`), leaves
@@ -33,11 +36,33 @@ from aiohttp import WSMsgType
 from .connection import Connection, ConnectionState
 from .errors import GoneException, LimitExceededException, PayloadTooLargeException
 from .frames import encode_server_frame
+from .guard import SourceFailures
 from .metering import Metering, metered_units
 from .settings import GatewaySettings, PostFrameType
 from .throttle import TokenBucket
 
-__all__ = ["BUFFERED", "EXPIRED", "PING", "PING_TIMEOUT", "ConnectionTable", "post_opcode"]
+__all__ = [
+    "BUFFERED",
+    "DROPPED",
+    "EXPIRED",
+    "FIRST_DROP",
+    "FLOODING",
+    "PASS",
+    "PING",
+    "PING_TIMEOUT",
+    "THROTTLED",
+    "ConnectionTable",
+    "post_opcode",
+]
+
+# What a client message may do (ConnectionTable.message):
+PASS = 0  # be routed
+DROPPED = 1  # nothing: past the connection's own rate, dropped before routing
+FIRST_DROP = 2  # the same, the first of an episode: answered with the throttle frame
+FLOODING = 3  # the same, for flood_close_after_s: the connection is closed (message_rate)
+THROTTLED = 4  # nothing: the account throttle, answered with the throttle frame
+# Statuses of a $connect the authorizer (or IAM, or an API key) refused.
+_REFUSED = frozenset({401, 403})
 
 # What a sweep finds an OPEN connection due (ConnectionTable.sweep):
 EXPIRED = "expired"  # idle, or past its duration: closed 1001 (API Gateway's quotas)
@@ -75,7 +100,16 @@ def _iso(epoch_ms: int) -> str:
 class ConnectionTable:
     """Connections by id, and the ``@connections`` rules (see the module docstring)."""
 
-    __slots__ = ("_account", "_frame_type", "_max_post", "_metrics", "_settings", "connections")
+    __slots__ = (
+        "_account",
+        "_connects",
+        "_failures",
+        "_frame_type",
+        "_max_post",
+        "_metrics",
+        "_settings",
+        "connections",
+    )
 
     def __init__(self, account: TokenBucket, metrics: Metering, settings: GatewaySettings) -> None:
         self.connections: dict[str, Connection] = {}
@@ -84,6 +118,58 @@ class ConnectionTable:
         self._settings = settings
         self._max_post = settings.max_post_bytes
         self._frame_type: PostFrameType = settings.post_frame_type
+        self._connects = TokenBucket(settings.new_connections_per_s, settings.new_connections_burst)
+        self._failures = (
+            SourceFailures(
+                settings.failed_connects_per_source_per_s,
+                settings.failed_connects_per_source_burst,
+                settings.failed_connect_sources,
+            )
+            if settings.failed_connects_per_source_per_s
+            else None
+        )
+
+    # -- clients ---------------------------------------------------------------------
+
+    def connect(self, source: str) -> str | None:
+        """May a handshake from ``source`` start? None, or the throttle that refuses it
+        (429), counted: ``connect_source`` (the source's failures; checked first, so a
+        storm of bad tokens spends nothing of the quotas) or ``connect`` (the
+        new-connection quota, then the account throttle)."""
+        failures = self._failures
+        if failures is not None and not failures.begin(source):
+            self._metrics.throttled["connect_source"] += 1
+            return "connect_source"
+        if not self._connects.take() or not self._account.take():
+            if failures is not None:
+                failures.end(source, failed=False)
+            self._metrics.throttled["connect"] += 1
+            return "connect"
+        return None
+
+    def connected(self, source: str, status: int | None) -> None:
+        """The handshake :meth:`connect` let through is over: its $connect status, None
+        when the client left first."""
+        if self._failures is not None:
+            self._failures.end(source, failed=status in _REFUSED)
+
+    def message(self, conn: Connection, now_mono: float) -> int:
+        """What a client message may do (PASS, DROPPED, FIRST_DROP, FLOODING, THROTTLED):
+        the connection's own rate first (a flooder spends nothing of the account's),
+        then the account throttle. Counted in ``throttled``."""
+        inbound = conn.inbound
+        if inbound is not None and not inbound.take():
+            self._metrics.throttled["connection"] += 1
+            flooding = conn.flooding
+            assert flooding is not None
+            held = flooding.hit(now_mono)
+            if held == 0.0:
+                return FIRST_DROP
+            return FLOODING if held >= self._settings.flood_close_after_s else DROPPED
+        if not self._account.take():
+            self._metrics.throttled["message"] += 1
+            return THROTTLED
+        return PASS
 
     def admit(self, connection_id: str) -> Connection:
         """Every call's preamble: the account throttle (429), then the OPEN connection

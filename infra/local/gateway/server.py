@@ -80,9 +80,6 @@ class Gateway:
         self.settings = settings = settings or GatewaySettings()
         self.state_dir = state_dir
         self.account_bucket = TokenBucket(settings.account_rate_per_s, settings.account_burst)
-        self.connect_bucket = TokenBucket(
-            settings.new_connections_per_s, settings.new_connections_burst
-        )
         # (the stage's DefaultRouteSettings/RouteSettings throttles are per route, checked
         # after routing: throttle.route_gates, in WebSocketSessions)
         stage = api.stage

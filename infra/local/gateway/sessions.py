@@ -2,14 +2,16 @@
 
 Theory of operation, per connection:
 
-1. The upgrade request arrives at ``/{stage}``. The new-connection bucket and the account
-   bucket must each give a token (else 429). The connection gets its id and enters the
+1. The upgrade request arrives at ``/{stage}``. The table (``ConnectionTable.connect``)
+   must let it start: the source's failed handshakes, the new-connection quota and the
+   account throttle (else 429). The connection gets its id and enters the
    table as CONNECTING (posts to it answer 410).
 2. The $connect route runs, holding the upgrade: the REQUEST authorizer (401/403/500),
    then the integration (its non-2xx status, 502 for a Lambda error, 500 for a service
    error). Only then is the 101 sent, with a subprotocol only if the integration echoed
    one in ``Sec-WebSocket-Protocol``. The connection is OPEN.
-3. Each text message takes an account token (else a throttle frame), is routed
+3. Each text message must pass ``ConnectionTable.message`` (the connection's own rate,
+   then an account token; else dropped or a throttle frame), is routed
    (:mod:`.routing`) and goes to its integration: AWS service and MOCK integrations are
    awaited in order; Lambda and HTTP integrations run as tasks, at most
    ``max_inflight_per_connection`` per connection (then reading pauses: TCP backpressure).
@@ -40,6 +42,7 @@ from infra.internals import InternalsChanged, require_aiohttp_frame_parser
 
 from .authorizer import authorize
 from .connection import Connection, ConnectionState
+from .connections import DROPPED, FIRST_DROP, FLOODING
 from .errors import ConfigurationError, IntegrationError
 from .events import (
     PER_MESSAGE_IDS,
@@ -56,7 +59,7 @@ from .events import (
     template_context,
 )
 from .frames import FrameScanner, FrameTooBig, encode_server_frame
-from .guard import Episode, SourceFailures
+from .guard import Episode
 from .iam import ConnectVerifier, iam_identity
 from .ids import new_connection_id, new_request_id
 from .metering import metered_units
@@ -76,8 +79,6 @@ require_aiohttp_frame_parser(__name__)  # _install_frame_limit's aiohttp interna
 
 _TEXT = int(WSMsgType.TEXT)
 _PONG = int(WSMsgType.PONG)
-# Statuses of a $connect the authorizer (or IAM, or an API key) refused.
-_REFUSED = frozenset({401, 403})
 # A flooder's episode of dropped messages ends after this long without a drop.
 _FLOOD_GAP_S = 1.0
 # aiohttp's writer awaits a drain once this many bytes were written; effectively never.
@@ -158,16 +159,6 @@ class WebSocketSessions:
         # per route: API key and route throttle checks (absent: nothing to check)
         self._gates = route_gates(api)
         self._api_keys = next((g.api_keys for g in self._gates.values() if g.api_keys), None)
-        settings = gateway.settings
-        self._failures = (
-            SourceFailures(
-                settings.failed_connects_per_source_per_s,
-                settings.failed_connects_per_source_burst,
-                settings.failed_connect_sources,
-            )
-            if settings.failed_connects_per_source_per_s
-            else None
-        )
 
     # -- $connect ---------------------------------------------------------------------
 
@@ -178,15 +169,8 @@ class WebSocketSessions:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"message": "Upgrade Required"}, status=426)
         source_ip = request.remote or "127.0.0.1"
-        failures = self._failures
-        if failures is not None and not failures.begin(source_ip):
-            # before the quotas: a storm of bad tokens spends none of the honest players'
-            metrics.throttled["connect_source"] += 1
-            return self._refuse(429, "Too Many Requests")
-        if not gw.connect_bucket.take() or not gw.account_bucket.take():
-            if failures is not None:
-                failures.end(source_ip, failed=False)
-            metrics.throttled["connect"] += 1
+        table = gw.table
+        if table.connect(source_ip) is not None:
             return self._refuse(429, "Too Many Requests")
         headers = _multi(request.headers.items())
         if self.connect_route is not None:  # only $connect's event and authorizer read them
@@ -198,14 +182,12 @@ class WebSocketSessions:
             user_agent=request.headers.get("User-Agent", ""),
             headers={k: v[-1] for k, v in headers.items()},
         )
-        table = gw.table
         table.add(conn)
         opened = False
+        status: int | None = None
         try:
             status, message, protocol, reply = await self._run_connect(conn, headers, query)
-            if failures is not None:
-                failures.end(source_ip, failed=status in _REFUSED)
-                failures = None  # ended: the finally below has nothing to give back
+            table.connected(source_ip, status)
             if status != 200 or gw.stopping:
                 return self._refuse(
                     status if status != 200 else 503, message or "Service Unavailable"
@@ -236,8 +218,8 @@ class WebSocketSessions:
             await self._read_loop(conn, ws)
             return ws
         finally:
-            if failures is not None:  # the client left during its $connect
-                failures.end(source_ip, failed=False)
+            if status is None:  # the client left during its $connect
+                table.connected(source_ip, None)
             if not opened:
                 table.discard(conn)
             else:
@@ -372,15 +354,14 @@ class WebSocketSessions:
     async def _read_loop(self, conn: Connection, ws: web.WebSocketResponse) -> None:
         gw = self.gw
         metrics = gw.metrics
-        bucket = gw.account_bucket
+        admit = gw.table.message
         integrations = gw.integrations
-        inbound = conn.inbound
         task = asyncio.current_task()
         while True:
             msg = await ws.receive()
             kind = msg.type
             if kind is WSMsgType.TEXT:
-                conn.last_active_mono = monotonic()  # conn.touch(), inline
+                conn.last_active_mono = now = monotonic()  # conn.touch(), inline
                 text: str = msg.data
                 metrics.messages_in += 1
                 size = len(text)
@@ -391,14 +372,9 @@ class WebSocketSessions:
                     nbytes = len(text.encode())
                     metrics.bytes_in += nbytes
                     metrics.units_in += metered_units(nbytes)
-                if inbound is not None and not inbound.take():
-                    self._dropped(conn)
-                    continue
-                if not bucket.take():
-                    metrics.throttled["message"] += 1
-                    await self.send_text(
-                        conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
-                    )
+                verdict = admit(conn, now)
+                if verdict:  # not PASS
+                    self._refused(conn, verdict)
                     continue
                 route = self._select(conn, text)
                 if route is None:
@@ -451,22 +427,19 @@ class WebSocketSessions:
             elif kind in (WSMsgType.CLOSED, WSMsgType.CLOSING):
                 return
 
-    def _dropped(self, conn: Connection) -> None:
-        """A message past the connection's own rate: dropped before routing. The first of
-        an episode is answered with the throttle frame; an episode that lasts
-        ``flood_close_after_s`` closes the connection (policy ``message_rate``)."""
+    def _refused(self, conn: Connection, verdict: int) -> None:
+        """A message the table did not let through (ConnectionTable.message): answered
+        with the throttle frame (the account throttle; the first drop of a flooding
+        episode), or the flooder closed, or nothing."""
         gw = self.gw
-        gw.metrics.throttled["connection"] += 1
-        flooding = conn.flooding
-        assert flooding is not None
-        held = flooding.hit(conn.last_active_mono)
-        if held == 0.0:
-            gw.metrics.error_frames[gw.settings.throttled_message] += 1
+        if verdict == FLOODING:
+            gw.policy_close(conn, "message_rate")
+        elif verdict != DROPPED:
+            if verdict == FIRST_DROP:
+                gw.metrics.error_frames[gw.settings.throttled_message] += 1
             self._send_now(
                 conn, _error_frame(gw.settings.throttled_message, conn, new_request_id())
             )
-        elif held >= gw.settings.flood_close_after_s:
-            gw.policy_close(conn, "message_rate")
 
     def _select(self, conn: Connection, text: str) -> Route | None:
         """The route a message goes to, or None when it was answered with an error frame

@@ -8,9 +8,14 @@ import pytest
 from infra.local.gateway import GatewaySettings
 from infra.local.gateway.connection import Connection, ConnectionState
 from infra.local.gateway.connections import (
+    DROPPED,
     EXPIRED,
+    FIRST_DROP,
+    FLOODING,
+    PASS,
     PING,
     PING_TIMEOUT,
+    THROTTLED,
     ConnectionTable,
     post_opcode,
 )
@@ -19,6 +24,7 @@ from infra.local.gateway.errors import (
     LimitExceededException,
     PayloadTooLargeException,
 )
+from infra.local.gateway.guard import Episode
 from infra.local.gateway.metering import Metering
 from infra.local.gateway.throttle import TokenBucket
 
@@ -111,3 +117,32 @@ def test_a_sweep_finds_expiries_pings_and_late_pongs(kit):
     assert due == {"c1": PING, "c2": PING, "c3": PING_TIMEOUT} and idle.last_active_mono == 0
     due = {conn.connection_id: what for conn, what in table.sweep(now_mono=61.0)}
     assert due["c1"] == EXPIRED  # 61 s without data
+
+
+def test_a_handshake_passes_the_source_limit_then_the_quotas(kit):
+    table = table_with(
+        kit,
+        burst=3,
+        new_connections_burst=100,
+        failed_connects_per_source_per_s=0.001,
+        failed_connects_per_source_burst=1,
+    )
+    assert table.connect("a") is None
+    table.connected("a", 401)  # a's one failure spent
+    assert table.connect("a") == "connect_source"  # refused before the quotas
+    assert table.connect("b") is None and table.connect("b") is None
+    assert table.connect("b") == "connect"  # the account throttle's three tokens are gone
+    assert table._metrics.throttled == {"connect_source": 1, "connect": 1}
+
+
+def test_a_message_passes_its_connections_rate_then_the_account_throttle(kit):
+    table = table_with(kit, ConnectionState.OPEN, burst=3, flood_close_after_s=2.0)
+    conn = table.connections["c0"]
+    conn.inbound = TokenBucket(rate=1, burst=1, clock=kit.Clock())
+    conn.flooding = Episode(gap_s=1.0)
+    assert table.message(conn, 10.0) == PASS
+    verdicts = [table.message(conn, t) for t in (10.1, 10.5, 11.4, 12.2)]
+    assert verdicts == [FIRST_DROP, DROPPED, DROPPED, FLOODING]
+    conn.inbound = None  # no per-connection rate: only the account's (2 tokens left)
+    assert [table.message(conn, 13.0) for _ in range(3)] == [PASS, PASS, THROTTLED]
+    assert table._metrics.throttled == {"connection": 4, "message": 1}
