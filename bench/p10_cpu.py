@@ -20,6 +20,7 @@ a known library decides the area).
     python bench/p10_cpu.py                 # 400 players, 10 s warm-up, 20 s window, 3 reps
     python bench/p10_cpu.py --quick         # 160 players, 1 rep: about a minute
     python bench/p10_cpu.py --players 1000 --profile
+    python bench/p10_cpu.py --window 60 --reps 1 --loop-probe-ms 2   # stalls over 60 s
 """
 
 from __future__ import annotations
@@ -283,7 +284,8 @@ def profile_report(folder: Path) -> None:
 def measure_tickwire(args: argparse.Namespace) -> dict[str, Any]:
     from ingest.tokens import mint
 
-    with UpProcess(procs=args.procs) as up:
+    probe = ["--loop-probe-ms", str(args.loop_probe_ms)] if args.loop_probe_ms else []
+    with UpProcess(*probe, procs=args.procs) as up:
         secret = up.secret
         urls = [
             f"{up.ws_url}?token="
@@ -384,6 +386,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--procs", type=int, default=None, help="tickwire up --procs (its default)")
     p.add_argument("--client-procs", type=int, default=None)
+    p.add_argument(
+        "--loop-probe-ms",
+        type=float,
+        default=None,
+        help="tickwire up --loop-probe-ms (its default, 10; 2 to resolve stalls near 5 ms)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the server in the window")
     p.add_argument("--profile-dir", help="keep py-spy's raw stacks here")
     p.add_argument("--quick", action="store_true")
