@@ -28,10 +28,9 @@ from aiohttp import web
 
 TARGET = 0.7
 PAYLOAD = b"\x83\xa1t\xcd\x01\x00\xa1a\x07\xa1e" + bytes(range(256))[:188]  # ~200 B msgpack-like
-AUTH = (
-    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/execute-api/aws4_request, "
-    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
-)
+# The key the bench's gateway verifies @connections signatures against (SigV4 is checked
+# by default, as on AWS): each request is signed once, then sent over and over.
+ACCESS_KEY, SECRET_KEY = "P2BENCHKEY", "p2-bench-secret"
 STAGE = "bench"
 
 
@@ -42,7 +41,11 @@ async def serve(kind: str, pipe: Connection) -> None:
         from infra.local.gateway import Gateway, GatewaySettings
         from infra.local.gateway.model import Stage, WebSocketApi
 
-        settings = GatewaySettings(account_rate_per_s=1e9, account_burst=1_000_000_000)
+        settings = GatewaySettings(
+            account_rate_per_s=1e9,
+            account_burst=1_000_000_000,
+            sigv4_secrets={ACCESS_KEY: SECRET_KEY},
+        )
         gateway = Gateway(WebSocketApi(name="p2", stage=Stage(name=STAGE)), settings)
         await gateway.start("127.0.0.1", 0)
         pipe.send(gateway.port)
@@ -68,14 +71,26 @@ async def serve(kind: str, pipe: Connection) -> None:
 
 # -- load generator ----------------------------------------------------------------------------
 def request_bytes(port: int, connection_id: str) -> bytes:
+    """One signed PostToConnection request, as raw HTTP/1.1 bytes."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     quoted = connection_id.replace("=", "%3D")
+    url = f"http://127.0.0.1:{port}/{STAGE}/@connections/{quoted}"
+    request = AWSRequest(
+        "POST", url, data=PAYLOAD, headers={"Content-Type": "application/octet-stream"}
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "execute-api", "us-east-1").add_auth(request)
     head = (
         f"POST /{STAGE}/@connections/{quoted} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
-        f"Authorization: {AUTH}\r\n"
-        "X-Amz-Date: 20260101T000000Z\r\n"
-        "Content-Type: application/octet-stream\r\n"
-        f"Content-Length: {len(PAYLOAD)}\r\n\r\n"
+        + "".join(
+            f"{name}: {value}\r\n"
+            for name, value in request.headers.items()
+            if name.lower() != "host"
+        )
+        + f"Content-Length: {len(PAYLOAD)}\r\n\r\n"
     )
     return head.encode() + PAYLOAD
 

@@ -11,6 +11,7 @@ string to sign, HMAC key chain, and a request time within 5 minutes.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -32,7 +33,34 @@ def _parse_authorization(header: str) -> dict[str, str]:
 
 
 def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+    return hmac.digest(key, text.encode(), "sha256")
+
+
+@functools.lru_cache(maxsize=256)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key: the same for a key, day, region and service (cached)."""
+    return _hmac(
+        _hmac(_hmac(_hmac(("AWS4" + secret).encode(), date), region), service), "aws4_request"
+    )
+
+
+def _amz_time(text: str) -> _dt.datetime | None:
+    """``X-Amz-Date`` (``YYYYMMDDTHHMMSSZ``) as a UTC time, or None when malformed.
+    (``datetime.strptime`` did the same at a third of the verification's cost.)"""
+    if len(text) != 16 or not text.isascii() or text[8] != "T" or text[15] != "Z":
+        return None
+    if not text[:8].isdigit():
+        return None
+    clock = text[9:15]
+    if not clock.isdigit():
+        return None
+    try:
+        return _dt.datetime(
+            int(text[0:4]), int(text[4:6]), int(text[6:8]),
+            int(clock[0:2]), int(clock[2:4]), int(clock[4:6]), tzinfo=_dt.UTC,
+        )  # fmt: skip
+    except ValueError:
+        return None
 
 
 def verify_sigv4(
@@ -65,9 +93,8 @@ def verify_sigv4(
     if secret is None:
         return "The security token included in the request is invalid"
     amz_date = headers.get("X-Amz-Date", "")
-    try:
-        moment = _dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
-    except ValueError:
+    moment = _amz_time(amz_date)
+    if moment is None:
         return "X-Amz-Date is missing or malformed"
     current = now or _dt.datetime.now(_dt.UTC)
     if abs((current - moment).total_seconds()) > MAX_CLOCK_SKEW_S or amz_date[:8] != date:
@@ -95,10 +122,8 @@ def verify_sigv4(
     string_to_sign = "\n".join(
         (_ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest())
     )
-    key = _hmac(
-        _hmac(_hmac(_hmac(("AWS4" + secret).encode(), date), region), service), "aws4_request"
-    )
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    key = _signing_key(secret, date, region, service)
+    expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
     if not hmac.compare_digest(expected, signature):
         return "The request signature we calculated does not match the signature you provided."
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -68,3 +69,23 @@ def test_sigv4_verification():
     assert check(now=when + dt.timedelta(minutes=6)) == "Signature expired"
     assert check(keys={"AKIDLOCAL": "other"}) is not None
     assert check(keys={}) == "The security token included in the request is invalid"
+
+
+@pytest.mark.parametrize(
+    "amz_date",
+    ["", "20260101T120000", "20260101 120000Z", "20261301T120000Z", "2026010aT120000Z",
+     "20260101T126000Z", "\uff120260101T120000Z"],  # the last: a full-width digit
+)  # fmt: skip
+def test_sigv4_refuses_a_malformed_request_time(amz_date: str) -> None:
+    when = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    path, headers = _signed(b"payload", when)
+    headers["X-Amz-Date"] = amz_date
+    reason = verify_sigv4(
+        method="POST",
+        raw_path=path,
+        headers=headers,
+        body=b"payload",
+        secrets={"AKIDLOCAL": "s3cret"},
+        now=when,
+    )
+    assert reason == "X-Amz-Date is missing or malformed"
