@@ -50,16 +50,18 @@ FIRE_SHARE = 0.05  # share of inputs that also aim and fire
 class CountingConnections:
     """The sink: every post completes at once; counts messages and bytes."""
 
-    eager = True  # like DirectConnections: a post never suspends
-
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
         self.sizes: list[int] = []
 
-    async def post(self, connection_id: str, data: bytes) -> None:
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        """Synchronous, like DirectConnections': the broadcaster posts inline."""
         self.messages += 1
         self.bytes += len(data)
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        self.post_now(connection_id, data)
 
     async def close(self) -> None:
         return None

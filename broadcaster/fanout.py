@@ -200,7 +200,9 @@ class Broadcaster(Poster):
         self._gone: dict[str, None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
-        self._eager = bool(getattr(connections, "eager", False))
+        # A synchronous post (in-process gateway, engine link): one-part messages inline.
+        self._post_now = getattr(connections, "post_now", None)
+        self._eager = self._post_now is not None
         # per column layout, the arrays of the last batch's baselines (batch.BatchRows)
         self._rows: dict[tuple[Any, ...], BatchRows] = {}
         self._task: asyncio.Task[None] | None = None
@@ -399,7 +401,7 @@ class Broadcaster(Poster):
                 parts = split_body(header, body, limit)
                 self._post_parts(conns[k], frame, parts, rows, k, published[k], delay)
             elif inline and rate.rate == math.inf:
-                self._post_inline(conns[k], frame, message, rows, k, published[k])
+                self._post_inline(conns[k], message, rows, k, published[k])
             else:
                 self._post_message(conns[k], frame, message, rows, k, published[k], delay)
 

@@ -9,11 +9,11 @@ the post out, and accounts for every outcome through the connection's lifecycle 
 per send tick, who gets what; this module delivers it. Every message, batched or not,
 goes through these methods.
 
-Eager posts. With ``Connections.eager`` (the embedded gateway's in-process post, which
-never suspends) a one-part message that needs no waiting is posted by stepping the post's
-coroutine inline: a task per message costs more than everything else together. A post
-that suspends after all is finished by a task (:class:`_Resume`). Anything else (parts,
-pacing, a delay) is posted in a task. The counters of posts that complete inline are
+Eager posts. A ``Connections`` with a synchronous ``post_now`` (the embedded gateway's
+in-process post, the engine process's link: both queue the message and return) gets a
+one-part message that needs no waiting posted inline by that call: a task per message
+costs more than everything else together. Anything else (parts, pacing, a delay) is
+posted in a task through the async ``post``. The counters of posts that complete inline are
 added up in a :class:`Tally` and added to the stats once per run of messages.
 
 Backpressure policy (per connection; the per-tick policy is in :mod:`broadcaster.fanout`):
@@ -41,7 +41,7 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from broadcaster.connection import Connection, Event, Phase
@@ -101,6 +101,7 @@ class Poster:
     _tasks: set[asyncio.Task[None]]
     _slots: asyncio.Semaphore
     _eager: bool
+    _post_now: Callable[[str, bytes], None] | None
     _tally: Tally
     _active: int  # post tasks started and not finished
     _busy: bool  # the run loop is preparing a batch
@@ -151,7 +152,7 @@ class Poster:
             rate = self._rate
             wait = 0.0 if math.isinf(rate.rate) else rate.delay(self._clock())
             if wait <= 0:
-                self._post_inline(conn, frame, message, rows, row, published)
+                self._post_inline(conn, message, rows, row, published)
                 return
         post = self._post(conn, [message], rows, row, published, delay, wait)
         self._start_task(conn, frame, post)
@@ -178,27 +179,22 @@ class Poster:
     def _post_inline(
         self,
         conn: Connection,
-        frame: MatchFrame,
         data: bytes,
         rows: BatchRows,
         row: int,
         published: float,
     ) -> None:
-        """Step the post's coroutine once; settle it here, or finish it in a task."""
-        coro = self._connections.post(conn.connection_id, data)
+        """Post through ``post_now`` and settle the outcome here."""
+        post_now = self._post_now
+        assert post_now is not None
         try:
-            pending = coro.send(None)
-        except StopIteration:
-            self._delivered(conn, rows, row, published, len(data))
+            post_now(conn.connection_id, data)
         except PostError as exc:
             self._settle(conn, rows, row, published, exc)
         except Exception as exc:  # a broken Connections: an unknown outcome
             self._settle(conn, rows, row, published, PostFailed(conn.connection_id, repr(exc)))
         else:
-            rest = _Resume(coro, pending)
-            self._start_task(
-                conn, frame, self._post(conn, [data], rows, row, published, 0.0, 0.0, rest)
-            )
+            self._delivered(conn, rows, row, published, len(data))
 
     def _start_task(
         self, conn: Connection, frame: MatchFrame, post: Coroutine[Any, Any, None]
@@ -223,10 +219,8 @@ class Poster:
         published: float,
         delay: float,
         reserved: float = 0.0,
-        rest: _Resume | None = None,
     ) -> None:
-        """Post the parts in a task; ``rest``: the first part's post was started by
-        :meth:`_post_inline` and suspended, this finishes it."""
+        """Post the parts in a task."""
         error: PostError | None = None
         try:
             if delay > 0:
@@ -234,7 +228,7 @@ class Poster:
             async with self._slots:
                 self.stats.in_flight += 1
                 try:
-                    await self._send_parts(conn, messages, reserved, rest)
+                    await self._send_parts(conn, messages, reserved)
                 finally:
                     self.stats.in_flight -= 1
         except PostError as exc:
@@ -250,25 +244,16 @@ class Poster:
         self._flush()
         self._check_idle()
 
-    async def _send_parts(
-        self, conn: Connection, messages: list[bytes], reserved: float, rest: _Resume | None
-    ) -> None:
+    async def _send_parts(self, conn: Connection, messages: list[bytes], reserved: float) -> None:
         for k, data in enumerate(messages):
-            if k == 0 and rest is not None:
-                wait = 0.0  # started already (see _post_inline)
-            else:
-                # the first part's slot may have been reserved already (see _post_message)
-                wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
+            # the first part's slot may have been reserved already (see _post_message)
+            wait = reserved if k == 0 and reserved > 0 else self._rate.delay(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
-            if k > 0 or rest is None:
-                self._check_fence(conn)
+            self._check_fence(conn)
             try:
                 async with asyncio.timeout(self.settings.post_timeout_s):
-                    if k == 0 and rest is not None:
-                        await rest
-                    else:
-                        await self._connections.post(conn.connection_id, data)
+                    await self._connections.post(conn.connection_id, data)
             except TimeoutError as exc:
                 raise PostFailed(conn.connection_id, "post timed out") from exc
             self._posted(conn, data)
@@ -381,32 +366,3 @@ class Poster:
                 self._on_gone(conn.match_id, conn.player_id, conn.connection_id)
             except Exception:
                 log.exception("on_gone callback failed for %s", conn.connection_id)
-
-
-class _Resume:
-    """Awaiting it finishes a coroutine that was stepped outside any task and suspended
-    on ``pending``: sends and throws are passed through, as ``await`` would."""
-
-    __slots__ = ("_coro", "_pending")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
-        self._coro, self._pending = coro, pending
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, pending = self._coro, self._pending
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value

@@ -22,11 +22,11 @@ __all__ = ["Connections"]
 class Connections(Protocol):
     """Posts one message to one connection; raises a :class:`broadcaster.errors.PostError`.
 
-    Optional class attribute ``eager = True``: ``post`` normally completes without
-    suspending and uses nothing bound to the current task (no ``asyncio.timeout``, no
-    ``current_task``), so the broadcaster may run it inline instead of in a task per
-    message (:class:`~broadcaster.connections.direct.DirectConnections` declares it). A
-    post that suspends after all is finished in a task.
+    Optional method ``post_now(connection_id, data) -> None``: the same post,
+    synchronous (it queues the message and returns, raising what ``post`` raises). The
+    broadcaster then posts one-part messages inline with it instead of in a task per
+    message (:class:`~broadcaster.connections.direct.DirectConnections` and
+    :class:`~broadcaster.connections.link.LinkConnections` have it).
     """
 
     async def post(self, connection_id: str, data: bytes) -> None: ...

@@ -11,27 +11,28 @@ __all__ = ["DirectConnections", "InProcessGateway"]
 
 
 class InProcessGateway(Protocol):
-    async def post_to_connection(self, connection_id: str, data: bytes) -> None: ...
+    def post_now(self, connection_id: str, data: bytes) -> None: ...
 
 
 class DirectConnections:
-    """Calls ``gateway.post_to_connection`` (same checks as the HTTP POST, no HTTP)."""
+    """Calls ``gateway.post_now`` (the checks and metering of the HTTP POST, no HTTP).
 
-    # The gateway's post queues the frame and returns without suspending and without
-    # anything bound to the current task, so the broadcaster may step it inline (no task
-    # per message); see ``Broadcaster._dispatch``.
-    eager = True
+    The gateway's post queues the frame and returns, so ``post_now`` is synchronous and
+    the broadcaster posts one-part messages inline with it (no task per message)."""
 
     def __init__(self, gateway: InProcessGateway) -> None:
         self._gateway = gateway
 
-    async def post(self, connection_id: str, data: bytes) -> None:
+    def post_now(self, connection_id: str, data: bytes) -> None:
         try:
-            await self._gateway.post_to_connection(connection_id, data)
+            self._gateway.post_now(connection_id, data)
         except ApiError as exc:
             raise error_for_status(connection_id, exc.status, exc.error_type, str(exc)) from exc
         except (OSError, ConnectionError) as exc:
             raise PostFailed(connection_id, repr(exc)) from exc
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        self.post_now(connection_id, data)
 
     async def delete(self, connection_id: str) -> None:
         """DeleteConnection: the client sees close 1000, as on AWS. (A gateway stand-in

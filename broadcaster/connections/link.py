@@ -21,13 +21,15 @@ __all__ = ["LinkConnections"]
 class LinkConnections:
     """:class:`~broadcaster.connections.Connections` over a :class:`LinkClient`."""
 
-    # ``post`` never suspends and uses nothing bound to the current task.
-    eager = True
-
     def __init__(self, client: LinkClient) -> None:
         self._client = client
 
     async def post(self, connection_id: str, data: bytes) -> None:
+        self.post_now(connection_id, data)
+
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        """Queue the post for this loop iteration's batch (synchronous: the broadcaster
+        posts one-part messages inline with it)."""
         client = self._client
         status = client.take_refusal(connection_id)
         if status == 410:

@@ -305,29 +305,36 @@ async def test_unknown_outcome_resyncs_with_a_full_state(build: Any, live: Any) 
         await client.close()
 
 
-class EagerSometimesSuspends(Recording):
-    """Declares itself eager (like DirectConnections) but suspends on every other post
-    before delivering: the broadcaster must finish those posts in a task, in order."""
+class RecordingNow(Recording):
+    """Recording, with the inner connections' synchronous post: the broadcaster posts
+    one-part messages inline through it."""
 
-    eager = True
-
-    async def post(self, connection_id: str, data: bytes) -> None:
-        if len(self.posts) % 2:
-            await asyncio.sleep(0.001)
-        await super().post(connection_id, data)
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        self.posts.append(connection_id)
+        self.inner.post_now(connection_id, data)
 
 
-class EagerLosesAnswers(LosesAnswers):
-    eager = True
+class EagerLosesAnswers(RecordingNow):
+    """LosesAnswers on the inline path: delivers every post, reports the chosen ones as
+    failed."""
+
+    def __init__(self, inner: Any, fail: set[int]) -> None:
+        super().__init__(inner)
+        self.fail = fail
+
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        super().post_now(connection_id, data)
+        if len(self.posts) in self.fail:
+            raise PostFailed(connection_id, "response lost")
 
 
-async def test_eager_posts_that_suspend_are_finished_in_order(build: Any, live: Any) -> None:
+async def test_inline_posts_reach_every_client_in_order(build: Any, live: Any) -> None:
     async with live.gateway() as gw, aiohttp.ClientSession() as session:
         clients = [await live.connect(session, gw) for _ in range(3)]
         players = [
             build.player(f"p{i}", c.connection_id, entity=i + 1) for i, c in enumerate(clients)
         ]
-        conns = EagerSometimesSuspends(DirectConnections(gw))
+        conns = RecordingNow(DirectConnections(gw))
         bc = Broadcaster(conns)
         await bc.start()
         for frame in _moving_frames(build, players, 40, 10, radius=150.0):

@@ -31,14 +31,16 @@ class Wire:
     reference decoder); the chosen posts are answered with an error instead of delivered.
     ``answers[(connection, n)]`` makes the n-th post to that connection (1-based) fail."""
 
-    def __init__(self, eager: bool, answers: dict[tuple[str, int], Callable[[str], Any]]):
-        self.eager = eager
+    def __init__(self, answers: dict[tuple[str, int], Callable[[str], Any]]):
         self.answers = answers
         self.posts: dict[str, int] = defaultdict(int)
         self.worlds: dict[str, WorldView] = defaultdict(WorldView)
         self.headers: dict[str, list[Header]] = defaultdict(list)
 
     async def post(self, connection_id: str, data: bytes) -> None:
+        self.deliver(connection_id, data)
+
+    def deliver(self, connection_id: str, data: bytes) -> None:
         self.posts[connection_id] += 1
         answer = self.answers.get((connection_id, self.posts[connection_id]))
         if answer is not None:
@@ -48,6 +50,14 @@ class Wire:
 
     async def close(self) -> None:
         return None
+
+
+class InlineWire(Wire):
+    """Wire with a synchronous ``post_now``: the broadcaster posts inline (as with the
+    in-process gateway and the engine link)."""
+
+    def post_now(self, connection_id: str, data: bytes) -> None:
+        self.deliver(connection_id, data)
 
 
 def _frames(build: Any, ticks: int) -> list[Any]:
@@ -70,7 +80,7 @@ async def _run(
     build: Any, eager: bool, answer: Callable[[str], Any] | None, ticks: int = 6
 ) -> tuple[Broadcaster, Wire, list[tuple[str, str, str]], list[Any]]:
     """Six send ticks to players a and b; a's 3rd post gets ``answer``."""
-    wire = Wire(eager, {} if answer is None else {("a", 3): answer})
+    wire = (InlineWire if eager else Wire)({} if answer is None else {("a", 3): answer})
     gone: list[tuple[str, str, str]] = []
     settings = BroadcastSettings(backoff_base_s=0.0)  # no wait before the next tick
     bc = Broadcaster(wire, settings, on_gone=lambda *ids: gone.append(ids))
