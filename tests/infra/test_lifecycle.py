@@ -16,6 +16,8 @@ from infra.lifecycle import (
     ServiceState,
     TransitionTable,
 )
+from infra.local.gateway.connection import CONNECTION as GATEWAY_CONNECTION
+from infra.local.gateway.connection import ConnectionState
 from tickwire.client.lifecycle import CLIENT, FINAL, ClientState
 
 
@@ -69,6 +71,7 @@ TABLES: list[tuple[TransitionTable[Any, Any], enum.Enum, frozenset[Any]]] = [
     (CLIENT, ClientState.CONNECTING, FINAL - {ClientState.FAILED}),
     (CONNECTION, Phase.NEW, frozenset({Phase.GONE, Phase.CLOSED})),
     (SERVICE, ServiceState.NEW, frozenset({ServiceState.STOPPED})),
+    (GATEWAY_CONNECTION, ConnectionState.CONNECTING, frozenset({ConnectionState.CLOSED})),
 ]
 
 

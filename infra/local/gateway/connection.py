@@ -1,10 +1,11 @@
 """One client connection and its lifecycle.
 
-States and the only allowed transitions::
+States and the only allowed transitions (:data:`CONNECTION`, an
+:class:`infra.lifecycle.TransitionTable`; events in brackets)::
 
-    CONNECTING --(handshake done)--> OPEN --(server closes)--> CLOSING --> CLOSED
-         |                            |
-         +--(refused)--> CLOSED       +--(client closes / drops)--> CLOSED
+    CONNECTING --[OPENED]--> OPEN --[CLOSING]--> CLOSING --[GONE]--> CLOSED
+         |                    |
+         +--[GONE]--> CLOSED  +--[GONE] (the client closed or dropped)--> CLOSED
 
 A connection is in the gateway's table from the moment its id exists ($connect) until it is
 CLOSED; ``@connections`` calls succeed only when it is OPEN (410 otherwise, as on AWS).
@@ -20,11 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
+from infra.lifecycle import IllegalTransition, TransitionTable
+
 from .guard import Episode
 from .model import ApiKey
 from .throttle import TokenBucket
 
-__all__ = ["Connection", "ConnectionState", "IllegalTransition"]
+__all__ = ["CONNECTION", "Connection", "ConnectionEvent", "ConnectionState", "IllegalTransition"]
 
 
 class ConnectionState(enum.Enum):
@@ -34,16 +37,22 @@ class ConnectionState(enum.Enum):
     CLOSED = "CLOSED"
 
 
-_ALLOWED: dict[ConnectionState, frozenset[ConnectionState]] = {
-    ConnectionState.CONNECTING: frozenset({ConnectionState.OPEN, ConnectionState.CLOSED}),
-    ConnectionState.OPEN: frozenset({ConnectionState.CLOSING, ConnectionState.CLOSED}),
-    ConnectionState.CLOSING: frozenset({ConnectionState.CLOSED}),
-    ConnectionState.CLOSED: frozenset(),
-}
+class ConnectionEvent(enum.Enum):
+    OPENED = "opened"  # the handshake completed ($connect allowed it)
+    CLOSING = "closing"  # the server started closing (DeleteConnection, a policy, a stop)
+    GONE = "gone"  # refused, or the socket is closed (by either side, or dropped)
 
 
-class IllegalTransition(RuntimeError):
-    """A lifecycle step the state table does not allow (a bug in the gateway)."""
+CONNECTION: TransitionTable[ConnectionState, ConnectionEvent] = TransitionTable(
+    "gateway connection",
+    {
+        (ConnectionState.CONNECTING, ConnectionEvent.OPENED): ConnectionState.OPEN,
+        (ConnectionState.CONNECTING, ConnectionEvent.GONE): ConnectionState.CLOSED,
+        (ConnectionState.OPEN, ConnectionEvent.CLOSING): ConnectionState.CLOSING,
+        (ConnectionState.OPEN, ConnectionEvent.GONE): ConnectionState.CLOSED,
+        (ConnectionState.CLOSING, ConnectionEvent.GONE): ConnectionState.CLOSED,
+    },
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -90,10 +99,10 @@ class Connection:
     def __post_init__(self) -> None:
         self.last_active_mono = self.connected_mono
 
-    def transition(self, new: ConnectionState) -> None:
-        if new not in _ALLOWED[self.state]:
-            raise IllegalTransition(f"{self.connection_id}: {self.state.name} -> {new.name}")
-        self.state = new
+    def handle(self, event: ConnectionEvent) -> None:
+        """Apply ``event`` (:data:`CONNECTION`); :class:`IllegalTransition` if not allowed.
+        (``state`` stays a plain attribute: the hot paths compare it directly.)"""
+        self.state = CONNECTION.next(self.state, event, self.connection_id)
 
     def touch(self) -> None:
         """Data moved in either direction: resets the idle timeout."""

@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from .connection import Connection, ConnectionState
+from .connection import Connection, ConnectionEvent, ConnectionState
 from .errors import GoneException, LimitExceededException, PayloadTooLargeException
 from .frames import encode_server_frame
 from .guard import SourceFailures
@@ -216,7 +216,7 @@ class ConnectionTable:
         """A connection whose $connect was refused or abandoned: out, CLOSED."""
         self.connections.pop(conn.connection_id, None)
         if conn.state is not ConnectionState.CLOSED:
-            conn.transition(ConnectionState.CLOSED)
+            conn.handle(ConnectionEvent.GONE)
 
     def closed(
         self, conn: Connection, now_mono: float, abnormal: tuple[int, str]
@@ -225,7 +225,7 @@ class ConnectionTable:
         reason (``abnormal`` when no close frame said one); None if it was closed before."""
         if conn.state is ConnectionState.CLOSED:
             return None
-        conn.transition(ConnectionState.CLOSED)
+        conn.handle(ConnectionEvent.GONE)
         self.connections.pop(conn.connection_id, None)
         if conn.close_code is None:
             code, reason = abnormal

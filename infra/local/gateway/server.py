@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .connection import Connection, ConnectionState
+from .connection import Connection, ConnectionEvent, ConnectionState
 from .connections import BUFFERED, PING, PING_TIMEOUT, ConnectionTable
 from .errors import (
     ConfigurationError,
@@ -472,7 +472,7 @@ class Gateway:
         """OPEN -> CLOSING (posts answer 410 from now on); False when not OPEN."""
         if conn.state is not _OPEN or conn.ws is None:
             return False
-        conn.transition(ConnectionState.CLOSING)
+        conn.handle(ConnectionEvent.CLOSING)
         conn.close_code, conn.close_reason = code, reason
         self.flush(conn)  # frames posted before the close reach the client first
         return True

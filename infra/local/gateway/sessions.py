@@ -41,7 +41,7 @@ from aiohttp import WebSocketError, WSMsgType, web
 from infra.internals import InternalsChanged, require_aiohttp_frame_parser
 
 from .authorizer import authorize
-from .connection import Connection, ConnectionState
+from .connection import Connection, ConnectionEvent, ConnectionState
 from .connections import DROPPED, FIRST_DROP, FLOODING
 from .errors import ConfigurationError, IntegrationError
 from .events import (
@@ -208,7 +208,7 @@ class WebSocketSessions:
             conn.ws = ws
             conn.transport = request.transport
             conn.inflight = asyncio.Semaphore(settings.max_inflight_per_connection)
-            conn.transition(ConnectionState.OPEN)
+            conn.handle(ConnectionEvent.OPENED)
             conn.touch()
             self._guard(conn)
             opened = True

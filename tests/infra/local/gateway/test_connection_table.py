@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.local.gateway import GatewaySettings
-from infra.local.gateway.connection import Connection, ConnectionState
+from infra.local.gateway.connection import Connection, ConnectionEvent, ConnectionState
 from infra.local.gateway.connections import (
     DROPPED,
     EXPIRED,
@@ -89,7 +89,7 @@ def test_the_table_lifecycle_closes_and_meters_once(kit):
     table = table_with(kit)
     conn = Connection("c9", "127.0.0.1", "test", {}, connected_mono=100.0)
     table.add(conn)
-    conn.transition(ConnectionState.OPEN)
+    conn.handle(ConnectionEvent.OPENED)
     assert table.live(now_mono=161.0) == (1, 2)  # 61 s: two connection minutes so far
     assert table.closed(conn, 130.0, (1006, "abnormal")) == (1006, "abnormal")
     assert table.closed(conn, 131.0, (1006, "abnormal")) is None  # once only
