@@ -202,7 +202,6 @@ class Broadcaster(Poster):
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
         # A synchronous post (in-process gateway, engine link): one-part messages inline.
         self._post_now = getattr(connections, "post_now", None)
-        self._eager = self._post_now is not None
         # per column layout, the arrays of the last batch's baselines (batch.BatchRows)
         self._rows: dict[tuple[Any, ...], BatchRows] = {}
         self._task: asyncio.Task[None] | None = None

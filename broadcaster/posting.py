@@ -100,7 +100,7 @@ class Poster:
     _gone: dict[str, None]
     _tasks: set[asyncio.Task[None]]
     _slots: asyncio.Semaphore
-    _eager: bool
+    # The connections' synchronous post (None: posts only in tasks); see module docs.
     _post_now: Callable[[str, bytes], None] | None
     _tally: Tally
     _active: int  # post tasks started and not finished
@@ -158,10 +158,14 @@ class Poster:
         self._start_task(conn, frame, post)
 
     def _may_post_inline(self, delay: float) -> bool:
-        """May a one-part message be posted inline now, pacing allowing? Only with eager
-        connections, no delay, and a free slot (only tasks take slots: all taken means a
+        """May a one-part message be posted inline now, pacing allowing? Only with a
+        synchronous ``post_now``, no delay, and a free slot (only tasks take slots: all taken means a
         post must wait its turn)."""
-        return self._eager and delay <= 0 and self.stats.in_flight < self.settings.max_in_flight
+        return (
+            self._post_now is not None
+            and delay <= 0
+            and self.stats.in_flight < self.settings.max_in_flight
+        )
 
     def _post_parts(
         self,

@@ -106,10 +106,6 @@ class LeaveRecord:
 Record = JoinRecord | InputRecord | LeaveRecord
 
 
-# RecursionError: JSON nested deeper than the interpreter's stack (e.g. 100,000 '[').
-_loads = loads_standard
-
-
 def _str_field(obj: dict[str, Any], name: str) -> str:
     try:
         value = obj[name]
@@ -129,7 +125,8 @@ def decode(data: bytes) -> Record:
     except (UnicodeDecodeError, AttributeError) as exc:
         raise RecordError("not_utf8", str(exc)[:200]) from None
     try:
-        obj = _loads(text)
+        # RecursionError: JSON nested deeper than the interpreter's stack (100,000 '[').
+        obj = loads_standard(text)
     except (ValueError, RecursionError) as exc:
         raise RecordError("not_json", str(exc)[:200]) from None
     if type(obj) is not dict:
@@ -156,7 +153,7 @@ def decode(data: bytes) -> Record:
     if len(body) > MAX_BODY_CHARS:
         raise RecordError("body_too_large", f"{len(body)} characters")
     try:
-        payload = _loads(body)
+        payload = loads_standard(body)
     except (ValueError, RecursionError) as exc:
         raise RecordError("body_not_json", str(exc)[:200]) from None
     if type(payload) is not dict:

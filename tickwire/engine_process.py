@@ -66,12 +66,12 @@ async def serve(config: EngineProcessConfig) -> None:
 
     s = config.settings
     client = await LinkClient.connect(config.link_path)
-    worker_settings = s.worker
+    reader = s.worker.reader
     worker_settings = replace(
-        worker_settings,
+        s.worker,
         reader=replace(
-            worker_settings.reader,
-            min_get_interval=max(worker_settings.reader.min_get_interval, LINK_READ_INTERVAL_S),
+            reader,
+            min_get_interval=max(reader.min_get_interval, LINK_READ_INTERVAL_S),
             read_lead=LINK_READ_LEAD_S,
         ),
     )
