@@ -41,6 +41,7 @@ import hashlib
 import json
 import logging
 import math
+import operator
 from collections import Counter, deque
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class EngineSettings:
 SPECTATOR_SLOT = -1
 # Read once per match per tick (_end_matches): a module constant, not an enum lookup.
 _PLAYING = MatchState.PLAYING
+# A frame's players in slot order.
+_BY_SLOT = operator.attrgetter("slot")
 
 
 @dataclass(slots=True)
@@ -437,30 +440,34 @@ class Engine(Generic[C]):
         if view is None:
             view = self.rules.views(self.world, [match.row])[0]
         entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
+        # Positional, in PlayerSlot's field order: made per player per send tick.
         players = tuple(
-            PlayerSlot(
-                m.player_id,
-                m.connection_id,
-                -1,
-                m.last_seq,
-                0.0,
-                0.0,
-                spectator=True,
-                dropped=m.dropped,
-                dropped_seq=m.dropped_seq,
-            )
-            if m.slot == SPECTATOR_SLOT
-            else PlayerSlot(
-                m.player_id,
-                m.connection_id,
-                entity[m.slot],
-                m.last_seq,
-                vx[m.slot],
-                vy[m.slot],
-                dropped=m.dropped,
-                dropped_seq=m.dropped_seq,
-            )
-            for m in sorted(match.members.values(), key=lambda m: m.slot)
+            [
+                PlayerSlot(
+                    m.player_id,
+                    m.connection_id,
+                    -1,
+                    m.last_seq,
+                    0.0,
+                    0.0,
+                    True,
+                    m.dropped,
+                    m.dropped_seq,
+                )
+                if (slot := m.slot) == SPECTATOR_SLOT
+                else PlayerSlot(
+                    m.player_id,
+                    m.connection_id,
+                    entity[slot],
+                    m.last_seq,
+                    vx[slot],
+                    vy[slot],
+                    False,
+                    m.dropped,
+                    m.dropped_seq,
+                )
+                for m in sorted(match.members.values(), key=_BY_SLOT)
+            ]
         )
         return MatchFrame(
             match_id=match.match_id,

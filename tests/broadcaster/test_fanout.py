@@ -378,7 +378,7 @@ def test_batch_headers_are_the_struct_headers(build: Any) -> None:
     ]
     listed = [
         (0, build.player("p", "c", entity=1, ack=3)),
-        (1, dataclasses.replace(build.player("q", "d", ack=2**32 + 9), dropped=7, dropped_seq=11)),
+        (1, build.player("q", "d", ack=2**32 + 9)._replace(dropped=7, dropped_seq=11)),
     ]
     base_ticks = [6, 2**32 + 1]
     full = [True, False]
