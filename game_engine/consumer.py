@@ -3,7 +3,7 @@
 :class:`ShardReader` runs one task per owned shard: it calls ``get_records`` with
 ``wait=`` (the embedded stream wakes on a put; Kinesis is spaced to at most
 ``1 / min_get_interval`` calls per second per shard, its limit being 5), decodes each
-record with :func:`ingest.records.decode` (a bad record is counted and set aside, never
+record with :func:`ingest.records.decode_fields` (a bad record is counted and set aside, never
 fatal), and appends ``(sequence number, event)`` to a bounded buffer that the tick loop
 drains into the engine. Backpressure: when the buffer holds ``max_buffered`` records the
 reader stops calling ``get_records`` until the tick loop has made room; the stream keeps
@@ -26,11 +26,11 @@ from game_engine.errors import CheckpointError
 from game_engine.events import Event, Input, Join, Leave
 from game_engine.scheduler import TickClock
 from infra.backoff import Backoff
-from ingest.errors import ExpiredIterator, StreamError
-from ingest.records import InputRecord, JoinRecord, Record, SetAside
+from ingest.errors import ExpiredIterator, RecordError, StreamError
+from ingest.records import InputRecord, JoinRecord, Record, SetAside, decode_fields
 from ingest.stream import Stream
 
-__all__ = ["ReaderSettings", "ShardProgress", "ShardReader", "to_event"]
+__all__ = ["ReaderSettings", "ShardProgress", "ShardReader", "decode_event", "to_event"]
 
 log = logging.getLogger("tickwire.engine.consumer")
 
@@ -42,6 +42,17 @@ def to_event(record: Record) -> Event:
     if isinstance(record, JoinRecord):
         return Join(record.match, record.player, record.conn, record.t)
     return Leave(record.match, record.player, record.conn, record.t)
+
+
+def decode_event(data: bytes) -> Event:
+    """``to_event(decode(data))`` without the record in between (the reader decodes
+    every input of a shard: one object fewer each); raises :class:`RecordError`."""
+    kind, match, player, conn, t, seq, payload = decode_fields(data)
+    if payload is not None:
+        return Input(match, player, conn, seq, payload, t)
+    if kind == "join":
+        return Join(match, player, conn, t)
+    return Leave(match, player, conn, t)
 
 
 class ShardProgress:
@@ -199,15 +210,20 @@ class ShardReader:
                 await asyncio.sleep(backoff)
                 continue
             failures = 0
+            append = self.buffer.append
             for rec in result.records:
-                where = f"{self.shard_id}/{rec.sequence_number}"
-                decoded = self.set_aside.decode(rec.data, where)
-                # A set-aside record stays in the buffer as None so checkpoints pass it.
-                event = to_event(decoded) if decoded is not None else None
-                if event is None:
+                sequence = rec.sequence_number
+                event: Event | None
+                try:
+                    event = decode_event(rec.data)
+                except RecordError as exc:
+                    # A set-aside record stays in the buffer as None so checkpoints pass it.
+                    where = f"{self.shard_id}/{sequence}"
+                    self.set_aside.add(exc, rec.data, where)
                     log.warning("record set aside at %s", where)
-                self.buffer.append((rec.sequence_number, event))
-                self._read_through = rec.sequence_number
+                    event = None
+                append((sequence, event))
+                self._read_through = sequence
             if result.next_iterator is None:
                 self.ended = True
                 self.caught_up.set()

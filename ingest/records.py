@@ -34,6 +34,7 @@ __all__ = [
     "MAX_SEQ",
     "REASONS",
     "SCHEMA_VERSION",
+    "Fields",
     "InputRecord",
     "JoinRecord",
     "LeaveRecord",
@@ -42,6 +43,7 @@ __all__ = [
     "SetAside",
     "SetAsideSample",
     "decode",
+    "decode_fields",
     "encode",
     "encode_raw",
     "template_escape",
@@ -116,8 +118,16 @@ def _str_field(obj: dict[str, Any], name: str) -> str:
     return value
 
 
-def decode(data: bytes) -> Record:
-    """Decode one stream record's data, or raise :class:`RecordError` with a reason."""
+# What decode_fields returns: type, match, player, conn, t, then an input's seq and
+# payload (0 and None for a join or a leave).
+Fields = tuple[RecordType, str, str, str, int, int, dict[str, Any] | None]
+_TYPES: Final = ("join", "input", "leave")
+
+
+def decode_fields(data: bytes) -> Fields:
+    """:func:`decode`'s checks, in the same order with the same reasons, returning the
+    fields rather than a record: the engine's reader makes its event from them directly
+    (one object per input fewer, at thousands of inputs a second)."""
     if len(data) > MAX_RECORD_BYTES:
         raise RecordError("too_large", f"{len(data)} bytes")
     try:
@@ -135,21 +145,22 @@ def decode(data: bytes) -> Record:
     if type(v) is not int or v != SCHEMA_VERSION:
         raise RecordError("bad_version", repr(v)[:50])
     kind = obj.get("type")
-    if kind not in ("join", "input", "leave"):
+    if kind not in _TYPES:
         raise RecordError("unknown_type", repr(kind)[:50])
-    match = _str_field(obj, "match")
-    player = _str_field(obj, "player")
-    conn = _str_field(obj, "conn")
-    if "t" not in obj:
-        raise RecordError("missing_field", "t")
-    t = obj["t"]
+    match, player, conn = obj.get("match"), obj.get("player"), obj.get("conn")
+    if type(match) is not str or type(player) is not str or type(conn) is not str:
+        # the first field that is wrong gives the reason
+        match, player, conn = (_str_field(obj, n) for n in ("match", "player", "conn"))
+    t = obj.get("t")
     if type(t) is not int:
+        if "t" not in obj:
+            raise RecordError("missing_field", "t")
         raise RecordError("wrong_type", "t must be an integer")
-    if kind == "join":
-        return JoinRecord(match, player, conn, t)
-    if kind == "leave":
-        return LeaveRecord(match, player, conn, t)
-    body = _str_field(obj, "body")
+    if kind != "input":
+        return kind, match, player, conn, t, 0, None
+    body = obj.get("body")
+    if type(body) is not str:
+        body = _str_field(obj, "body")
     if len(body) > MAX_BODY_CHARS:
         raise RecordError("body_too_large", f"{len(body)} characters")
     try:
@@ -161,7 +172,18 @@ def decode(data: bytes) -> Record:
     seq = payload.get("seq")
     if type(seq) is not int or not 1 <= seq < MAX_SEQ:
         raise RecordError("bad_seq", repr(seq)[:50])
-    return InputRecord(match, player, conn, t, seq, payload)
+    return kind, match, player, conn, t, seq, payload
+
+
+def decode(data: bytes) -> Record:
+    """Decode one stream record's data, or raise :class:`RecordError` with a reason."""
+    kind, match, player, conn, t, seq, payload = decode_fields(data)
+    if kind == "input":
+        assert payload is not None
+        return InputRecord(match, player, conn, t, seq, payload)
+    if kind == "join":
+        return JoinRecord(match, player, conn, t)
+    return LeaveRecord(match, player, conn, t)
 
 
 def _dumps(value: Any) -> str:
