@@ -4,7 +4,8 @@ tickwire reaches into three libraries where their public API has no hook for wha
 Gateway does (see each user's comments for why):
 
 - **aiohttp** (``infra.local.gateway.sessions``): the server's WebSocket payload parser is
-  wrapped to enforce API Gateway's 32 KB per-frame limit (aiohttp limits messages only);
+  wrapped to enforce API Gateway's 32 KB per-frame limit (aiohttp limits messages only),
+  and to handle whole short text frames in the read callback;
 - **airspeed-ext** (``infra.local.vtl``): its operator classes are patched to Velocity 1.7
   truthiness and compiled from their node attributes;
 - **hdrhistogram** (``swarm.stats``): a bucket's median-equivalent value and the counts
@@ -120,7 +121,8 @@ def sets_attribute(cls: type, name: str) -> Callable[[], bool]:
 
 def require_aiohttp_frame_parser(user: str) -> None:
     """The WebSocket parser wrapping of ``infra.local.gateway.sessions``: a response's
-    ``_parser`` and ``_reader``, and the request handler's ``_payload_parser`` slot."""
+    ``_parser`` and ``_reader``, the request handler's ``_payload_parser`` slot, and the
+    message queue's ``_buffer`` (is anything queued for the read loop?)."""
     from aiohttp import web, web_protocol
 
     require(
@@ -133,8 +135,17 @@ def require_aiohttp_frame_parser(user: str) -> None:
                 "RequestHandler._payload_parser",
                 sets_attribute(web_protocol.RequestHandler, "_payload_parser"),
             ),
+            # read whole in the read callback only while the response's queue is empty
+            ("WebSocketDataQueue._buffer", _queue_has_buffer),
         ],
     )
+
+
+def _queue_has_buffer() -> bool:
+    from aiohttp._websocket import reader
+
+    queue = reader.WebSocketDataQueue  # the compiled class has a descriptor, Python sets it
+    return hasattr(queue, "_buffer") or sets_attribute(queue, "_buffer")()
 
 
 # The airspeed.operators names infra.local.vtl patches or compiles from.

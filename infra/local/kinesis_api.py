@@ -160,6 +160,15 @@ class EmbeddedKinesisService:
             "DecreaseStreamRetentionPeriod": self._decrease_retention,
         }
 
+    def answers_now(self, action: str) -> bool:
+        """PutRecord answers without waiting (an ``ImmediateBackend``)."""
+        return action == "PutRecord"
+
+    def call_now(self, action: str, body: bytes) -> tuple[int, bytes]:
+        if action != "PutRecord":
+            raise ValueError(f"{action} does not answer at once; call it")
+        return self._put_record_fast(body)
+
     async def call(self, action: str, body: bytes) -> tuple[int, bytes]:
         if action == "PutRecord":
             return self._put_record_fast(body)

@@ -5,6 +5,9 @@ API Gateway closes a connection with 1009 when one frame exceeds 32 KB even thou
 message may reach 128 KB in several frames. :class:`FrameScanner` reads only frame headers
 (RFC 6455 section 5.2) from the bytes a client sends, before aiohttp parses them, and says
 when a frame or a message is too big. It keeps a few integers of state and copies nothing.
+:func:`small_text_frames` reads the common case whole: a read that holds only complete,
+short, masked text frames (a game's inputs) is decoded without aiohttp's parser, so the
+gateway can handle those messages in the read callback itself.
 :func:`encode_server_frame` builds the frames the gateway sends (no masking, no
 fragmentation, no compression: the gateway never negotiates permessage-deflate).
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["FrameScanner", "FrameTooBig", "encode_server_frame"]
+__all__ = ["FrameScanner", "FrameTooBig", "encode_server_frame", "small_text_frames"]
 
 _CONTINUATION = 0x0
 _CONTROL_MIN = 0x8
@@ -42,6 +45,11 @@ class FrameScanner:
         self._skip = 0  # payload bytes of the current frame still to pass over
         self._header = b""  # an incomplete header carried over between reads
         self._message = 0  # bytes of the current (fragmented) data message so far
+
+    @property
+    def at_boundary(self) -> bool:
+        """Is the next byte the start of a frame, outside any fragmented message?"""
+        return not (self._skip or self._header or self._message)
 
     def feed(self, data: bytes) -> None:
         pos = 0
@@ -93,6 +101,44 @@ class FrameScanner:
             pos += need + length
         if pos > end:
             self._skip = pos - end
+
+
+# A final text frame (FIN + opcode 1, no RSV bits), and the mask bit of the second byte.
+_FIN_TEXT = 0x81
+_MASKED = 0x80
+# The longest payload a 7-bit length field holds.
+SHORT_PAYLOAD = 125
+
+
+def small_text_frames(data: bytes, max_payload: int = SHORT_PAYLOAD) -> list[str] | None:
+    """The messages of ``data`` when it is nothing but whole, unfragmented, masked text
+    frames of at most ``max_payload`` (<= 125) bytes each, with valid UTF-8; else None, and
+    the caller hands ``data`` to the full parser (which also answers every protocol error:
+    an unmasked frame, bad UTF-8, a control frame, a fragment, a partial frame).
+
+    Unmasking XORs the payload with the 4-byte key repeated, as two integers: for the
+    short payloads taken here that is a handful of C calls, not a loop per byte."""
+    texts: list[str] = []
+    pos = 0
+    end = len(data)
+    from_bytes = int.from_bytes
+    while pos < end:
+        if data[pos] != _FIN_TEXT or end - pos < 6:
+            return None
+        n = data[pos + 1] - _MASKED  # negative when the client did not mask
+        if n < 0 or n > max_payload:
+            return None
+        start = pos + 6
+        pos = start + n
+        if pos > end:
+            return None
+        key = data[start - 4 : start] * ((n >> 2) + 1)
+        clear = from_bytes(data[start:pos], "little") ^ from_bytes(key[:n], "little")
+        try:
+            texts.append(clear.to_bytes(n, "little").decode())
+        except UnicodeDecodeError:
+            return None
+    return texts
 
 
 _PACK16 = struct.Struct("!BBH").pack

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -47,6 +47,7 @@ from .routing import compile_selection_expression
 from .services import (
     AwsRequestBackend,
     AwsServiceBackend,
+    ImmediateBackend,
     RecordingService,
     ServiceRequest,
     parse_integration_uri,
@@ -280,16 +281,7 @@ class Integrations:
                     return await self._aws(integration, context, body)
             except TimeoutError:
                 raise IntegrationError(504, f"integration timed out after {limit_s:g} s") from None
-        template = prepared.fixed_template
-        if template is None:
-            request = self._render(integration, context, body, prepared).encode()
-        else:  # the usual case, one template whatever the body: _render without the lookups
-            try:
-                request = template.render(
-                    context=context, body=body, stage_variables=self.stage_variables
-                ).encode()
-            except Exception as exc:
-                raise IntegrationError(500, f"request template failed: {exc}") from exc
+        request = self._request(integration, context, body, prepared)
         backend = prepared.backend
         assert backend is not None
         deadlines[task] = time.monotonic() + limit_s
@@ -312,6 +304,61 @@ class Integrations:
             del deadlines[task]
             self._expired.discard(task)
         return self._answer(prepared, context, status, answer, want_body)
+
+    def immediate(self, integration: Integration) -> bool:
+        """Can :meth:`call_aws_now` run ``integration``: an AWS integration whose backend
+        is in this process and answers its action without waiting, with nothing mapped
+        onto a whole request?"""
+        if integration.integration_type != "AWS":
+            return False
+        try:
+            prepared = self.prepare(integration)
+        except ConfigurationError:
+            return False  # (its calls fail, with the "Internal server error" frame)
+        backend = prepared.backend
+        return (
+            not prepared.whole
+            and isinstance(backend, ImmediateBackend)
+            and backend.answers_now(prepared.action)
+        )
+
+    def call_aws_now(
+        self,
+        integration: Integration,
+        context: Mapping[str, Any],
+        body: str,
+        *,
+        want_body: bool = True,
+    ) -> IntegrationResult:
+        """:meth:`call_aws` for an integration :meth:`immediate` accepted: the same
+        template, service call and answer, without a coroutine. It cannot outlast the
+        integration timeout (nothing in it waits), so no deadline is kept."""
+        prepared = self.prepare(integration)
+        request = self._request(integration, context, body, prepared)
+        # (immediate() checked the backend once: an isinstance of a Protocol per message
+        # costs more than the whole service call)
+        backend = cast(ImmediateBackend, prepared.backend)
+        try:
+            status, answer = backend.call_now(prepared.action, request)
+        except Exception as exc:
+            raise IntegrationError(500, f"{prepared.action} failed: {exc!r}") from exc
+        return self._answer(prepared, context, status, answer, want_body)
+
+    def _request(
+        self, integration: Integration, context: Mapping[str, Any], body: str, prepared: _Prepared
+    ) -> bytes:
+        """The rendered service request of a message."""
+        template = prepared.fixed_template
+        if template is None:
+            return self._render(integration, context, body, prepared).encode()
+        # the usual case, one template whatever the body: _render without the lookups
+        try:
+            rendered: str = template.render(
+                context=context, body=body, stage_variables=self.stage_variables
+            )
+        except Exception as exc:
+            raise IntegrationError(500, f"request template failed: {exc}") from exc
+        return rendered.encode()
 
     async def _watch(self) -> None:
         while True:

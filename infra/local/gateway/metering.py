@@ -38,6 +38,8 @@ class Metering:
         self.units_out = 0  # billed messages, gateway -> client
         self.messages_in = 0
         self.messages_out = 0
+        # of messages_in, those handled in the socket's read callback (sessions._take)
+        self.messages_in_callback = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.connections_opened = 0

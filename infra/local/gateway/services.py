@@ -24,6 +24,7 @@ from .errors import ConfigurationError
 __all__ = [
     "AwsRequestBackend",
     "AwsServiceBackend",
+    "ImmediateBackend",
     "RecordedCall",
     "RecordingService",
     "ServiceRequest",
@@ -46,6 +47,17 @@ class AwsServiceBackend(Protocol):
     """
 
     async def call(self, action: str, body: bytes) -> tuple[int, bytes]: ...
+
+
+@runtime_checkable
+class ImmediateBackend(Protocol):
+    """A backend in the gateway's own process that answers some actions without waiting
+    (the embedded Kinesis's PutRecord). A message routed to such an action is handled
+    whole where the gateway reads it, with no task switch (``Integrations.call_aws_now``)."""
+
+    def answers_now(self, action: str) -> bool: ...
+
+    def call_now(self, action: str, body: bytes) -> tuple[int, bytes]: ...
 
 
 @dataclass(frozen=True)

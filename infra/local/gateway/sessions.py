@@ -21,6 +21,13 @@ Theory of operation, per connection:
    (its TCP window fills); every other connection reads and routes on its own task. The
    integration timeout still applies: a watchdog cancels a call past its deadline, and
    the client gets the "Internal server error" frame.
+   When every message route's integration answers at once (an in-process backend such
+   as the embedded Kinesis, ``Integrations.immediate``), a read that holds only whole
+   short text frames is handled in the socket's read callback itself
+   (:class:`_LimitedParser`), never reaching aiohttp's parser, queue or the read loop's
+   task; anything else (a control frame, a partial or long frame, a read while the
+   loop still has messages queued) takes the read loop, so a connection's messages
+   keep their order.
    Binary frames close with 1003, oversized frames/messages with 1009, invalid UTF-8
    with 1007.
 4. When the socket is closed (either side), the connection is CLOSED and leaves the table,
@@ -32,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +65,13 @@ from .events import (
     request_context,
     template_context,
 )
-from .frames import FrameScanner, FrameTooBig, encode_server_frame
+from .frames import (
+    SHORT_PAYLOAD,
+    FrameScanner,
+    FrameTooBig,
+    encode_server_frame,
+    small_text_frames,
+)
 from .guard import Episode
 from .iam import ConnectVerifier, iam_identity
 from .ids import new_connection_id, new_request_id
@@ -94,23 +107,42 @@ class CloseReason:
     ABNORMAL = (1006, "Connection was closed abnormally")
     BINARY = (1003, "Binary frames are not supported")
     TOO_BIG = (1009, "Message too big")
+    INTERNAL = (1011, "Internal server error")
     INVALID_TEXT = (1007, "Invalid UTF-8 text message")
 
 
 class _LimitedParser:
-    """Sits in front of aiohttp's WebSocket parser and enforces the per-frame limit."""
+    """Sits in front of aiohttp's WebSocket parser and enforces the per-frame limit.
 
-    __slots__ = ("_failed", "_inner", "_queue", "_scanner")
+    With ``take`` (the gateway handles messages in the read callback), a read of whole
+    short text frames at a frame boundary, while aiohttp has nothing queued for the read
+    loop, goes to ``take`` instead (it answers False when the connection is not OPEN)."""
 
-    def __init__(self, inner: Any, queue: Any, scanner: FrameScanner) -> None:
+    __slots__ = ("_failed", "_inner", "_queue", "_scanner", "_short", "_take")
+
+    def __init__(
+        self,
+        inner: Any,
+        queue: Any,
+        scanner: FrameScanner,
+        take: Callable[[list[str]], bool] | None = None,
+        short: int = SHORT_PAYLOAD,
+    ) -> None:
         self._inner = inner
         self._queue = queue
         self._scanner = scanner
         self._failed = False
+        self._take = take
+        self._short = short
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         if self._failed:
             return False, b""
+        take = self._take
+        if take is not None and not self._queue._buffer and self._scanner.at_boundary:
+            texts = small_text_frames(data, self._short)
+            if texts is not None and take(texts):
+                return False, b""
         try:
             self._scanner.feed(data)
         except FrameTooBig as exc:
@@ -159,6 +191,8 @@ class WebSocketSessions:
         # per route: API key and route throttle checks (absent: nothing to check)
         self._gates = route_gates(api)
         self._api_keys = next((g.api_keys for g in self._gates.values() if g.api_keys), None)
+        # every message route answers at once (None: not yet known; _all_immediate)
+        self._immediate_routes: bool | None = None
 
     # -- $connect ---------------------------------------------------------------------
 
@@ -204,7 +238,7 @@ class WebSocketSessions:
                 writer_limit=_NO_WRITER_DRAIN,
             )
             await ws.prepare(request)
-            self._install_frame_limit(request, ws)
+            self._install_frame_limit(request, ws, conn)
             conn.ws = ws
             conn.transport = request.transport
             conn.inflight = asyncio.Semaphore(settings.max_inflight_per_connection)
@@ -244,7 +278,9 @@ class WebSocketSessions:
         self.gw.metrics.connects_refused[status] += 1
         return web.json_response({"message": message}, status=status)
 
-    def _install_frame_limit(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    def _install_frame_limit(
+        self, request: web.Request, ws: web.WebSocketResponse, conn: Connection
+    ) -> None:
         protocol = request.protocol
         inner = getattr(ws, "_parser", None)
         queue = getattr(ws, "_reader", None)
@@ -257,7 +293,11 @@ class WebSocketSessions:
             raise InternalsChanged("aiohttp internals changed: cannot enforce the frame limit")
         settings = self.gw.settings
         scanner = FrameScanner(settings.max_frame_bytes, settings.max_message_bytes)
-        protocol._payload_parser = _LimitedParser(inner, queue, scanner)
+        take = None
+        if self._all_immediate():
+            take = lambda texts: self._take(conn, texts)  # noqa: E731
+        short = min(SHORT_PAYLOAD, settings.max_frame_bytes, settings.max_message_bytes)
+        protocol._payload_parser = _LimitedParser(inner, queue, scanner, take, short)
 
     async def _run_connect(
         self, conn: Connection, headers: dict[str, list[str]], query: dict[str, list[str]]
@@ -351,55 +391,110 @@ class WebSocketSessions:
 
     # -- messages ---------------------------------------------------------------------
 
+    def _all_immediate(self) -> bool:
+        """Does every message route's integration answer at once (or have none)? Then
+        messages may be handled in the read callback (:class:`_LimitedParser`)."""
+        if self._immediate_routes is None:
+            gw = self.gw
+            self._immediate_routes = all(
+                route.integration is None or gw.integrations.immediate(route.integration)
+                for key, route in gw.api.routes.items()
+                if key not in (CONNECT_ROUTE, DISCONNECT_ROUTE)
+            )
+        return self._immediate_routes
+
+    def _take(self, conn: Connection, texts: list[str]) -> bool:
+        """Messages read whole in the read callback: handled here, in order, unless the
+        connection is not OPEN (then False: the read loop has them, as any other read)."""
+        if conn.state is not ConnectionState.OPEN:
+            return False
+        self.gw.metrics.messages_in_callback += len(texts)
+        for text in texts:
+            try:
+                waiting = self._on_text(conn, text)
+            except Exception:  # a bug must not take the socket's reader down with it
+                log.exception("message on %s failed", conn.connection_id)
+                gw = self.gw
+                gw.track(asyncio.create_task(gw.close_connection(conn, *CloseReason.INTERNAL)))
+                return True
+            if waiting is not None:  # (never, with every route immediate)
+                waiting.close()
+                raise AssertionError("a message route that does not answer at once")
+        return True
+
+    def _on_text(self, conn: Connection, text: str) -> Coroutine[Any, Any, None] | None:
+        """One text message: metering, admission, route selection and its integration.
+        Done here when the route's integration answers at once; else the coroutine that
+        finishes it, which the read loop awaits before its next message."""
+        gw = self.gw
+        metrics = gw.metrics
+        conn.last_active_mono = now = monotonic()  # conn.touch(), inline
+        metrics.messages_in += 1
+        size = len(text)
+        if size < 8192:
+            metrics.bytes_in += size
+            metrics.units_in += 1
+        else:
+            nbytes = len(text.encode())
+            metrics.bytes_in += nbytes
+            metrics.units_in += metered_units(nbytes)
+        verdict = gw.table.message(conn, now)
+        if verdict:  # not PASS
+            self._refused(conn, verdict)
+            return None
+        route = self._select(conn, text)
+        if route is None:
+            return None
+        integration = route.integration
+        if integration is None:
+            return None
+        if integration.integration_type != "AWS":
+            return self._dispatch(conn, route, integration, text)
+        # AWS service integration (Kinesis PutRecord for tickwire): the per-message hot
+        # path, with no task of its own
+        ctx = self._message_context(conn, route.key, integration)
+        if not self._all_immediate():
+            return self._call_aws(conn, route, integration, ctx, text)
+        try:
+            result = gw.integrations.call_aws_now(integration, ctx, text, want_body=route.two_way)
+        except (IntegrationError, ConfigurationError) as exc:
+            self._integration_failed(conn, route, exc, ctx["requestId"] or new_request_id())
+            return None
+        if route.two_way and result.body is not None:
+            self._send_now(conn, result.body)
+        return None
+
+    async def _call_aws(
+        self,
+        conn: Connection,
+        route: Route,
+        integration: Integration,
+        ctx: dict[str, Any],
+        text: str,
+    ) -> None:
+        """An AWS service integration that may wait (a service over the network): awaited
+        by the connection's read loop, under the integration timeout."""
+        try:
+            result = await self.gw.integrations.call_aws(
+                integration, ctx, text, want_body=route.two_way
+            )
+        except (IntegrationError, ConfigurationError) as exc:
+            # (a requestId the templates never read is not made: a fresh one)
+            self._integration_failed(conn, route, exc, ctx["requestId"] or new_request_id())
+            return
+        if route.two_way and result.body is not None:
+            self._send_now(conn, result.body)
+
     async def _read_loop(self, conn: Connection, ws: web.WebSocketResponse) -> None:
         gw = self.gw
         metrics = gw.metrics
-        admit = gw.table.message
-        integrations = gw.integrations
-        task = asyncio.current_task()
         while True:
             msg = await ws.receive()
             kind = msg.type
             if kind is WSMsgType.TEXT:
-                conn.last_active_mono = now = monotonic()  # conn.touch(), inline
-                text: str = msg.data
-                metrics.messages_in += 1
-                size = len(text)
-                if size < 8192:
-                    metrics.bytes_in += size
-                    metrics.units_in += 1
-                else:
-                    nbytes = len(text.encode())
-                    metrics.bytes_in += nbytes
-                    metrics.units_in += metered_units(nbytes)
-                verdict = admit(conn, now)
-                if verdict:  # not PASS
-                    self._refused(conn, verdict)
-                    continue
-                route = self._select(conn, text)
-                if route is None:
-                    continue
-                integration = route.integration
-                if integration is None:
-                    continue
-                if integration.integration_type != "AWS":
-                    await self._dispatch(conn, route, integration, text)
-                    continue
-                # AWS service integration (Kinesis PutRecord for tickwire): the per-message
-                # hot path, inline here (one coroutine less per message)
-                ctx = self._message_context(conn, route.key, integration)
-                two_way = route.two_way
-                try:
-                    result = await integrations.call_aws(
-                        integration, ctx, text, want_body=two_way, task=task
-                    )
-                except (IntegrationError, ConfigurationError) as exc:
-                    # (a requestId the templates never read is not made: a fresh one)
-                    request_id = ctx["requestId"] or new_request_id()
-                    self._integration_failed(conn, route, exc, request_id)
-                    continue
-                if two_way and result.body is not None:
-                    self._send_now(conn, result.body)
+                waiting = self._on_text(conn, msg.data)
+                if waiting is not None:
+                    await waiting
             elif kind is WSMsgType.BINARY:
                 conn.touch()
                 metrics.messages_in += 1
