@@ -83,13 +83,16 @@ class Command:
 
 
 def _number(value: Any, name: str, limit: float) -> float:
-    # bool is an int subclass: true/false is not a coordinate.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputRejected("wrong_type", f"{name} is {type(value).__name__}")
-    try:
-        f = float(value)
-    except OverflowError as exc:  # an int too large for a float
-        raise InputRejected("out_of_range", name) from exc
+    if type(value) is float:  # what a client's JSON sends nearly always: no conversion
+        f = value
+    else:
+        # bool is an int subclass: true/false is not a coordinate.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputRejected("wrong_type", f"{name} is {type(value).__name__}")
+        try:
+            f = float(value)
+        except OverflowError as exc:  # an int too large for a float
+            raise InputRejected("out_of_range", name) from exc
     if not math.isfinite(f):
         raise InputRejected("not_finite", name)
     if abs(f) > limit:
@@ -228,12 +231,13 @@ class Arena:
         return Command(mx, my, ax, ay, fire)
 
     def apply(self, world: World, m: int, slot: int, command: Command) -> None:
-        world["p_mx"][m, slot] = command.mx
-        world["p_my"][m, slot] = command.my
+        cols = world.cols  # (one lookup per column, not a World.__getitem__ call each)
+        cols["p_mx"][m, slot] = command.mx
+        cols["p_my"][m, slot] = command.my
         if command.ax is not None and command.ay is not None:
-            world["p_ax"][m, slot] = command.ax
-            world["p_ay"][m, slot] = command.ay
-        world["p_fire"][m, slot] = command.fire
+            cols["p_ax"][m, slot] = command.ax
+            cols["p_ay"][m, slot] = command.ay
+        cols["p_fire"][m, slot] = command.fire
 
     # -- the tick ----------------------------------------------------------------------------
     def step(self, world: World) -> None:

@@ -108,6 +108,7 @@ SPECTATOR_SLOT = -1
 _PLAYING = MatchState.PLAYING
 # A frame's players in slot order.
 _BY_SLOT = operator.attrgetter("slot")
+_new_tuple = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -440,31 +441,38 @@ class Engine(Generic[C]):
         if view is None:
             view = self.rules.views(self.world, [match.row])[0]
         entity, vx, vy = view.slot_entity.tolist(), view.slot_x.tolist(), view.slot_y.tolist()
-        # Positional, in PlayerSlot's field order: made per player per send tick.
+        # Every field, in PlayerSlot's order, through tuple.__new__: the named tuple's own
+        # __new__ is a Python function, and this is made per player per send tick.
         players = tuple(
             [
-                PlayerSlot(
-                    m.player_id,
-                    m.connection_id,
-                    -1,
-                    m.last_seq,
-                    0.0,
-                    0.0,
-                    True,
-                    m.dropped,
-                    m.dropped_seq,
+                _new_tuple(
+                    PlayerSlot,
+                    (
+                        m.player_id,
+                        m.connection_id,
+                        -1,
+                        m.last_seq,
+                        0.0,
+                        0.0,
+                        True,
+                        m.dropped,
+                        m.dropped_seq,
+                    ),
                 )
                 if (slot := m.slot) == SPECTATOR_SLOT
-                else PlayerSlot(
-                    m.player_id,
-                    m.connection_id,
-                    entity[slot],
-                    m.last_seq,
-                    vx[slot],
-                    vy[slot],
-                    False,
-                    m.dropped,
-                    m.dropped_seq,
+                else _new_tuple(
+                    PlayerSlot,
+                    (
+                        m.player_id,
+                        m.connection_id,
+                        entity[slot],
+                        m.last_seq,
+                        vx[slot],
+                        vy[slot],
+                        False,
+                        m.dropped,
+                        m.dropped_seq,
+                    ),
                 )
                 for m in sorted(match.members.values(), key=_BY_SLOT)
             ]
