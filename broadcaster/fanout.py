@@ -392,16 +392,25 @@ class Broadcaster(Poster):
         conns, frame_of, published = players.conns, players.frame_of, players.published
         # _post_message's decision, taken once for the run: inline unless pacing says wait
         inline, rate = self._may_post_inline(delay), self._rate
+        post_now, delivered = self._post_now, self._delivered
         for k in range(start, stop):
             message = messages[k]
-            frame = frames[frame_of[k]]
             if len(message) > limit:
                 header, body = peek_header(message), b"\x94" + message[_HEAD:]
                 parts = split_body(header, body, limit)
+                frame = frames[frame_of[k]]
                 self._post_parts(conns[k], frame, parts, rows, k, published[k], delay)
-            elif inline and rate.rate == math.inf:
-                self._post_inline(conns[k], message, rows, k, published[k])
+            elif inline and post_now is not None and rate.rate == math.inf:
+                # _post_inline written out: this runs for nearly every player every send tick
+                conn = conns[k]
+                try:
+                    post_now(conn.connection_id, message)
+                except Exception as exc:
+                    self._post_failed(conn, rows, k, published[k], exc)
+                else:
+                    delivered(conn, rows, k, published[k], len(message))
             else:
+                frame = frames[frame_of[k]]
                 self._post_message(conns[k], frame, message, rows, k, published[k], delay)
 
     async def _post_batch(self, batch: _Batch) -> None:

@@ -193,12 +193,18 @@ class Poster:
         assert post_now is not None
         try:
             post_now(conn.connection_id, data)
-        except PostError as exc:
-            self._settle(conn, rows, row, published, exc)
-        except Exception as exc:  # a broken Connections: an unknown outcome
-            self._settle(conn, rows, row, published, PostFailed(conn.connection_id, repr(exc)))
+        except Exception as exc:
+            self._post_failed(conn, rows, row, published, exc)
         else:
             self._delivered(conn, rows, row, published, len(data))
+
+    def _post_failed(
+        self, conn: Connection, rows: BatchRows, row: int, published: float, exc: Exception
+    ) -> None:
+        """Settle a ``post_now`` that raised ``exc``."""
+        if not isinstance(exc, PostError):  # a broken Connections: an unknown outcome
+            exc = PostFailed(conn.connection_id, repr(exc))
+        self._settle(conn, rows, row, published, exc)
 
     def _start_task(
         self, conn: Connection, frame: MatchFrame, post: Coroutine[Any, Any, None]
