@@ -43,6 +43,10 @@ LINK_READ_INTERVAL_S = 0.005
 # input arriving later waits for the next tick, as one arriving after a 5 ms-paced read
 # did; the round trip over the link takes well under a millisecond at 1,000 players.
 LINK_READ_LEAD_S = 0.004
+# Players a send tick posts between yields to the event loop (BroadcastSettings.yield_every):
+# the engine process's loop runs only the engine, so a whole send tick (a few ms at a
+# thousand players) goes in one step.
+ENGINE_YIELD_EVERY = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,12 @@ async def serve(config: EngineProcessConfig) -> None:
         engine_settings=s.engine,
         worker_id=config.worker_id,
     )
-    broadcaster = Broadcaster(LinkConnections(client), s.broadcast, worker.on_gone)
+    # No gateway shares this loop: a send tick is posted without yielding, so its posts
+    # go to the gateway process as one link message (one write and one wake-up of the
+    # gateway per send tick, not one per yield_every players; the gateway's link server
+    # handles them a few hundred per loop iteration itself).
+    unyielding = replace(s.broadcast, yield_every=ENGINE_YIELD_EVERY)
+    broadcaster = Broadcaster(LinkConnections(client), unyielding, worker.on_gone)
     worker.sink = broadcaster
     await broadcaster.start()
     running = asyncio.create_task(worker.run(), name="engine-worker")
