@@ -425,13 +425,19 @@ class Gateway:
             dirty = self._dirty
             dirty.append(conn)
             if len(dirty) == 1:
-                self._loop.call_soon(self._flush_all)
+                self._loop.call_soon(self.flush_all)
         else:
             pending.append(frame)
         conn.pending_bytes += len(frame)
 
-    def _flush_all(self) -> None:
+    def flush_all(self) -> None:
+        """Write every connection's queued frames now. Runs at the end of the loop
+        iteration that queued them; a caller that queued many (a send tick's slice of
+        posts) calls it at once, so one iteration never holds more than its own slice's
+        writes (two slices' writes in one iteration held the loop ~5 ms at 400 players)."""
         dirty = self._dirty
+        if not dirty:
+            return
         self._dirty = []
         now = time.monotonic()
         for conn in dirty:
