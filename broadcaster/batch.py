@@ -90,13 +90,14 @@ def _levelled(
     """``values`` (rows grouped by player, ``start[j]`` the first row of player ``j``;
     1-D, or rows x 2 for positions) and the level (index into ``dtypes``) of each player."""
     n = start.shape[0]
-    levels = (signed_levels if signed else unsigned_levels)(values, owner, n)
-    data = encode_levels(values.reshape(-1), levels, dtypes)
+    level, present = (signed_levels if signed else unsigned_levels)(values, owner, n)
+    data = encode_levels(values.reshape(-1), present, dtypes)
+    width = values.shape[1] if values.ndim == 2 else 1
+    if present == [0]:  # the common case: every player's values in the narrowest dtype
+        return _Levelled(data[0], start * width, np.ones(n, np.intp)), level
     base = np.cumsum([0] + [len(d) for d in data])[:-1]
-    level = np.asarray(levels, np.intp)
     itemsize = np.left_shift(1, level)
-    per_row = itemsize * (values.shape[1] if values.ndim == 2 else 1)
-    return _Levelled(b"".join(data), base[level] + start * per_row, itemsize), level
+    return _Levelled(b"".join(data), base[level] + start * itemsize * width, itemsize), level
 
 
 class _Corrections(NamedTuple):

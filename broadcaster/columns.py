@@ -77,45 +77,54 @@ def map_head(n: int) -> bytes:
 
 def unsigned_levels(
     values: npt.NDArray[np.int64], owner: npt.NDArray[np.intp], players: int
-) -> list[int]:
+) -> tuple[npt.NDArray[np.intp], list[int]]:
     """Exact ``smallest_unsigned`` per player: the index of the narrowest of u1/u2/u4/u8
-    that holds all its non-negative ``values`` (rows owned by ``owner``)."""
+    that holds all its non-negative ``values`` (rows owned by ``owner``); and the levels
+    that occur (a player without rows is at level 0), ascending."""
     if values.shape[0] == 0 or int(values.max()) < _UNSIGNED_LIMITS[0]:
-        return [0] * players  # the common case: everything fits 8 bits
-    row = np.zeros(values.shape[0], np.int8)
-    for limit in _UNSIGNED_LIMITS:
-        row += values >= limit
-    out = np.zeros(players, np.int8)
-    np.maximum.at(out, owner, row)
-    return out.tolist()
+        return np.zeros(players, np.intp), [0]  # the common case: everything fits 8 bits
+    return _levels(values, owner, players, _UNSIGNED_LIMITS)
 
 
 def signed_levels(
     values: npt.NDArray[np.int64], owner: npt.NDArray[np.intp], players: int
-) -> list[int]:
-    """Exact ``smallest_signed`` per player (values may be 1-D or rows x 2)."""
+) -> tuple[npt.NDArray[np.intp], list[int]]:
+    """Exact ``smallest_signed`` per player (values may be 1-D or rows x 2), and the
+    levels that occur, as :func:`unsigned_levels`."""
     if values.shape[0] == 0:
-        return [0] * players
+        return np.zeros(players, np.intp), [0]
     lo, hi = int(values.min()), int(values.max())
     if -_SIGNED_LIMITS[0] <= lo and hi < _SIGNED_LIMITS[0]:
-        return [0] * players  # the common case: everything fits 8 bits
-    row = np.zeros(values.shape[0], np.int8)
-    for limit in _SIGNED_LIMITS:
-        outside = (values < -limit) | (values >= limit)
-        if outside.ndim == 2:  # rows x 2: outside when either is (faster than any(axis=1))
-            outside = outside[:, 0] | outside[:, 1]
-        row += outside
-    out = np.zeros(players, np.int8)
-    np.maximum.at(out, owner, row)
-    return out.tolist()
+        return np.zeros(players, np.intp), [0]  # the common case: everything fits 8 bits
+    # v is outside [-limit, limit - 1] exactly when max(v, ~v) = max(v, -v - 1) >= limit
+    folded = np.maximum(values, ~values)
+    if folded.ndim == 2:  # rows x 2: a row needs what its wider value needs
+        folded = np.maximum(folded[:, 0], folded[:, 1])
+    return _levels(folded, owner, players, _SIGNED_LIMITS)
+
+
+def _levels(
+    folded: npt.NDArray[np.int64],
+    owner: npt.NDArray[np.intp],
+    players: int,
+    limits: tuple[int, int, int],
+) -> tuple[npt.NDArray[np.intp], list[int]]:
+    """Per player, the number of ``limits`` its largest (non-negative) value reaches;
+    and the levels that occur."""
+    top = np.zeros(players, np.int64)
+    np.maximum.at(top, owner, folded)  # (ufunc.at is fast only with one dtype throughout)
+    levels = (top >= limits[0]).astype(np.intp)
+    levels += top >= limits[1]
+    levels += top >= limits[2]
+    return levels, np.flatnonzero(np.bincount(levels, minlength=1)).tolist()
 
 
 def encode_levels(
     values: npt.NDArray[np.int64], levels: list[int], dts: tuple[np.dtype[Any], ...]
 ) -> list[bytes]:
-    """``values`` as bytes in each dtype some player needs (index by level)."""
+    """``values`` as bytes in each dtype of ``levels`` (index by level; the others empty)."""
     out: list[bytes] = [b""] * len(dts)
-    for level in set(levels):
+    for level in levels:
         out[level] = values.astype(dts[level]).tobytes()
     return out
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from broadcaster.batch import diff_match
 from broadcaster.codec import encode_update_body
-from broadcaster.delta import diff, predict
+from broadcaster.columns import signed_levels, unsigned_levels
+from broadcaster.delta import diff, predict, smallest_signed, smallest_unsigned
 from broadcaster.rows import predicted
 from broadcaster.views import MatchTable, Snapshot
 
@@ -174,3 +175,40 @@ def test_any_number_of_fields_matches_the_reference(build: Any, fields: int) -> 
             assert b"\x94" + bodies[i] == encode_update_body(update)
             _same(baselines[i], baseline)
             bases[i] = baseline
+
+
+_EDGES = [0, 1, 127, 128, 255, 256, 32767, 32768, 65535, 65536, 2**31 - 1, 2**31, 2**32]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 5), min_size=1, max_size=8),
+    data=st.data(),
+    pairs=st.booleans(),
+)
+def test_levels_are_the_per_player_narrowest_dtypes(
+    counts: list[int], data: st.DataObject, pairs: bool
+) -> None:
+    """Every player's level is the dtype smallest_signed / smallest_unsigned picks for its
+    values alone (rows x 2 for positions), whatever the range; and the levels listed as
+    present are exactly the players' levels (a player without rows at level 0)."""
+    rows = sum(counts)
+    edge = st.sampled_from([*_EDGES, 2**62])
+    signed_value = st.one_of(edge, edge.map(lambda v: -v), edge.map(lambda v: -v - 1))
+    signed_value |= st.integers(-(2**63), 2**63 - 1)
+    owner = np.repeat(np.arange(len(counts), dtype=np.intp), counts)
+    shape = (rows, 2) if pairs else (rows,)
+    size = rows * (2 if pairs else 1)
+    drawn = data.draw(st.lists(signed_value, min_size=size, max_size=size))
+    sv = np.array(drawn, np.int64).reshape(shape)
+    levels, present = signed_levels(sv, owner, len(counts))
+    for j in range(len(counts)):
+        mine = sv[owner == j].reshape(-1)
+        assert np.dtype(smallest_signed(mine).dtype).itemsize == 1 << int(levels[j])
+    assert present == sorted(set(levels.tolist()))
+    uv = np.array(data.draw(st.lists(st.sampled_from(_EDGES), min_size=rows, max_size=rows)))
+    ulevels, upresent = unsigned_levels(uv.astype(np.int64), owner, len(counts))
+    for j in range(len(counts)):
+        mine = uv[owner == j].astype(np.int64)
+        assert np.dtype(smallest_unsigned(mine).dtype).itemsize == 1 << int(ulevels[j])
+    assert upresent == sorted(set(ulevels.tolist()))
