@@ -21,6 +21,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from game_engine.errors import CheckpointError
 from game_engine.events import Event, Input, Join, Leave
@@ -30,7 +31,14 @@ from ingest.errors import ExpiredIterator, RecordError, StreamError
 from ingest.records import InputRecord, JoinRecord, Record, SetAside, decode_fields
 from ingest.stream import Stream
 
-__all__ = ["ReaderSettings", "ShardProgress", "ShardReader", "decode_event", "to_event"]
+__all__ = [
+    "ReaderSettings",
+    "RecordColumns",
+    "ShardProgress",
+    "ShardReader",
+    "decode_event",
+    "to_event",
+]
 
 log = logging.getLogger("tickwire.engine.consumer")
 
@@ -53,6 +61,16 @@ def decode_event(data: bytes) -> Event:
     if kind == "join":
         return Join(match, player, conn, t)
     return Leave(match, player, conn, t)
+
+
+class RecordColumns(NamedTuple):
+    """What the reader takes of a GetRecords answer, as columns: a stream may answer
+    ``get_record_columns`` with it directly (``LinkStream`` does)."""
+
+    sequence_numbers: list[str]
+    datas: list[bytes]
+    next_iterator: str | None
+    millis_behind_latest: int
 
 
 class ShardProgress:
@@ -169,6 +187,23 @@ class ShardReader:
         if pause > 0:
             await asyncio.sleep(pause)
 
+    async def _read(self, iterator: str, limit: int, wait: float) -> RecordColumns:
+        """One GetRecords: through the stream's ``get_record_columns`` when it has one (the
+        link to the gateway process: no StreamRecord made per record), else
+        ``get_records``."""
+        columns = getattr(self.stream, "get_record_columns", None)
+        if columns is not None:
+            read: RecordColumns = await columns(iterator, limit=limit, wait=wait)
+            return read
+        result = await self.stream.get_records(iterator, limit=limit, wait=wait)
+        records = result.records
+        return RecordColumns(
+            [r.sequence_number for r in records],
+            [r.data for r in records],
+            result.next_iterator,
+            result.millis_behind_latest,
+        )
+
     async def _iterator(self) -> str:
         if self._read_through is None:
             return await self.stream.get_shard_iterator(self.shard_id, "TRIM_HORIZON")
@@ -196,7 +231,7 @@ class ShardReader:
                 # Until the tip is reached, no read waits for new records: a successor's
                 # fast-forward (and so its first frame) waits for this answer.
                 wait = s.get_wait if self.caught_up.is_set() else 0.0
-                result = await self.stream.get_records(iterator, limit=s.get_limit, wait=wait)
+                result = await self._read(iterator, s.get_limit, wait)
             except ExpiredIterator:
                 iterator = None
                 continue
@@ -211,15 +246,14 @@ class ShardReader:
                 continue
             failures = 0
             append = self.buffer.append
-            for rec in result.records:
-                sequence = rec.sequence_number
+            for sequence, data in zip(result.sequence_numbers, result.datas, strict=True):
                 event: Event | None
                 try:
-                    event = decode_event(rec.data)
+                    event = decode_event(data)
                 except RecordError as exc:
                     # A set-aside record stays in the buffer as None so checkpoints pass it.
                     where = f"{self.shard_id}/{sequence}"
-                    self.set_aside.add(exc, rec.data, where)
+                    self.set_aside.add(exc, data, where)
                     log.warning("record set aside at %s", where)
                     event = None
                 append((sequence, event))

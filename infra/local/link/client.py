@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from game_engine.consumer import RecordColumns
 from game_engine.leases import Lease
 from infra.local.link import wire
 from ingest.errors import StreamUnavailable
@@ -196,6 +197,15 @@ class LinkStream:
         self, iterator: str, *, limit: int = 10_000, wait: float = 0.0
     ) -> GetRecordsResult:
         return wire.records_from_wire(await self._client.call("get_records", iterator, limit, wait))
+
+    async def get_record_columns(
+        self, iterator: str, *, limit: int = 10_000, wait: float = 0.0
+    ) -> RecordColumns:
+        """:meth:`get_records` as the shard reader takes it: the sequence numbers and data
+        as they arrive (the wire carries columns), no StreamRecord per record."""
+        return wire.record_columns_from_wire(
+            await self._client.call("get_records", iterator, limit, wait)
+        )
 
     async def split_shard(self, shard_id: str, new_starting_hash_key: int) -> tuple[str, str]:
         left, right = await self._client.call("split_shard", shard_id, str(new_starting_hash_key))

@@ -25,6 +25,7 @@ from typing import Any
 import msgpack
 
 from game_engine import errors as engine_errors
+from game_engine.consumer import RecordColumns
 from game_engine.leases import Lease
 from ingest import errors as ingest_errors
 from ingest.stream import GetRecordsResult, ShardInfo, StreamRecord
@@ -42,6 +43,7 @@ __all__ = [
     "lease_from_wire",
     "lease_to_wire",
     "pack",
+    "record_columns_from_wire",
     "records_from_wire",
     "records_to_wire",
     "shard_from_wire",
@@ -123,6 +125,12 @@ def records_from_wire(item: list[Any]) -> GetRecordsResult:
     return GetRecordsResult(
         list(map(StreamRecord, seqs, keys, datas, arrivals)), next_iterator, behind
     )
+
+
+def record_columns_from_wire(item: list[Any]) -> RecordColumns:
+    """What the shard reader takes of ``records_to_wire``'s columns, as they are."""
+    next_iterator, behind, seqs, _, datas, _ = item
+    return RecordColumns(seqs, datas, next_iterator, behind)
 
 
 # -- errors ----------------------------------------------------------------------------------
