@@ -68,7 +68,7 @@ from broadcaster.rate import SendRate
 from broadcaster.rows import BatchRows
 from broadcaster.settings import BroadcastSettings
 from broadcaster.stats import BroadcastStats
-from broadcaster.tick import signature, tick_views
+from broadcaster.tick import SlotColumns, signature, slot_columns, tick_views
 from game_engine.frame import GoneCallback, MatchFrame, PlayerSlot
 
 __all__ = ["BroadcastSettings", "Broadcaster"]
@@ -97,6 +97,9 @@ _HEADER_RECORD = np.dtype(
     ]
 )
 _HEAD = _HEADER_RECORD.itemsize
+_ENTITY_ID, _ACK_SEQ, _DROPPED, _DROPPED_SEQ = (
+    PlayerSlot._fields.index(name) for name in ("entity_id", "ack_seq", "dropped", "dropped_seq")
+)
 assert _HEAD == len(_ONE_PART) + HEADER_SIZE
 
 
@@ -107,11 +110,14 @@ def _headers(
     base_ticks: Sequence[int] | npt.NDArray[np.int64],
     scale: int,
     full: Sequence[bool] | None = None,
+    columns: SlotColumns | None = None,
 ) -> bytes:
     """``_ONE_PART`` + the header of each player's one-part message (player ``k``:
     ``slots[k]`` of ``frames[frame_of[k]]``), concatenated (``_HEAD`` bytes each): what
     ``HEADER_STRUCT.pack`` gives, for all at once. ``full[k]``: player ``k`` gets a full
-    state (None: nobody does)."""
+    state (None: nobody does). ``columns``: :func:`~broadcaster.tick.slot_columns` of
+    ``slots``, if the caller has it."""
+    cols = slot_columns(slots) if columns is None else columns
     rec = np.zeros(len(slots), _HEADER_RECORD)
     rec["marker"] = np.frombuffer(_ONE_PART, np.uint8)
     rec["version"] = PROTOCOL_VERSION
@@ -123,12 +129,12 @@ def _headers(
     rec["part_count"] = 1
     rec["scale"] = scale
     rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[which]
-    rec["ack_seq"] = [slot.ack_seq & 0xFFFFFFFF for slot in slots]
+    rec["ack_seq"] = np.array(cols[_ACK_SEQ], np.int64) & 0xFFFFFFFF
     rec["base_tick"] = np.asarray(base_ticks, np.int64) & 0xFFFFFFFF
-    rec["self_id"] = [slot.entity_id for slot in slots]
-    if any(slot.dropped for slot in slots):  # rare: only flooding players have any
-        rec["dropped"] = [slot.dropped & 0xFFFFFFFF for slot in slots]
-        rec["dropped_seq"] = [slot.dropped_seq & 0xFFFFFFFF for slot in slots]
+    rec["self_id"] = cols[_ENTITY_ID]
+    if any(cols[_DROPPED]):  # rare: only flooding players have any
+        rec["dropped"] = np.array(cols[_DROPPED], np.int64) & 0xFFFFFFFF
+        rec["dropped_seq"] = np.array(cols[_DROPPED_SEQ], np.int64) & 0xFFFFFFFF
     return rec.tobytes()
 
 
@@ -336,9 +342,16 @@ class Broadcaster(Poster):
             metas = self._metas(frames, players.frame_of, full)
             prev = None
         try:
-            views = tick_views(frames, players.frame_of, players.slots, s.position_scale)
+            columns = slot_columns(players.slots)
+            views = tick_views(frames, players.frame_of, players.slots, s.position_scale, columns)
             headers = _headers(
-                frames, players.frame_of, players.slots, base_ticks, s.position_scale, full
+                frames,
+                players.frame_of,
+                players.slots,
+                base_ticks,
+                s.position_scale,
+                full,
+                columns,
             )
             messages, rows = diff_rows(
                 views.owner,
