@@ -124,6 +124,11 @@ class ReaderSettings:
     # both processes (~40 us of CPU each time), and reading every 5 ms cost ~13x more
     # wake-ups than once a tick, for inputs that wait for the tick anyway.
     read_lead: float | None = None
+    # How long a tick waits for the paced read made for it when the answer is late (the
+    # gateway process busy writing a send tick): records that miss their tick wait a
+    # whole tick more. Measured at 480 players (P7): 14 % of the reads answered after
+    # their tick had started; with the wait, p99 input->ack went from 109 to 86 ms.
+    read_grace: float = 0.008
 
 
 class ShardReader:
@@ -144,6 +149,8 @@ class ShardReader:
         # The tick loop's clock, for reads paced to ticks (settings.read_lead).
         self.clock = clock if settings.read_lead is not None else None
         self._read_for = -math.inf  # the tick (its due time) the last paced read served
+        # while a paced read is on its way: done once its records are in the buffer
+        self._landing: asyncio.Future[None] | None = None
         self.set_aside = set_aside
         self.buffer: deque[tuple[str, Event | None]] = deque()
         self.progress = ShardProgress(checkpoint)
@@ -204,6 +211,19 @@ class ShardReader:
             result.millis_behind_latest,
         )
 
+    def landing_for(self, due: float) -> asyncio.Future[None] | None:
+        """The paced read made for the tick due at ``due`` while it is still on its way
+        (done once its records are in the buffer), else None."""
+        landing = self._landing
+        if landing is None or self._read_for > due:
+            return None
+        return landing
+
+    def _landed(self) -> None:
+        landing, self._landing = self._landing, None
+        if landing is not None and not landing.done():
+            landing.set_result(None)
+
     async def _iterator(self) -> str:
         if self._read_through is None:
             return await self.stream.get_shard_iterator(self.shard_id, "TRIM_HORIZON")
@@ -231,11 +251,15 @@ class ShardReader:
                 # Until the tip is reached, no read waits for new records: a successor's
                 # fast-forward (and so its first frame) waits for this answer.
                 wait = s.get_wait if self.caught_up.is_set() else 0.0
+                if self.clock is not None and self.caught_up.is_set():
+                    self._landing = asyncio.get_running_loop().create_future()
                 result = await self._read(iterator, s.get_limit, wait)
             except ExpiredIterator:
+                self._landed()
                 iterator = None
                 continue
             except StreamError as exc:
+                self._landed()
                 self.errors += 1
                 backoff = retry.delay(failures)
                 failures += 1
@@ -258,6 +282,7 @@ class ShardReader:
                     event = None
                 append((sequence, event))
                 self._read_through = sequence
+            self._landed()
             if result.next_iterator is None:
                 self.ended = True
                 self.caught_up.set()

@@ -304,6 +304,7 @@ class Worker(Generic[C]):
                 if self._stopping.is_set():
                     break
             started = time.monotonic()
+            await self._await_reads(self.clock.next_due)
             self._pump()
             report = self.engine.tick()
             self._close_replaced()
@@ -317,6 +318,17 @@ class Worker(Generic[C]):
             self.tick_ms.append((finished - started) * 1e3)
             self.clock.done(started, finished)
             await asyncio.sleep(0)
+
+    async def _await_reads(self, due: float) -> None:
+        """Give the paced reads made for the tick due at ``due`` up to ``read_grace`` to
+        bring their records (one wait a tick, whatever the number of shards)."""
+        landings = [
+            landing
+            for owned in self._owned.values()
+            if (landing := owned.reader.landing_for(due)) is not None
+        ]
+        if landings:
+            await asyncio.wait(landings, timeout=self.settings.reader.read_grace)
 
     def _close_replaced(self, replaced: list[tuple[str, str, str]] | None = None) -> None:
         """Older connections of players who connected again (``replaced``, else the live
