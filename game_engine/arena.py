@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -71,9 +71,10 @@ class ArenaSettings:
     tick_rate: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A validated input: a move vector of length <= 1, an optional aim, the trigger."""
+class Command(NamedTuple):
+    """A validated input: a move vector of length <= 1, an optional aim, the trigger.
+    (A named tuple: one is made per input, thousands a second, and a tuple is made
+    several times faster than a frozen dataclass.)"""
 
     mx: float
     my: float
