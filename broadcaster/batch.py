@@ -110,7 +110,7 @@ class _Corrections(NamedTuple):
 
 
 def _corrections(m: Matched, motion: Motion, c: Counts, n: int) -> _Corrections | None:
-    if not c.off.any():
+    if not np.count_nonzero(c.off):
         return None
     sent = row_items(motion.err_xy)[motion.off].view(np.int64).reshape(-1, 2)
     values, level = _levelled(
@@ -196,7 +196,7 @@ def _adds(
     layout: tuple[tuple[str, ...], tuple[np.dtype[Any], ...]],
 ) -> _Adds | None:
     """``layout``: the column names and their wire dtypes."""
-    if not c.added.any():
+    if not np.count_nonzero(c.added):
         return None
     names, dtypes = layout
     new = ~m.found

@@ -72,15 +72,16 @@ class Pieces:
 
     def constant(self, data: bytes, where: BoolArray | None = None) -> None:
         """``data`` for the players ``where`` is True (None: all)."""
-        if where is not None and not where.any():
-            return  # a piece nobody has costs a column of the layout all the same
+        # (np.count_nonzero: a third of what ndarray.any costs on the arrays of a send tick)
+        if where is not None and not np.count_nonzero(where):
+            return  # a piece nobody has costs a row of the layout all the same
         k = self._row()
         self._lens[k] = len(data) if where is None else where * len(data)
         self._at[k] = self._source(data)
 
     def choice(self, options: Sequence[bytes], index: IntArray, where: BoolArray) -> None:
         """``options[index[j]]`` for the players ``where`` is True."""
-        if not where.any():
+        if not np.count_nonzero(where):
             return
         bases = np.asarray([self._source(o) for o in options], np.intp)
         lens = np.asarray([len(o) for o in options], np.intp)
@@ -91,7 +92,7 @@ class Pieces:
     def bin(self, data: bytes, at: IntArray, size: IntArray, where: BoolArray) -> None:
         """A msgpack ``bin`` of ``size[j]`` bytes of ``data`` from ``at[j]``, for the
         players ``where`` is True."""
-        if not where.any():
+        if not np.count_nonzero(where):
             return
         size = size * where
         top = int(size.max()) if self.n else 0

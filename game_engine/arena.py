@@ -251,11 +251,13 @@ class Arena:
     def _respawn_players(self, world: World) -> None:
         on, alive, down = world["p_on"], world["p_alive"], world["p_down"]
         waiting = on & ~alive
-        if not waiting.any():
+        # (np.count_nonzero: a third of what ndarray.any costs on arrays this small, and
+        # the step tests a handful of them every tick)
+        if not np.count_nonzero(waiting):
             return
         down -= waiting.astype(np.int16)
         ready = waiting & (down <= 0)
-        if not ready.any():
+        if not np.count_nonzero(ready):
             return
         mi, si = np.nonzero(ready)
         s = self.settings
@@ -285,7 +287,7 @@ class Arena:
         """Push circles out of every grown wall box along the shallower axis, and clamp."""
         for x0, y0, x1, y1 in self._grown:
             inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
-            if not inside.any():
+            if not np.count_nonzero(inside):
                 continue
             dl, dr, db, dt = x - x0, x1 - x, y - y0, y1 - y
             horiz = np.minimum(dl, dr) <= np.minimum(db, dt)
@@ -310,7 +312,7 @@ class Arena:
         cool = world["p_cool"]
         np.maximum(cool - 1, 0, out=cool)
         shoot = world["p_alive"] & world["p_fire"] & (cool == 0)
-        if not shoot.any():
+        if not np.count_nonzero(shoot):
             return
         q_on = world["q_on"]
         # The k-th shooter of a match (in slot order) takes the k-th free projectile slot.
@@ -340,7 +342,7 @@ class Arena:
 
     def _move_projectiles(self, world: World) -> None:
         on = world["q_on"]
-        if not on.any():
+        if not np.count_nonzero(on):
             return
         x = world["q_x"]
         y = world["q_y"]
@@ -362,7 +364,7 @@ class Arena:
 
     def _hit(self, world: World) -> None:
         q_on = world["q_on"]
-        if not q_on.any():
+        if not np.count_nonzero(q_on):
             return
         alive = world["p_alive"]
         owner = world["q_owner"]
@@ -384,7 +386,7 @@ class Arena:
         hp = world["p_hp"]
         np.subtract.at(hp, (mi, pi), s.damage)
         died = alive & (hp <= 0)
-        if died.any():
+        if np.count_nonzero(died):
             # The killer is the owner of the lowest-index projectile that hit the victim.
             dm, dp = np.nonzero(died)
             hits = np.zeros((*alive.shape, q_on.shape[1]), dtype=bool)
