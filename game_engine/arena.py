@@ -107,6 +107,15 @@ def _vector(value: Any, name: str, limit: float) -> tuple[float, float]:
     return _number(value[0], name, limit), _number(value[1], name, limit)
 
 
+def _row_index(rows: Sequence[int]) -> slice | npt.NDArray[np.intp]:
+    """Index the world's rows ``rows``: a slice when they are consecutive (the usual
+    case: matches take the lowest free rows), which reads the columns without a gather."""
+    first = rows[0] if rows else 0
+    if list(rows) == list(range(first, first + len(rows))):
+        return slice(first, first + len(rows))
+    return np.asarray(rows, dtype=np.intp)
+
+
 def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """splitmix64's finaliser, vectorised: a well-mixed 64-bit hash of a counter."""
     with np.errstate(over="ignore"):
@@ -140,6 +149,7 @@ class Arena:
         self._lo = self._r
         self._hi_x = F32(s.width) - self._r
         self._hi_y = F32(s.height) - self._r
+        self._kind_row: npt.NDArray[np.uint8] | None = None
         self._meta = {
             "rules": self.name,
             "width": s.width,
@@ -414,10 +424,12 @@ class Arena:
     def views(self, world: World, rows: Sequence[int]) -> list[MatchView]:
         """Every listed match's entities (alive players, then projectiles), gathered for
         all rows at once and split per match: copies, never views of the world."""
-        r = np.asarray(rows, dtype=np.intp)
+        r = _row_index(rows)
+        count = len(rows)
         alive, q_on = world["p_alive"][r], world["q_on"][r]
         mask = np.concatenate([alive, q_on], axis=1)
-        ends = np.cumsum(mask.sum(axis=1)).tolist()
+        # (ufuncs called directly: np.cumsum, np.round and np.clip add Python wrappers)
+        ends = np.add.accumulate(np.count_nonzero(mask, axis=1)).tolist()
         spans = list(zip([0, *ends[:-1]], ends, strict=True))
         n_p, n_q = alive.shape[1], q_on.shape[1]
 
@@ -436,25 +448,20 @@ class Arena:
         turn = F32(256.0 / (2.0 * math.pi))
         p_ang = np.arctan2(world["p_ay"][r], world["p_ax"][r]) * turn
         q_ang = np.arctan2(world["q_vy"][r], world["q_vx"][r]) * turn
-        angle = (np.round(np.concatenate([p_ang, q_ang], axis=1)).astype(np.int64) % 256).astype(
+        angle = (np.rint(np.concatenate([p_ang, q_ang], axis=1)).astype(np.int64) % 256).astype(
             np.uint8
         )
-        kinds = np.concatenate(
-            [
-                np.full((r.size, n_p), KIND_PLAYER, np.uint8),
-                np.full((r.size, n_q), KIND_PROJECTILE, np.uint8),
-            ],
-            axis=1,
-        )
+        kinds = self._kinds(n_p, n_q).repeat(count, axis=0)
         ids = gather(world["p_eid"][r], world["q_eid"][r], np.uint32)
         xs = gather(world["p_x"][r], world["q_x"][r], np.float32)
         ys = gather(world["p_y"][r], world["q_y"][r], np.float32)
-        hps = gather(np.clip(world["p_hp"][r], 0, 255), np.zeros((r.size, n_q)), np.uint8)
-        scores = gather(world["p_score"][r], np.zeros((r.size, n_q)), np.uint16)
+        hp = np.minimum(np.maximum(world["p_hp"][r], 0), 255)
+        hps = gather(hp, np.zeros((count, n_q)), np.uint8)
+        scores = gather(world["p_score"][r], np.zeros((count, n_q)), np.uint16)
         kind = split(kinds[mask])
         angles = split(angle[mask])
         slot_entity = np.where(alive, world["p_eid"][r].astype(np.int64), -1)
-        slot_x, slot_y = world["p_x"][r], world["p_y"][r]
+        slot_x, slot_y = world["p_x"][r].copy(), world["p_y"][r].copy()  # (r may be a slice)
         return [
             MatchView(
                 ids=ids[i],
@@ -468,8 +475,16 @@ class Arena:
                 view_radius=self.settings.view_radius,
                 meta=self._meta,
             )
-            for i in range(r.size)
+            for i in range(count)
         ]
+
+    def _kinds(self, n_p: int, n_q: int) -> npt.NDArray[np.uint8]:
+        """One row of the entity kinds (players, then projectiles), made once."""
+        row = self._kind_row
+        if row is None or row.shape[1] != n_p + n_q:
+            row = np.array([[KIND_PLAYER] * n_p + [KIND_PROJECTILE] * n_q], np.uint8)
+            self._kind_row = row
+        return row
 
     def result(self, world: World, m: int) -> dict[str, Any]:
         on = world["p_on"][m]
