@@ -477,19 +477,20 @@ class Engine(Generic[C]):
                 for m in sorted(match.members.values(), key=_BY_SLOT)
             ]
         )
+        # (positionally, in MatchFrame's field order: one is made per match per send tick)
         return MatchFrame(
-            match_id=match.match_id,
-            tick=int(self.world.tick[match.row]),
-            ids=view.ids,
-            kind=view.kind,
-            x=view.x,
-            y=view.y,
-            fields=view.fields,
-            players=players,
-            view_radius=view.view_radius,
-            meta=view.meta,
-            ended=ended,
-            valid_until=valid_until,
+            match.match_id,
+            int(self.world.tick[match.row]),
+            view.ids,
+            view.kind,
+            view.x,
+            view.y,
+            view.fields,
+            players,
+            view.view_radius,
+            view.meta,
+            ended,
+            valid_until,
         )
 
     # -- rows -------------------------------------------------------------------------------
