@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Event", "Input", "Join", "Leave"]
 
@@ -26,8 +26,10 @@ class Join:
     t: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(NamedTuple):
+    """(A named tuple, not a frozen dataclass like the others: one is made per input,
+    thousands a second, and a tuple is made several times faster.)"""
+
     match: str
     player: str
     conn: str
