@@ -259,7 +259,10 @@ class ConnectionTable:
                 elif now_mono - sent >= pong_within:
                     due.append((conn, PING_TIMEOUT))
                     continue
-            if conn.backlog is not None:
+            backlog = conn.backlog
+            if backlog is not None and backlog.since is not None:
+                # only a connection a post found over the high-water mark (post_now
+                # starts the episode): the rest have nothing unsent worth a look
                 due.append((conn, BUFFERED))
         return due
 

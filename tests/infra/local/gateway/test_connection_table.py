@@ -8,6 +8,7 @@ import pytest
 from infra.local.gateway import GatewaySettings
 from infra.local.gateway.connection import Connection, ConnectionEvent, ConnectionState
 from infra.local.gateway.connections import (
+    BUFFERED,
     DROPPED,
     EXPIRED,
     FIRST_DROP,
@@ -117,6 +118,17 @@ def test_a_sweep_finds_expiries_pings_and_late_pongs(kit):
     assert due == {"c1": PING, "c2": PING, "c3": PING_TIMEOUT} and idle.last_active_mono == 0
     due = {conn.connection_id: what for conn, what in table.sweep(now_mono=61.0)}
     assert due["c1"] == EXPIRED  # 61 s without data
+
+
+def test_a_sweep_looks_only_at_connections_a_post_found_backlogged(kit):
+    table = table_with(kit, ConnectionState.OPEN, ConnectionState.OPEN, idle_timeout_s=600)
+    for conn in table.connections.values():
+        conn.last_active_mono = 1.0
+        conn.backlog = Episode()  # the slow-reader policy is on for both
+    table.connections["c1"].backlog.hit(1.0)  # a post found c1 over the high-water mark
+    assert [(c.connection_id, what) for c, what in table.sweep(now_mono=2.0)] == [("c1", BUFFERED)]
+    table.connections["c1"].backlog.clear()  # drained
+    assert table.sweep(now_mono=3.0) == []
 
 
 def test_a_handshake_passes_the_source_limit_then_the_quotas(kit):
