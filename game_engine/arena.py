@@ -294,11 +294,25 @@ class Arena:
     def _out_of_walls(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Push circles out of every grown wall box along the shallower axis, and clamp."""
-        for x0, y0, x1, y1 in self._grown:
-            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
-            if not np.count_nonzero(inside):
-                continue
+        """Push circles out of every grown wall box along the shallower axis, wall after
+        wall, and clamp. Every wall is first tested at once (the same comparisons): the
+        walls before the first that holds anyone change nothing, and are skipped."""
+        grown = self._grown
+        first = len(grown)
+        tested: npt.NDArray[np.bool_] | None = None
+        if first:
+            lo_x, lo_y, hi_x, hi_y = (grown[:, k].reshape(-1, *([1] * x.ndim)) for k in range(4))
+            tested = (x > lo_x) & (x < hi_x) & (y > lo_y) & (y < hi_y)  # walls x (x's shape)
+            held = np.flatnonzero(np.count_nonzero(tested, axis=tuple(range(1, tested.ndim))))
+            first = int(held[0]) if held.shape[0] else first
+        for k in range(first, len(grown)):
+            x0, y0, x1, y1 = grown[k]
+            if k == first and tested is not None:
+                inside = tested[k]  # nothing has moved yet
+            else:
+                inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+                if not np.count_nonzero(inside):
+                    continue
             dl, dr, db, dt = x - x0, x1 - x, y - y0, y1 - y
             horiz = np.minimum(dl, dr) <= np.minimum(db, dt)
             nx = np.where(dl < dr, x0, x1)

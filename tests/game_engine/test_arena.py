@@ -157,3 +157,56 @@ def test_frames_are_copies_and_ids_are_unique() -> None:
     assert (frame.x == x_before).all()
     assert frame.ids.dtype == np.uint32 and frame.x.dtype == np.float32
     assert set(frame.fields) == {"hp", "angle", "score"}
+
+
+def _out_of_walls_wall_by_wall(
+    arena: Arena, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The reference: every grown wall tested and pushed out one after another."""
+    x, y = x.copy(), y.copy()
+    for x0, y0, x1, y1 in arena._grown:
+        inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+        if not inside.any():
+            continue
+        dl, dr, db, dt = x - x0, x1 - x, y - y0, y1 - y
+        horiz = np.minimum(dl, dr) <= np.minimum(db, dt)
+        nx, ny = np.where(dl < dr, x0, x1), np.where(db < dt, y0, y1)
+        x = np.where(inside & horiz, nx, x).astype(np.float32)
+        y = np.where(inside & ~horiz, ny, y).astype(np.float32)
+    np.clip(x, arena._lo, arena._hi_x, out=x)
+    np.clip(y, arena._lo, arena._hi_y, out=y)
+    return x, y
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from([(0,), (1,), (7,), (4, 16), (3, 1)]),
+    overlapping=st.booleans(),
+)
+def test_walls_tested_at_once_push_as_wall_by_wall(
+    seed: int, shape: tuple[int, ...], overlapping: bool
+) -> None:
+    """_out_of_walls tests every wall at once and pushes from the first wall holding
+    someone: the same positions as walls tested and pushed one after another, whether a
+    push leaves a player in a later wall (overlapping walls) or not."""
+    walls = ArenaSettings().walls
+    if overlapping:
+        walls = ((100.0, 100.0, 300.0, 140.0), (280.0, 90.0, 320.0, 400.0), *walls)
+    arena = Arena(ArenaSettings(walls=walls))
+    rng = np.random.default_rng(seed)
+    grown = arena._grown
+    # positions anywhere, near or inside walls, and on their edges exactly
+    x = rng.uniform(-50, 1650, shape).astype(np.float32)
+    y = rng.uniform(-50, 1650, shape).astype(np.float32)
+    near = rng.random(shape) < 0.5
+    wall = grown[rng.integers(0, len(grown), shape)]
+    x = np.where(near, rng.uniform(wall[..., 0] - 5, wall[..., 2] + 5), x).astype(np.float32)
+    y = np.where(near, rng.uniform(wall[..., 1] - 5, wall[..., 3] + 5), y).astype(np.float32)
+    edge = rng.random(shape) < 0.1
+    x = np.where(edge, wall[..., 0], x).astype(np.float32)
+    want = _out_of_walls_wall_by_wall(arena, x, y)
+    got = arena._out_of_walls(x.copy(), y.copy())
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
