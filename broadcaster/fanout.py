@@ -97,9 +97,6 @@ _HEADER_RECORD = np.dtype(
     ]
 )
 _HEAD = _HEADER_RECORD.itemsize
-_ENTITY_ID, _ACK_SEQ, _DROPPED, _DROPPED_SEQ = (
-    PlayerSlot._fields.index(name) for name in ("entity_id", "ack_seq", "dropped", "dropped_seq")
-)
 assert _HEAD == len(_ONE_PART) + HEADER_SIZE
 
 
@@ -129,12 +126,12 @@ def _headers(
     rec["part_count"] = 1
     rec["scale"] = scale
     rec["tick"] = np.array([f.tick & 0xFFFFFFFF for f in frames], np.uint32)[which]
-    rec["ack_seq"] = np.array(cols[_ACK_SEQ], np.int64) & 0xFFFFFFFF
+    rec["ack_seq"] = np.array(cols.ack_seq, np.int64) & 0xFFFFFFFF
     rec["base_tick"] = np.asarray(base_ticks, np.int64) & 0xFFFFFFFF
-    rec["self_id"] = cols[_ENTITY_ID]
-    if any(cols[_DROPPED]):  # rare: only flooding players have any
-        rec["dropped"] = np.array(cols[_DROPPED], np.int64) & 0xFFFFFFFF
-        rec["dropped_seq"] = np.array(cols[_DROPPED_SEQ], np.int64) & 0xFFFFFFFF
+    rec["self_id"] = cols.entity_id
+    if cols.dropped is not None and cols.dropped_seq is not None:  # rare: flooding players
+        rec["dropped"] = np.array(cols.dropped, np.int64) & 0xFFFFFFFF
+        rec["dropped_seq"] = np.array(cols.dropped_seq, np.int64) & 0xFFFFFFFF
     return rec.tobytes()
 
 

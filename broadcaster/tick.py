@@ -17,6 +17,7 @@ Frames can be batched together only when they have the same columns (:func:`sign
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -41,21 +42,41 @@ def signature(frame: MatchFrame) -> tuple[Any, ...]:
     return (frame.kind.dtype, *((name, col.dtype) for name, col in fields.items()))
 
 
-# The players of a send tick field by field: column k holds field k of every PlayerSlot
-# (PlayerSlot._fields), in the players' order.
-SlotColumns = tuple[tuple[Any, ...], ...]
-_ENTITY_ID, _ACK_SEQ, _VIEW_X, _VIEW_Y, _SPECTATOR = (
-    PlayerSlot._fields.index(name)
-    for name in ("entity_id", "ack_seq", "view_x", "view_y", "spectator")
-)
+_FIELD = {name: operator.itemgetter(k) for k, name in enumerate(PlayerSlot._fields)}
+
+
+class SlotColumns(NamedTuple):
+    """The fields of a send tick's players that its views and headers read, as columns;
+    the rare ones (spectator, dropped inputs) only when some player has them."""
+
+    entity_id: list[int]
+    ack_seq: list[int]
+    view_x: list[float]
+    view_y: list[float]
+    spectator: list[bool] | None
+    dropped: list[int] | None
+    dropped_seq: list[int] | None
 
 
 def slot_columns(slots: Sequence[PlayerSlot]) -> SlotColumns:
-    """``slots`` transposed: one C-level pass over the tuples, where reading a field of
-    every player is a Python loop per field (a send tick reads half a dozen)."""
-    if not slots:
-        return tuple(() for _ in PlayerSlot._fields)
-    return tuple(zip(*slots, strict=True))
+    """Each field a C-level pass over the players (map with an itemgetter), where an
+    attribute read per player is a Python loop per field; and no object per player made
+    (zip(*slots) would make an iterator each, and so collections with default gc)."""
+
+    def column(name: str) -> list[Any]:
+        return list(map(_FIELD[name], slots))
+
+    spectator = column("spectator") if any(map(_FIELD["spectator"], slots)) else None
+    dropped = any(map(_FIELD["dropped"], slots))
+    return SlotColumns(
+        column("entity_id"),
+        column("ack_seq"),
+        column("view_x"),
+        column("view_y"),
+        spectator,
+        column("dropped") if dropped else None,
+        column("dropped_seq") if dropped else None,
+    )
 
 
 class TickViews(NamedTuple):
@@ -128,10 +149,10 @@ def _interest(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Every (player, entity of its match) pair the player may see, in float32 exactly as
     :meth:`MatchFrame.visible`: the pairs' players and entity rows, grouped by player."""
-    count = len(cols[_VIEW_X])
-    vx = np.array(cols[_VIEW_X], np.float32)
-    vy = np.array(cols[_VIEW_Y], np.float32)
-    own = np.array(cols[_ENTITY_ID], np.int64)
+    count = len(cols.view_x)
+    vx = np.array(cols.view_x, np.float32)
+    vy = np.array(cols.view_y, np.float32)
+    own = np.array(cols.entity_id, np.int64)
     radius = np.array([f.view_radius for f in frames], np.float32)
     starts = np.zeros(len(frames), np.intp)
     np.cumsum(e.sizes[:-1], out=starts[1:])
@@ -148,8 +169,8 @@ def _interest(
     r = radius[pf]
     seen = (dx * dx + dy * dy) <= np.repeat(r * r, per_player)
     seen |= e.ids[pair_entity] == np.repeat(own, per_player)
-    if any(cols[_SPECTATOR]):
-        spectators = np.flatnonzero(np.array(cols[_SPECTATOR], np.bool_))
+    if cols.spectator is not None:
+        spectators = np.flatnonzero(np.array(cols.spectator, np.bool_))
         seen |= np.isin(pair_player, spectators)
     chosen = np.flatnonzero(seen)
     return pair_player[chosen], pair_entity[chosen]
